@@ -1,0 +1,1 @@
+"""Spark connectors: a Pub/Sub source for the Python Data Source API."""

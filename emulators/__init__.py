@@ -1,0 +1,1 @@
+"""Local servers for tests, benchmarks and the local run: PostgreSQL and the Google emulators."""

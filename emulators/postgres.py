@@ -1,0 +1,152 @@
+"""A throwaway PostgreSQL server started from the installed binaries (``initdb``, ``pg_ctl``).
+
+Used by the test fixtures, the benchmarks and the local run: it never depends on a server that
+happens to be running. The data directory lives in a temporary folder (or one you give, so the
+local run keeps its data between runs) and the server listens on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators._process import MissingSystemPackage, free_port
+
+log = logging.getLogger(__name__)
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if candidates:
+        return str(candidates[-1])
+    raise MissingSystemPackage(name, "postgresql")
+
+
+@dataclass
+class LocalPostgres:
+    """A PostgreSQL server owned by this process.
+
+    ``start()`` runs ``initdb`` when the data directory is new, then ``pg_ctl start`` on a free
+    port; ``stop()`` runs ``pg_ctl stop -m fast`` and removes a temporary data directory.
+    """
+
+    data_dir: Path | None = None
+    port: int = 0
+    user: str = "olist"
+    database: str = "olist"
+    _temporary: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def start(self) -> LocalPostgres:
+        if self.data_dir is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="olist-pg-")
+            self.data_dir = Path(self._temporary.name) / "data"
+        self.port = self.port or free_port()
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        run_as = self._run_as()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)
+            self._chown(self.data_dir)
+            subprocess.run(
+                [*run_as, _binary("initdb"), "-D", str(self.data_dir), "-U", self.user,
+                 "-A", "trust", "-E", "UTF8", "--no-sync"],
+                check=True, env=env, capture_output=True,
+            )  # fmt: skip
+        socket_dir = self.data_dir / "socket"
+        socket_dir.mkdir(exist_ok=True)
+        self._chown(socket_dir, open_parents=False)
+        options = (
+            f"-p {self.port} -h 127.0.0.1 -k {socket_dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c timezone=UTC "
+            "-c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB"
+        )
+        result = subprocess.run(
+            [*run_as, _binary("pg_ctl"), "-D", str(self.data_dir), "-l",
+             str(self.data_dir / "server.log"), "-o", options, "-w", "-t", "60", "start"],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            server_log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"PostgreSQL did not start on port {self.port}: {result.stderr.strip()}\n"
+                f"server log tail:\n{server_log}"
+            )
+        self._create_database()
+        log.info("postgres started port=%s data_dir=%s", self.port, self.data_dir)
+        return self
+
+    def stop(self) -> None:
+        if self.data_dir is not None and (self.data_dir / "postmaster.pid").exists():
+            subprocess.run(
+                [*self._run_as(), _binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
+                 "-w", "stop"],
+                capture_output=True,
+            )  # fmt: skip
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
+            self.data_dir = None
+
+    def __enter__(self) -> LocalPostgres:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _create_database(self) -> None:
+        psql = _binary("psql")
+        exists = subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres",
+             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        if exists != "1":
+            subprocess.run(
+                [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
+                 "postgres", "-c", f'CREATE DATABASE "{self.database}"'],
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+    # PostgreSQL refuses to run as root; CI and these machines run as root.
+    @staticmethod
+    def _run_as() -> list[str]:
+        if os.geteuid() != 0:
+            return []
+        runuser = shutil.which("runuser") or shutil.which("su")
+        if runuser is None or not shutil.which("runuser"):
+            raise MissingSystemPackage("runuser", "util-linux")
+        return ["runuser", "-u", _unprivileged_user(), "--"]
+
+    @staticmethod
+    def _chown(path: Path, open_parents: bool = True) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(path, user=_unprivileged_user())
+            for parent in path.parents if open_parents else ():
+                # The server user must be able to traverse into the data directory.
+                if parent == Path("/") or parent == Path(tempfile.gettempdir()):
+                    break
+                parent.chmod(parent.stat().st_mode | 0o011)
+
+
+def _unprivileged_user() -> str:
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise MissingSystemPackage("postgres user", "postgresql")

@@ -1,0 +1,1 @@
+"""The ``olist`` command line: one entry point gathering every stage's commands."""

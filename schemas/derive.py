@@ -1,0 +1,290 @@
+"""Derive every physical schema of the event from :class:`schemas.order_event.OrderEvent`.
+
+The pydantic model is reduced once to a list of :class:`FieldSpec` (name, logical type,
+nullability, repetition, description); each target (JSON Schema, Arrow, Spark, BigQuery) is a
+small mapping from that list. Libraries are imported inside the function that needs them, so
+importing :mod:`schemas` stays cheap for processes that use only one target.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from annotated_types import MaxLen, MinLen
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from schemas.order_event import SCHEMA_VERSION, OrderEvent
+
+if TYPE_CHECKING:
+    import pyarrow
+    from google.cloud import bigquery
+    from pyspark.sql import types as spark_types
+
+LogicalType = Literal["string", "int64", "decimal", "timestamp"]
+
+BIGQUERY_SCHEMA_DIR = Path(__file__).parent / "bigquery"
+JSON_SCHEMA_DIR = Path(__file__).parent / "jsonschema"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of the event in target-neutral terms."""
+
+    name: str
+    type: LogicalType
+    nullable: bool
+    repeated: bool = False
+    precision: int | None = None
+    scale: int | None = None
+    description: str = ""
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(arguments) != 1:
+            raise TypeError(f"unsupported union {annotation!r}: only X | None is allowed")
+        return arguments[0], True
+    return annotation, False
+
+
+def _unwrap_annotated(annotation: Any) -> tuple[Any, list[Any]]:
+    metadata: list[Any] = []
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        metadata.extend(extra)
+    return annotation, metadata
+
+
+def _decimal_digits(metadata: list[Any]) -> tuple[int, int]:
+    precision = scale = None
+    for item in metadata:
+        for constraint in getattr(item, "metadata", [item]):
+            precision = getattr(constraint, "max_digits", precision)
+            scale = getattr(constraint, "decimal_places", scale)
+    if precision is None or scale is None:
+        raise TypeError("Decimal fields need max_digits and decimal_places")
+    return precision, scale
+
+
+def _scalar_type(
+    annotation: Any, metadata: list[Any], field: str
+) -> tuple[LogicalType, int | None, int | None]:
+    annotation, more = _unwrap_annotated(annotation)
+    metadata = metadata + more
+    if typing.get_origin(annotation) is Literal:
+        values = typing.get_args(annotation)
+        kinds = {type(value) for value in values}
+        if kinds == {str}:
+            return "string", None, None
+        if kinds == {int}:
+            return "int64", None, None
+        raise TypeError(f"{field}: Literal values must all be str or all be int")
+    if annotation is str:
+        return "string", None, None
+    if annotation is int:
+        return "int64", None, None
+    if annotation is datetime:
+        return "timestamp", None, None
+    if annotation is Decimal:
+        precision, scale = _decimal_digits(metadata)
+        return "decimal", precision, scale
+    raise TypeError(f"{field}: no mapping for type {annotation!r}")
+
+
+def field_spec(name: str, info: FieldInfo) -> FieldSpec:
+    """Reduce one pydantic field to its :class:`FieldSpec`."""
+    annotation, nullable = _unwrap_optional(info.annotation)
+    annotation, metadata = _unwrap_annotated(annotation)
+    metadata = [*metadata, *info.metadata]
+    repeated = typing.get_origin(annotation) is list
+    if repeated:
+        (annotation,) = typing.get_args(annotation)
+        if nullable:
+            raise TypeError(f"{name}: a list field cannot be nullable (BigQuery REPEATED)")
+        metadata = [m for m in metadata if not isinstance(m, MinLen | MaxLen)]
+    kind, precision, scale = _scalar_type(annotation, metadata, name)
+    return FieldSpec(
+        name=name,
+        type=kind,
+        nullable=nullable,
+        repeated=repeated,
+        precision=precision,
+        scale=scale,
+        description=info.description or "",
+    )
+
+
+def field_specs(model: type[BaseModel] = OrderEvent) -> list[FieldSpec]:
+    """Every field of ``model`` in declaration order."""
+    return [field_spec(name, info) for name, info in model.model_fields.items()]
+
+
+# --- JSON Schema (the payload of a Pub/Sub message) --------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of one event as it travels in JSON."""
+    schema = OrderEvent.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://olist-pipeline.invalid/schemas/order_event/v{SCHEMA_VERSION}.json"
+    # Serialization mode drops numeric bounds; restore them for the money fields.
+    for spec in field_specs():
+        if spec.type == "decimal":
+            prop = schema["properties"][spec.name]
+            largest = float("9" * (spec.precision - spec.scale) + "." + "9" * spec.scale)
+            number = {"type": "number", "minimum": 0, "maximum": largest}
+            prop.pop("type", None)
+            if spec.nullable:
+                prop["anyOf"] = [number, {"type": "null"}]
+            else:
+                prop.update(number)
+    return schema
+
+
+# --- Apache Arrow -------------------------------------------------------------------------
+
+
+def arrow_schema() -> pyarrow.Schema:
+    """Arrow schema of an event row (Parquet files, Spark Arrow batches)."""
+    import pyarrow as pa
+
+    def arrow_type(spec: FieldSpec) -> pa.DataType:
+        scalar = {
+            "string": pa.string(),
+            "int64": pa.int64(),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+        }.get(spec.type) or pa.decimal128(spec.precision, spec.scale)
+        return pa.list_(pa.field("element", scalar, nullable=False)) if spec.repeated else scalar
+
+    return pa.schema(
+        [
+            pa.field(
+                spec.name,
+                arrow_type(spec),
+                nullable=spec.nullable,
+                metadata={"description": spec.description},
+            )
+            for spec in field_specs()
+        ],
+        metadata={"schema_version": str(SCHEMA_VERSION)},
+    )
+
+
+# --- Spark --------------------------------------------------------------------------------
+
+
+def spark_schema() -> spark_types.StructType:
+    """Spark ``StructType`` of an event row."""
+    from pyspark.sql import types as T
+
+    def spark_type(spec: FieldSpec) -> T.DataType:
+        scalar = {
+            "string": T.StringType(),
+            "int64": T.LongType(),
+            "timestamp": T.TimestampType(),
+        }.get(spec.type) or T.DecimalType(spec.precision, spec.scale)
+        return T.ArrayType(scalar, containsNull=False) if spec.repeated else scalar
+
+    return T.StructType(
+        [
+            T.StructField(
+                spec.name,
+                spark_type(spec),
+                nullable=spec.nullable,
+                metadata={"comment": spec.description},
+            )
+            for spec in field_specs()
+        ]
+    )
+
+
+# --- BigQuery -----------------------------------------------------------------------------
+
+
+def bigquery_schema_json() -> list[dict[str, Any]]:
+    """BigQuery table schema in the JSON form ``bq mk --schema`` reads."""
+    bigquery_types = {"string": "STRING", "int64": "INTEGER", "timestamp": "TIMESTAMP"}
+    fields = []
+    for spec in field_specs():
+        field: dict[str, Any] = {
+            "name": spec.name,
+            "type": bigquery_types.get(spec.type, "NUMERIC"),
+            "mode": "REPEATED" if spec.repeated else ("NULLABLE" if spec.nullable else "REQUIRED"),
+            "description": spec.description,
+        }
+        if spec.type == "decimal":
+            field["precision"] = str(spec.precision)
+            field["scale"] = str(spec.scale)
+        fields.append(field)
+    return fields
+
+
+def bigquery_schema() -> list[bigquery.SchemaField]:
+    """BigQuery ``SchemaField`` list for the client library."""
+    from google.cloud import bigquery
+
+    return [bigquery.SchemaField.from_api_repr(field) for field in bigquery_schema_json()]
+
+
+# --- checked-in generated files -----------------------------------------------------------
+
+
+def generated_files() -> dict[Path, str]:
+    """The generated files kept in the repository, with the content they must have."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+    return {
+        BIGQUERY_SCHEMA_DIR / "order_events.json": dump(bigquery_schema_json()),
+        JSON_SCHEMA_DIR / f"order_event.v{SCHEMA_VERSION}.json": dump(json_schema()),
+    }
+
+
+def write_generated_files() -> list[Path]:
+    """Rewrite the generated files; returns the ones whose content changed."""
+    changed = []
+    for path, content in generated_files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != content:
+            path.write_text(content)
+            changed.append(path)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m schemas.derive [--check]``: rewrite (or, with --check, verify) the files."""
+    import sys
+
+    arguments = sys.argv[1:] if argv is None else argv
+    if "--check" in arguments:
+        stale = [
+            str(p)
+            for p, text in generated_files().items()
+            if not p.exists() or p.read_text() != text
+        ]
+        if stale:
+            print(
+                "stale generated schema files (run python -m schemas.derive):",
+                *stale,
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    for changed_path in write_generated_files():
+        print(f"wrote {changed_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: bootstraps the virtualenv, checks the system
+# packages, lints, then runs pytest against real servers it starts itself.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bootstrap.sh
+source "$ROOT/scripts/bootstrap.sh"
+cd "$ROOT"
+ruff check .
+ruff format --check .
+python -m schemas.derive --check
+exec python -m pytest "$@"

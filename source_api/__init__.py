@@ -1,0 +1,1 @@
+"""Source API: serves the Olist order-item events from PostgreSQL over HTTP (FastAPI + asyncpg)."""

@@ -1,0 +1,32 @@
+"""Configuration of the source side (database tools and the API), from ``OLIST_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the Olist source database is. Used by ``olist db|load-csv|generate|simulate``."""
+
+    model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql://olist@127.0.0.1:5432/olist",
+        description="PostgreSQL DSN of the source database (OLIST_DATABASE_URL).",
+    )
+
+
+class ApiSettings(DatabaseSettings):
+    """Settings of the ``olist api`` process."""
+
+    api_host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every /v1 request must carry it in the X-API-Key header.",
+    )
+    api_pool_min_size: int = Field(default=2, ge=1, description="asyncpg pool minimum size.")
+    api_pool_max_size: int = Field(default=10, ge=1, description="asyncpg pool maximum size.")
+    api_default_limit: int = Field(default=1000, ge=1, le=5000, description="Default page size.")
+    api_max_limit: int = Field(default=5000, ge=1, le=5000, description="Largest page size.")

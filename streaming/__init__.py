@@ -1,0 +1,1 @@
+"""Streaming job: Pub/Sub -> Spark Structured Streaming -> Parquet on Cloud Storage + BigQuery."""

@@ -1,0 +1,212 @@
+"""The derived schemas (JSON Schema, Arrow, Spark, BigQuery) agree with OrderEvent."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import jsonschema
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+from pyspark.sql import types as T
+
+from schemas import derive
+from schemas.order_event import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
+
+SAMPLE = {
+    "schema_version": 1,
+    "event_id": event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1),
+    "source_sequence": 7,
+    "order_id": "e481f51cbdc54678b7cc49136f2d6af7",
+    "order_item_id": 1,
+    "order_status": "delivered",
+    "order_purchase_timestamp": "2017-10-02T10:56:33+00:00",
+    "order_approved_at": "2017-10-02T11:07:15+00:00",
+    "order_delivered_carrier_date": "2017-10-04T19:55:00+00:00",
+    "order_delivered_customer_date": "2017-10-10T21:25:13+00:00",
+    "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
+    "customer_id": "9ef432eb6251297304e76186b10a928d",
+    "customer_unique_id": "7c396fd4830fd04220f754e42b4e5bff",
+    "customer_zip_code_prefix": "03149",
+    "customer_city": "sao paulo",
+    "customer_state": "SP",
+    "product_id": "87285b34884572647811a353c7ac498a",
+    "product_category_name": "utilidades_domesticas",
+    "product_category_name_english": "housewares",
+    "product_weight_g": 500,
+    "product_length_cm": 19,
+    "product_height_cm": 8,
+    "product_width_cm": 13,
+    "seller_id": "3504c0cb71d7fa48d967e0e4c94d59d9",
+    "seller_zip_code_prefix": "09350",
+    "seller_city": "maua",
+    "seller_state": "SP",
+    "shipping_limit_date": "2017-10-06T11:07:15+00:00",
+    "price": 29.99,
+    "freight_value": 8.72,
+    "payment_total": 38.71,
+    "payment_types": ["credit_card", "voucher"],
+    "payment_installments_max": 1,
+    "review_score": 4,
+    "review_creation_date": "2017-10-11T00:00:00+00:00",
+    "review_answer_timestamp": "2017-10-12T03:43:48+00:00",
+}
+
+NULLABLE = {
+    "order_approved_at", "order_delivered_carrier_date", "order_delivered_customer_date",
+    "product_category_name", "product_category_name_english", "product_weight_g",
+    "product_length_cm", "product_height_cm", "product_width_cm", "payment_total",
+    "payment_installments_max", "review_score", "review_creation_date",
+    "review_answer_timestamp",
+}  # fmt: skip
+DECIMALS = {"price", "freight_value", "payment_total"}
+TIMESTAMPS = {name for name in EVENT_FIELDS if name.endswith(("_timestamp", "_at", "_date"))}
+INTEGERS = {
+    "schema_version", "source_sequence", "order_item_id", "product_weight_g",
+    "product_length_cm", "product_height_cm", "product_width_cm",
+    "payment_installments_max", "review_score",
+}  # fmt: skip
+
+
+def test_sample_event_validates_and_round_trips_through_json() -> None:
+    event = OrderEvent.model_validate(SAMPLE)
+    assert event.price == Decimal("29.99")
+    assert event.order_purchase_timestamp == datetime(2017, 10, 2, 10, 56, 33, tzinfo=UTC)
+    assert OrderEvent.model_validate_json(event.model_dump_json()) == event
+
+
+def test_every_derived_form_has_the_same_fields_in_the_same_order() -> None:
+    assert [spec.name for spec in derive.field_specs()] == list(EVENT_FIELDS)
+    assert derive.arrow_schema().names == list(EVENT_FIELDS)
+    assert derive.spark_schema().fieldNames() == list(EVENT_FIELDS)
+    assert [f["name"] for f in derive.bigquery_schema_json()] == list(EVENT_FIELDS)
+    assert list(derive.json_schema()["properties"]) == list(EVENT_FIELDS)
+
+
+def test_nullability_agrees_in_every_derived_form() -> None:
+    arrow = derive.arrow_schema()
+    spark = derive.spark_schema()
+    bigquery = {f["name"]: f["mode"] for f in derive.bigquery_schema_json()}
+    required_json = set(derive.json_schema()["required"])
+    for name in EVENT_FIELDS:
+        nullable = name in NULLABLE
+        assert arrow.field(name).nullable is nullable, name
+        assert spark[name].nullable is nullable, name
+        expected_mode = (
+            "REPEATED" if name == "payment_types" else ("NULLABLE" if nullable else "REQUIRED")
+        )
+        assert bigquery[name] == expected_mode, name
+        # pydantic lists every field without a default as required; nullable ones accept null.
+        assert name in required_json, name
+
+
+def test_types_agree_in_every_derived_form() -> None:
+    arrow = derive.arrow_schema()
+    spark = derive.spark_schema()
+    bigquery = {f["name"]: f for f in derive.bigquery_schema_json()}
+    for name in EVENT_FIELDS:
+        if name in DECIMALS:
+            assert arrow.field(name).type == pa.decimal128(12, 2)
+            assert spark[name].dataType == T.DecimalType(12, 2)
+            assert (
+                bigquery[name]["type"],
+                bigquery[name]["precision"],
+                bigquery[name]["scale"],
+            ) == ("NUMERIC", "12", "2")
+        elif name in TIMESTAMPS:
+            assert arrow.field(name).type == pa.timestamp("us", tz="UTC")
+            assert spark[name].dataType == T.TimestampType()
+            assert bigquery[name]["type"] == "TIMESTAMP"
+        elif name in INTEGERS:
+            assert arrow.field(name).type == pa.int64()
+            assert spark[name].dataType == T.LongType()
+            assert bigquery[name]["type"] == "INTEGER"
+        elif name == "payment_types":
+            assert arrow.field(name).type == pa.list_(
+                pa.field("element", pa.string(), nullable=False)
+            )
+            assert spark[name].dataType == T.ArrayType(T.StringType(), containsNull=False)
+            assert bigquery[name]["type"] == "STRING"
+        else:
+            assert arrow.field(name).type == pa.string(), name
+            assert spark[name].dataType == T.StringType(), name
+            assert bigquery[name]["type"] == "STRING", name
+
+
+def test_bigquery_client_schema_matches_the_json_file() -> None:
+    fields = derive.bigquery_schema()
+    assert [field.to_api_repr()["name"] for field in fields] == list(EVENT_FIELDS)
+    assert fields[EVENT_FIELDS.index("price")].precision == 12
+
+
+def test_json_schema_accepts_the_sample_and_rejects_bad_events() -> None:
+    schema = derive.json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.validate(SAMPLE)
+    for field, bad in [
+        ("price", -1.0),
+        ("price", "29.99x"),
+        ("customer_state", "XX"),
+        ("order_status", "lost"),
+        ("schema_version", 2),
+        ("review_score", 6),
+        ("customer_zip_code_prefix", 3149),
+    ]:
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate({**SAMPLE, field: bad})
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({k: v for k, v in SAMPLE.items() if k != "order_id"})
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**SAMPLE, "unexpected": 1})
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("price", -0.01), ("customer_state", "XX"), ("schema_version", 2), ("order_id", "abc")],
+)
+def test_model_rejects_out_of_range_values(field: str, bad: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        OrderEvent.model_validate({**SAMPLE, field: bad})
+    assert field in str(error.value)
+
+
+def test_arrow_table_from_validated_events_has_the_derived_schema() -> None:
+    event = OrderEvent.model_validate(SAMPLE)
+    table = pa.Table.from_pylist([event.model_dump()], schema=derive.arrow_schema())
+    assert table.num_rows == 1
+    assert table.column("price")[0].as_py() == Decimal("29.99")
+
+
+def test_spark_reads_a_json_event_with_the_derived_schema() -> None:
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.master("local[1]").appName("schema-test").getOrCreate()
+    try:
+        frame = spark.read.schema(derive.spark_schema()).json(
+            spark.sparkContext.parallelize([json.dumps(SAMPLE)])
+        )
+        row = frame.collect()[0]
+        assert row.price == Decimal("29.99")
+        assert row.payment_types == ["credit_card", "voucher"]
+        assert row.customer_zip_code_prefix == "03149"
+    finally:
+        spark.stop()
+
+
+def test_event_id_is_stable_and_distinct_per_item() -> None:
+    first = event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1)
+    assert first == event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1)
+    assert first != event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 2)
+    assert OrderEvent.model_fields["event_id"].metadata  # pattern constraint present
+
+
+def test_schema_version_attribute_matches_the_model() -> None:
+    assert OrderEvent.model_fields["schema_version"].annotation.__args__ == (SCHEMA_VERSION,)
+
+
+def test_checked_in_generated_files_are_not_stale() -> None:
+    for path, content in derive.generated_files().items():
+        assert path.exists(), f"{path} is missing: run python -m schemas.derive"
+        assert path.read_text() == content, f"{path} is stale: run python -m schemas.derive"
