@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from annotated_types import MaxLen, MinLen
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
     from pyspark.sql import types as spark_types
 
-LogicalType = Literal["string", "int64", "decimal", "timestamp"]
+LogicalType = Literal["string", "int64", "float64", "bool", "date", "decimal", "timestamp"]
 
 BIGQUERY_SCHEMA_DIR = Path(__file__).parent / "bigquery"
 JSON_SCHEMA_DIR = Path(__file__).parent / "jsonschema"
@@ -45,6 +46,12 @@ class FieldSpec:
     precision: int | None = None
     scale: int | None = None
     description: str = ""
+    # Value constraints, taken from the model so every validator enforces the same rules.
+    allowed_values: tuple[str | int, ...] | None = None
+    pattern: str | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    min_length: int | None = None
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -113,6 +120,8 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
             raise TypeError(f"{name}: a list field cannot be nullable (BigQuery REPEATED)")
         metadata = [m for m in metadata if not isinstance(m, MinLen | MaxLen)]
     kind, precision, scale = _scalar_type(annotation, metadata, name)
+    bare, _ = _unwrap_annotated(annotation)
+    allowed = typing.get_args(bare) if typing.get_origin(bare) is Literal else None
     return FieldSpec(
         name=name,
         type=kind,
@@ -121,7 +130,31 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
         precision=precision,
         scale=scale,
         description=info.description or "",
+        allowed_values=allowed,
+        **_value_constraints(metadata),
     )
+
+
+def _value_constraints(metadata: list[Any]) -> dict[str, Any]:
+    constraints: dict[str, Any] = {}
+    # A Field(...) inside Annotated (e.g. Money | None) arrives as a FieldInfo holding its own.
+    flat = [
+        inner
+        for item in metadata
+        for inner in (item.metadata if isinstance(item, FieldInfo) else [item])
+    ]
+    for item in flat:
+        if isinstance(item, Ge):
+            constraints["minimum"] = item.ge
+        elif isinstance(item, Le):
+            constraints["maximum"] = item.le
+        elif isinstance(item, MinLen):
+            constraints["min_length"] = item.min_length
+        elif isinstance(item, Gt | Lt | MaxLen):
+            raise TypeError(f"constraint {item!r} has no mapping yet: add it to FieldSpec")
+        elif getattr(item, "pattern", None) is not None:
+            constraints["pattern"] = item.pattern
+    return constraints
 
 
 def field_specs(model: type[BaseModel] = OrderEvent) -> list[FieldSpec]:
@@ -154,16 +187,21 @@ def json_schema() -> dict[str, Any]:
 # --- Apache Arrow -------------------------------------------------------------------------
 
 
-def arrow_schema() -> pyarrow.Schema:
-    """Arrow schema of an event row (Parquet files, Spark Arrow batches)."""
+def arrow_schema(specs: Sequence[FieldSpec] | None = None) -> pyarrow.Schema:
+    """Arrow schema of an event row (or of ``specs``: Parquet files, Spark Arrow batches)."""
     import pyarrow as pa
 
+    scalars = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+
     def arrow_type(spec: FieldSpec) -> pa.DataType:
-        scalar = {
-            "string": pa.string(),
-            "int64": pa.int64(),
-            "timestamp": pa.timestamp("us", tz="UTC"),
-        }.get(spec.type) or pa.decimal128(spec.precision, spec.scale)
+        scalar = scalars.get(spec.type) or pa.decimal128(spec.precision, spec.scale)
         return pa.list_(pa.field("element", scalar, nullable=False)) if spec.repeated else scalar
 
     return pa.schema(
@@ -174,7 +212,7 @@ def arrow_schema() -> pyarrow.Schema:
                 nullable=spec.nullable,
                 metadata={"description": spec.description},
             )
-            for spec in field_specs()
+            for spec in (field_specs() if specs is None else specs)
         ],
         metadata={"schema_version": str(SCHEMA_VERSION)},
     )
@@ -183,16 +221,21 @@ def arrow_schema() -> pyarrow.Schema:
 # --- Spark --------------------------------------------------------------------------------
 
 
-def spark_schema() -> spark_types.StructType:
-    """Spark ``StructType`` of an event row."""
+def spark_schema(specs: Sequence[FieldSpec] | None = None) -> spark_types.StructType:
+    """Spark ``StructType`` of an event row (or of ``specs``)."""
     from pyspark.sql import types as T
 
+    scalars = {
+        "string": T.StringType(),
+        "int64": T.LongType(),
+        "float64": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "date": T.DateType(),
+        "timestamp": T.TimestampType(),
+    }
+
     def spark_type(spec: FieldSpec) -> T.DataType:
-        scalar = {
-            "string": T.StringType(),
-            "int64": T.LongType(),
-            "timestamp": T.TimestampType(),
-        }.get(spec.type) or T.DecimalType(spec.precision, spec.scale)
+        scalar = scalars.get(spec.type) or T.DecimalType(spec.precision, spec.scale)
         return T.ArrayType(scalar, containsNull=False) if spec.repeated else scalar
 
     return T.StructType(
@@ -203,22 +246,31 @@ def spark_schema() -> spark_types.StructType:
                 nullable=spec.nullable,
                 metadata={"comment": spec.description},
             )
-            for spec in field_specs()
+            for spec in (field_specs() if specs is None else specs)
         ]
     )
 
 
 # --- BigQuery -----------------------------------------------------------------------------
 
+_BIGQUERY_TYPES = {
+    "string": "STRING",
+    "int64": "INTEGER",
+    "float64": "FLOAT",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "decimal": "NUMERIC",
+}
 
-def bigquery_schema_json() -> list[dict[str, Any]]:
-    """BigQuery table schema in the JSON form ``bq mk --schema`` reads."""
-    bigquery_types = {"string": "STRING", "int64": "INTEGER", "timestamp": "TIMESTAMP"}
+
+def bigquery_schema_json(specs: Sequence[FieldSpec] | None = None) -> list[dict[str, Any]]:
+    """BigQuery schema in the JSON form ``bq mk --schema`` reads (the event, or ``specs``)."""
     fields = []
-    for spec in field_specs():
+    for spec in field_specs() if specs is None else specs:
         field: dict[str, Any] = {
             "name": spec.name,
-            "type": bigquery_types.get(spec.type, "NUMERIC"),
+            "type": _BIGQUERY_TYPES[spec.type],
             "mode": "REPEATED" if spec.repeated else ("NULLABLE" if spec.nullable else "REQUIRED"),
             "description": spec.description,
         }
@@ -229,11 +281,11 @@ def bigquery_schema_json() -> list[dict[str, Any]]:
     return fields
 
 
-def bigquery_schema() -> list[bigquery.SchemaField]:
+def bigquery_schema(specs: Sequence[FieldSpec] | None = None) -> list[bigquery.SchemaField]:
     """BigQuery ``SchemaField`` list for the client library."""
     from google.cloud import bigquery
 
-    return [bigquery.SchemaField.from_api_repr(field) for field in bigquery_schema_json()]
+    return [bigquery.SchemaField.from_api_repr(field) for field in bigquery_schema_json(specs)]
 
 
 # --- checked-in generated files -----------------------------------------------------------
@@ -245,8 +297,15 @@ def generated_files() -> dict[Path, str]:
     def dump(value: Any) -> str:
         return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
+    from schemas import warehouse
+
     return {
-        BIGQUERY_SCHEMA_DIR / "order_events.json": dump(bigquery_schema_json()),
+        BIGQUERY_SCHEMA_DIR / "order_events.json": dump(
+            bigquery_schema_json(warehouse.order_events_table_fields())
+        ),
+        BIGQUERY_SCHEMA_DIR / "order_events_rejected.json": dump(
+            bigquery_schema_json(warehouse.REJECTED_FIELDS)
+        ),
         JSON_SCHEMA_DIR / f"order_event.v{SCHEMA_VERSION}.json": dump(json_schema()),
     }
 
