@@ -30,7 +30,7 @@ DERIVED_FIELDS: tuple[FieldSpec, ...] = (
         "delivery_delay_days",
         "float64",
         True,
-        description="Days delivered after the estimated date (negative: early); null if undelivered.",
+        description="Days after the estimated delivery date (negative: early), null if undelivered.",
     ),
     FieldSpec(
         "delivered_late",
