@@ -30,7 +30,7 @@ DERIVED_FIELDS: tuple[FieldSpec, ...] = (
         "delivery_delay_days",
         "float64",
         True,
-        description="Days after the estimated delivery date (negative: early), null if undelivered.",
+        description="Days after the estimated delivery date (negative: early).",
     ),
     FieldSpec(
         "delivered_late",
