@@ -210,3 +210,32 @@ def test_checked_in_generated_files_are_not_stale() -> None:
     for path, content in derive.generated_files().items():
         assert path.exists(), f"{path} is missing: run python -m schemas.derive"
         assert path.read_text() == content, f"{path} is stale: run python -m schemas.derive"
+
+
+def test_warehouse_table_is_the_event_then_derived_then_lineage_columns() -> None:
+    from schemas import warehouse
+
+    table = json.loads((derive.BIGQUERY_SCHEMA_DIR / "order_events.json").read_text())
+    names = [field["name"] for field in table]
+    derived = [spec.name for spec in warehouse.DERIVED_FIELDS]
+    lineage = [spec.name for spec in warehouse.LINEAGE_FIELDS]
+    assert names == [*EVENT_FIELDS, *derived, *lineage]
+    assert table[: len(EVENT_FIELDS)] == derive.bigquery_schema_json()
+    assert warehouse.PARTITION_FIELD in derived
+    assert set(warehouse.CLUSTERING_FIELDS) <= set(EVENT_FIELDS)
+    arrow = derive.arrow_schema(warehouse.order_events_table_fields())
+    assert arrow.field("purchase_date").type == pa.date32()
+    assert arrow.field("delivered_late").type == pa.bool_()
+    spark = derive.spark_schema(warehouse.order_events_table_fields())
+    assert spark["delivery_time_hours"].dataType == T.DoubleType()
+
+
+def test_field_specs_carry_the_model_constraints() -> None:
+    specs = {spec.name: spec for spec in derive.field_specs()}
+    assert specs["review_score"].minimum == 1 and specs["review_score"].maximum == 5
+    assert specs["payment_total"].minimum == 0  # a constraint inside an Optional alias
+    assert specs["order_id"].pattern == "^[0-9a-f]{32}$"
+    assert specs["customer_city"].min_length == 1
+    assert specs["schema_version"].allowed_values == (SCHEMA_VERSION,)
+    assert "SP" in specs["customer_state"].allowed_values
+    assert "boleto" in specs["payment_types"].allowed_values
