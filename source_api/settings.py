@@ -30,3 +30,16 @@ class ApiSettings(DatabaseSettings):
     api_pool_max_size: int = Field(default=10, ge=1, description="asyncpg pool maximum size.")
     api_default_limit: int = Field(default=1000, ge=1, le=5000, description="Default page size.")
     api_max_limit: int = Field(default=5000, ge=1, le=5000, description="Largest page size.")
+    api_command_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a page query may run before it is cancelled."
+    )
+    api_ready_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds /readyz waits for the database to answer."
+    )
+    api_shutdown_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a SIGTERM waits for open requests and pool connections to finish.",
+    )
+    api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
+    api_log_level: str = Field(default="INFO", description="Logging level of the API process.")

@@ -1,0 +1,86 @@
+"""The FastAPI application of the source API: ``create_app`` wires settings, pool and routes.
+
+The lifespan opens the asyncpg pool before the first request and closes it after the last one:
+uvicorn turns SIGTERM into "stop accepting, finish open requests, run lifespan shutdown", and
+shutdown waits OLIST_API_SHUTDOWN_TIMEOUT seconds for the pool before terminating it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from source_api.database import close_pool, open_pool, redacted
+from source_api.errors import ApiError
+from source_api.metrics import ApiMetrics, MetricsMiddleware
+from source_api.routes import events, health, metrics
+from source_api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """Build the app; the pool opens when the ASGI server starts it (lifespan)."""
+    settings = settings or ApiSettings()
+    app_metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings)
+        app.state.pool = pool
+        app_metrics.watch_pool(pool.get_size, pool.get_idle_size)
+        log.info(
+            "api started database=%s pool_min=%s pool_max=%s auth=%s default_limit=%s "
+            "max_limit=%s",
+            redacted(settings.database_url), settings.api_pool_min_size,
+            settings.api_pool_max_size, "on" if settings.api_key else "off",
+            settings.api_default_limit, settings.api_max_limit,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            await close_pool(pool, settings.api_shutdown_timeout)
+            log.info("api stopped pool=closed")
+
+    app = FastAPI(
+        title="Olist source API",
+        version="1",
+        summary="Order-item events of the Olist source database, paged by an opaque cursor.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = app_metrics
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(events.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app
+
+
+async def _api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return JSONResponse(error.body(), status_code=error.status_code)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    """422 in our error format, naming the parameter, the value and what it accepts."""
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    names = []
+    for problem in error.errors():
+        location = problem.get("loc", ())
+        name = str(location[-1]) if location else "request"
+        names.append(name)
+        where = f"{location[0]} parameter" if len(location) > 1 else "request"
+        text = f"{where} '{name}' is invalid: {problem.get('msg')}, got {problem.get('input')!r}"
+        accepted = events.ACCEPTED_PARAMETERS.get(name)
+        problems.append(f"{text}; accepted: {accepted}" if accepted else text)
+    code = f"invalid_{names[0]}" if len(set(names)) == 1 else "invalid_request"
+    return JSONResponse({"error": code, "message": "; ".join(problems)}, status_code=422)

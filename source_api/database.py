@@ -1,0 +1,79 @@
+"""The API's asyncpg pool: opened with the session settings the queries rely on, and the one
+place where driver errors meaning "the database is unreachable" become :class:`DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from source_api.errors import DatabaseUnavailable
+from source_api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+# Errors that say nothing about the request, only that the server is gone, restarting, out of
+# connections or too slow; clients retry them. Anything else (a missing table, a bug in SQL)
+# propagates as a 500 with its traceback in the log.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused or reset
+    TimeoutError,  # command_timeout or connect timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # connection closed underneath the pool
+    asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now, query cancelled
+    asyncpg.InsufficientResourcesError,  # too many connections
+)
+
+
+def redacted(dsn: str) -> str:
+    """The DSN without its password, for logs and messages."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextmanager
+def database_errors(action: str) -> Iterator[None]:
+    """Translate "database unreachable" driver errors raised inside into DatabaseUnavailable."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as error:
+        log.warning("database unavailable action=%s error=%r", action, error)
+        raise DatabaseUnavailable(
+            f"the source database did not answer while {action} "
+            f"({type(error).__name__}: {error}); retry later"
+        ) from error
+
+
+async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
+    """Open the pool; raise DatabaseUnavailable naming the DSN when it cannot connect."""
+    with database_errors(f"connecting to {redacted(settings.database_url)}"):
+        pool = await asyncpg.create_pool(
+            settings.database_url,
+            min_size=settings.api_pool_min_size,
+            max_size=max(settings.api_pool_min_size, settings.api_pool_max_size),
+            command_timeout=settings.api_command_timeout,
+            server_settings={
+                # Timestamps render as ISO 8601 with the session offset: make it +00:00.
+                "TimeZone": "UTC",
+                "application_name": "olist-source-api",
+            },
+        )
+    assert pool is not None  # create_pool returns the pool once initialised
+    return pool
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float) -> None:
+    """Close the pool, waiting up to ``timeout`` s for queries in flight, then terminate it."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("pool close timed out timeout_s=%s action=terminate", timeout)
+        pool.terminate()

@@ -1,0 +1,40 @@
+"""Run the source API under uvicorn from :class:`ApiSettings` (``olist api``, or
+``python -m source_api.server``).
+
+uvicorn handles SIGTERM/SIGINT: it stops accepting connections, lets open requests finish
+(up to OLIST_API_SHUTDOWN_TIMEOUT seconds) and runs the app's lifespan shutdown, which closes
+the database pool.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from source_api.app import create_app
+from source_api.settings import ApiSettings
+
+LOG_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
+
+
+def serve(settings: ApiSettings | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; return after a clean shutdown."""
+    settings = settings or ApiSettings()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.api_log_level.upper(), format=LOG_FORMAT)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        access_log=settings.api_access_log,
+        log_config=None,  # keep the root logger's key=value format
+        log_level=settings.api_log_level.lower(),
+        timeout_graceful_shutdown=int(settings.api_shutdown_timeout),
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    serve()
