@@ -11,6 +11,8 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.pubsub",
     "tests.fixtures.api",
+    "tests.fixtures.gcs",
+    "tests.fixtures.bigquery",
 ]
 
 
