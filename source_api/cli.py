@@ -21,3 +21,11 @@ def db_init() -> None:
     settings = DatabaseSettings()
     asyncio.run(init_database(settings.database_url))
     typer.echo("database schema is up to date")
+
+
+@app.command("api")
+def api() -> None:
+    """Serve the order-event API (settings from OLIST_API_* and OLIST_DATABASE_URL)."""
+    from source_api.server import serve
+
+    serve()
