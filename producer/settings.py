@@ -1,0 +1,170 @@
+"""Configuration of the ``olist produce`` and ``olist pubsub init`` processes (``OLIST_*``).
+
+Every default runs against the local stack (API on 127.0.0.1:8000, the Pub/Sub emulator through
+``PUBSUB_EMULATOR_HOST``, the cursor in a local file). The batching, flow-control and
+events-per-message defaults were chosen with ``python -m bench.producer``; the figures are in
+docs/design/producer.md.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.envelope import MAX_MESSAGE_BYTES
+
+
+class PubSubSettings(BaseSettings):
+    """Names of the Pub/Sub resources of the pipeline (shared by ``pubsub init`` and ``produce``)."""
+
+    model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
+
+    gcp_project: str = Field(
+        default="olist-local", min_length=1, description="Google Cloud project id."
+    )
+    pubsub_topic: str = Field(
+        default="olist-order-events", min_length=3, description="Topic the events go to."
+    )
+    pubsub_subscription: str = Field(
+        default="olist-order-events-streaming",
+        min_length=3,
+        description="Subscription the Spark streaming job reads.",
+    )
+    pubsub_dead_letter_topic: str = Field(
+        default="olist-order-events-dead-letter",
+        min_length=3,
+        description="Topic for events that fail validation and messages consumers give up on.",
+    )
+    pubsub_dead_letter_subscription: str = Field(
+        default="olist-order-events-dead-letter-inspect",
+        min_length=3,
+        description="Subscription that keeps dead-lettered messages for inspection.",
+    )
+    pubsub_max_delivery_attempts: int = Field(
+        default=10,
+        ge=5,
+        le=100,
+        description="Deliveries of one message before Pub/Sub moves it to the dead-letter "
+        "topic (Pub/Sub accepts 5..100).",
+    )
+
+    def topic_path(self) -> str:
+        return f"projects/{self.gcp_project}/topics/{self.pubsub_topic}"
+
+    def dead_letter_topic_path(self) -> str:
+        return f"projects/{self.gcp_project}/topics/{self.pubsub_dead_letter_topic}"
+
+    def subscription_path(self) -> str:
+        return f"projects/{self.gcp_project}/subscriptions/{self.pubsub_subscription}"
+
+    def dead_letter_subscription_path(self) -> str:
+        return f"projects/{self.gcp_project}/subscriptions/{self.pubsub_dead_letter_subscription}"
+
+
+class ProducerSettings(PubSubSettings):
+    """Everything ``olist produce`` reads from the environment."""
+
+    api_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the source API."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Sent as X-API-Key when the API requires a key."
+    )
+    api_page_size: int = Field(
+        default=5000, ge=1, le=5000, description="Events asked for per API request."
+    )
+    api_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one API request (connect, read, write)."
+    )
+    api_retry_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long the producer keeps retrying an unavailable API before it stops.",
+    )
+    startup_check_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the first API request and the topic check may retry at start; "
+        "past it the configuration is reported as wrong.",
+    )
+    retry_initial_delay_seconds: float = Field(
+        default=0.2, gt=0, description="First backoff delay (doubles per attempt, jittered)."
+    )
+    retry_max_delay_seconds: float = Field(
+        default=5.0, gt=0, description="Largest backoff delay between two attempts."
+    )
+
+    cursor_location: str = Field(
+        default=".olist/producer-cursor.json",
+        min_length=1,
+        description="Where the cursor is persisted: a local file path or gs://bucket/object.",
+    )
+    storage_api_endpoint: str | None = Field(
+        default=None,
+        description="Cloud Storage endpoint of a local stand-in (fake-gcs-server) for a gs:// "
+        "cursor; unset = the real service with application default credentials.",
+    )
+
+    events_per_message: int = Field(
+        default=1000, ge=1, description="Most events packed into one Pub/Sub message."
+    )
+    max_events_per_second: float | None = Field(
+        default=None, gt=0, description="Token-bucket limit on published events (unset: none)."
+    )
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="Wait before asking again once the API head is reached."
+    )
+    max_pages_in_flight: int = Field(
+        default=6,
+        ge=1,
+        description="Pages fetched but not yet confirmed by Pub/Sub; bounds memory and the "
+        "duplicates after a crash (at most this many pages are re-published).",
+    )
+    fetch_queue_pages: int = Field(
+        default=2, ge=1, description="Fetched pages waiting for the publisher (bounded queue)."
+    )
+
+    batch_max_messages: int = Field(
+        default=100, ge=1, le=1000, description="Messages per Pub/Sub publish request."
+    )
+    batch_max_bytes: int = Field(
+        default=9_000_000,
+        ge=1,
+        le=MAX_MESSAGE_BYTES,
+        description="Bytes per Pub/Sub publish request (the service refuses above 10 MB).",
+    )
+    batch_max_latency_seconds: float = Field(
+        default=0.01, gt=0, description="Longest wait for a publish request to fill up."
+    )
+    flow_control_max_messages: int = Field(
+        default=2000, ge=1, description="Messages the client holds unconfirmed before blocking."
+    )
+    flow_control_max_bytes: int = Field(
+        default=64_000_000,
+        ge=MAX_MESSAGE_BYTES,
+        description="Bytes the client holds unconfirmed before blocking.",
+    )
+    publish_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long one message is retried on retryable Pub/Sub errors before the "
+        "producer stops.",
+    )
+    publish_attempt_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one publish RPC attempt."
+    )
+
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of /metrics, /healthz.")
+    metrics_port: int = Field(
+        default=9102, ge=0, le=65535, description="Port of /metrics and /healthz (0: any free)."
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait for in-flight publishes at shutdown."
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, found {value!r}")
+        return value.rstrip("/")
