@@ -1,0 +1,68 @@
+"""Errors of the CSV loader that stop a whole load (bad rows never do; they go in the report).
+
+::
+
+    CsvLoadError
+    ├── CsvDirectoryNotFound      DIR does not exist or is not a directory
+    ├── NoCsvFileRecognised       DIR holds none of the 9 Kaggle file names
+    ├── CsvHeaderMismatch         one file's header differs (that file is refused, not the load)
+    └── DatabaseUnreachable       the PostgreSQL server refused or did not answer the connection
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CsvLoadError(RuntimeError):
+    """A load could not run at all; the message says what to fix."""
+
+
+class CsvDirectoryNotFound(CsvLoadError):
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            f"expected a directory holding the Olist CSV files, found no directory at "
+            f"'{directory}': pass the folder where the Kaggle archive was unzipped"
+        )
+        self.directory = directory
+
+
+class NoCsvFileRecognised(CsvLoadError):
+    def __init__(self, directory: Path, expected: tuple[str, ...]) -> None:
+        present = sorted(path.name for path in directory.iterdir() if path.is_file())
+        super().__init__(
+            f"expected at least one of the Olist files ({', '.join(expected)}) in "
+            f"'{directory}', found {present or 'no file'}: keep the Kaggle file names as they are"
+        )
+        self.directory = directory
+
+
+class DatabaseUnreachable(CsvLoadError):
+    def __init__(self, dsn: str, cause: BaseException) -> None:
+        super().__init__(
+            f"could not connect to the source database {redact_dsn(dsn)}: "
+            f"{type(cause).__name__}: {cause}; check OLIST_DATABASE_URL and that the server runs"
+        )
+        self.dsn = redact_dsn(dsn)
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, fit for messages and logs."""
+    scheme, separator, rest = dsn.partition("://")
+    if not separator or "@" not in rest:
+        return dsn
+    credentials, _, location = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}" if ":" in credentials else dsn
+
+
+class CsvHeaderMismatch(CsvLoadError):
+    """One file's header is not the Kaggle one; that file is refused, the others still load."""
+
+    def __init__(self, file_name: str, expected: tuple[str, ...], found: list[str]) -> None:
+        super().__init__(
+            f"expected the header {','.join(expected)} (in any order), found "
+            f"{','.join(found) if found else 'an empty file'}: restore the file from the "
+            "Kaggle archive"
+        )
+        self.file_name = file_name

@@ -1,0 +1,227 @@
+"""Load the Kaggle Olist CSV files of a directory into the source database, at COPY speed.
+
+Each file is loaded in its own transaction, in foreign-key order (see ``CSV_TABLES``):
+
+1. the file is parsed and checked in one streaming pass (:mod:`source_api.db.csv_reader`);
+   malformed rows go to the report, valid ones are sent by binary ``COPY`` into a temporary
+   staging table that also carries each row's line number;
+2. one query counts the orphans (rows whose parent is in neither this run nor the database),
+   per missing parent, with the first lines of each; a row missing several parents is counted
+   under the first one in the table's ``parents`` order;
+3. one ``INSERT ... SELECT`` copies the rows whose parents exist and whose key is not in the
+   table yet. What it did not insert was already present, so loading the same files twice
+   inserts nothing and burns no ``source_sequence`` number.
+
+A bad row never stops a load; a file with a foreign header is refused and the others still
+load. Only a missing directory, a directory with none of the 9 files, or a database that
+cannot be reached raise (:mod:`source_api.db.csv_errors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import asyncpg
+
+from source_api.db.csv_errors import (
+    CsvDirectoryNotFound,
+    CsvHeaderMismatch,
+    DatabaseUnreachable,
+    NoCsvFileRecognised,
+)
+from source_api.db.csv_reader import CsvFileReader
+from source_api.db.csv_report import (
+    EXAMPLES_PER_REASON,
+    FileReport,
+    LoadReport,
+    RejectedRow,
+    Rejection,
+)
+from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
+from source_api.db.schema import init_database
+
+log = logging.getLogger(__name__)
+
+STAGING_TABLE = "csv_staging"
+# Temporary tables live in per-session buffers (8 MB by default); the largest staging table
+# (geolocation, ~1M rows) fits in 256 MB, which keeps it off the disk. Must be set before the
+# session first touches a temporary table.
+TEMP_BUFFERS = "256MB"
+
+
+async def load_csv_directory(
+    dsn: str, directory: Path, *, initialise_schema: bool = False
+) -> LoadReport:
+    """Load every Olist file found in ``directory`` and report what happened to each row.
+
+    With ``initialise_schema`` the DDL is applied first, so an empty database works.
+    """
+    started = time.perf_counter()
+    if not directory.is_dir():
+        raise CsvDirectoryNotFound(directory)
+    present = [table for table in CSV_TABLES if (directory / table.file_name).is_file()]
+    if not present:
+        raise NoCsvFileRecognised(directory, CSV_FILE_NAMES)
+    report = LoadReport(
+        directory=str(directory),
+        missing_files=[t.file_name for t in CSV_TABLES if t not in present],
+    )
+    if report.missing_files:
+        log.warning("csv files missing directory=%s files=%s", directory, report.missing_files)
+
+    connection = await _connect(dsn)
+    try:
+        if initialise_schema:
+            await init_database(dsn)
+        await connection.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
+        for table in present:
+            report.files.append(await _load_file(connection, table, directory / table.file_name))
+    finally:
+        await connection.close()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "csv load finished directory=%s files=%d missing=%d seconds=%.2f",
+        directory,
+        len(report.files),
+        len(report.missing_files),
+        report.seconds,
+    )
+    return report
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise DatabaseUnreachable(dsn, error) from error
+
+
+async def _load_file(connection: asyncpg.Connection, table: CsvTable, path: Path) -> FileReport:
+    started = time.perf_counter()
+    report = FileReport(file_name=table.file_name, table=f"olist.{table.table}")
+    reader = CsvFileReader(table, path, report)
+    try:
+        reader.check_header()
+    except CsvHeaderMismatch as error:
+        report.error = str(error)
+        log.error("csv file refused file=%s reason=%s", table.file_name, error)
+        return report
+
+    async with connection.transaction():
+        await connection.execute(_staging_sql(table))
+        status = await connection.copy_records_to_table(
+            STAGING_TABLE, records=reader.records(), columns=["line_number", *table.table_columns]
+        )
+        staged = _row_count(status)
+        await connection.execute(f"ANALYZE {STAGING_TABLE}")
+        orphans = await _count_orphans(connection, table, report)
+        inserted = _row_count(await connection.execute(_insert_sql(table)))
+
+    report.loaded = inserted
+    report.already_present = staged - orphans - inserted
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "csv file loaded file=%s table=%s rows_read=%d loaded=%d already_present=%d "
+        "orphans=%d malformed=%d zip_prefixes_padded=%d seconds=%.2f",
+        report.file_name,
+        report.table,
+        report.rows_read,
+        report.loaded,
+        report.already_present,
+        report.orphans,
+        report.malformed,
+        report.zip_prefixes_padded,
+        report.seconds,
+    )
+    return report
+
+
+def _row_count(status: str) -> int:
+    """The row count of a command tag such as ``COPY 42`` or ``INSERT 0 42``."""
+    return int(status.rsplit(" ", 1)[1])
+
+
+def _staging_sql(table: CsvTable) -> str:
+    # Built from the target table so the column types are never spelled out twice; CTAS copies
+    # no constraint, which is what a staging table wants.
+    columns = ", ".join(table.table_columns)
+    return (
+        f"CREATE TEMP TABLE {STAGING_TABLE} ON COMMIT DROP AS "
+        f"SELECT 0::bigint AS line_number, {columns} FROM olist.{table.table} WITH NO DATA"
+    )
+
+
+def _parent_exists(table: CsvTable, index: int) -> str:
+    parent = table.parents[index]
+    return (
+        f"EXISTS (SELECT 1 FROM olist.{parent.table} AS p{index}"
+        f" WHERE p{index}.{parent.column} = s.{parent.column})"
+    )
+
+
+async def _count_orphans(
+    connection: asyncpg.Connection, table: CsvTable, report: FileReport
+) -> int:
+    """Add one ``orphan`` rejection per missing parent to ``report``; return how many rows."""
+    if not table.parents:
+        return 0
+    first_missing = " ".join(
+        f"WHEN NOT {_parent_exists(table, index)} THEN {index + 1}"
+        for index in range(len(table.parents))
+    )
+    parent_values = ", ".join(f"s.{parent.column}::text" for parent in table.parents)
+    rows = await connection.fetch(
+        f"""
+        WITH classified AS (
+            SELECT s.line_number,
+                   CASE {first_missing} END AS parent,
+                   ARRAY[{parent_values}] AS parent_values
+            FROM {STAGING_TABLE} AS s
+        ), ranked AS (
+            SELECT parent, line_number, parent_values[parent] AS missing_value,
+                   count(*) OVER (PARTITION BY parent) AS orphan_count,
+                   row_number() OVER (PARTITION BY parent ORDER BY line_number) AS position
+            FROM classified
+            WHERE parent IS NOT NULL
+        )
+        SELECT parent, orphan_count, line_number, missing_value
+        FROM ranked
+        WHERE position <= $1
+        ORDER BY parent, line_number
+        """,
+        EXAMPLES_PER_REASON,
+    )
+    rejections: dict[int, Rejection] = {}
+    for row in rows:
+        parent = table.parents[row["parent"] - 1]
+        rejection = rejections.get(row["parent"])
+        if rejection is None:
+            rejection = Rejection("orphan", parent.reason, count=row["orphan_count"])
+            rejections[row["parent"]] = rejection
+            report.rejections.append(rejection)
+        rejection.examples.append(
+            RejectedRow(
+                row["line_number"],
+                f"{parent.column} {row['missing_value']!r} not found in olist.{parent.table}",
+            )
+        )
+    return sum(rejection.count for rejection in rejections.values())
+
+
+def _insert_sql(table: CsvTable) -> str:
+    columns = ", ".join(table.table_columns)
+    selected = ", ".join(f"s.{name}" for name in table.table_columns)
+    conditions = [_parent_exists(table, index) for index in range(len(table.parents))]
+    key_matches = " AND ".join(f"t.{name} = s.{name}" for name in table.key)
+    # Filtering out present keys (rather than leaning on ON CONFLICT alone) keeps a reload from
+    # evaluating column defaults, i.e. from burning source_sequence numbers.
+    conditions.append(f"NOT EXISTS (SELECT 1 FROM olist.{table.table} AS t WHERE {key_matches})")
+    order = f" ORDER BY {table.insert_order}" if table.insert_order else ""
+    return (
+        f"INSERT INTO olist.{table.table} ({columns}) "
+        f"SELECT {selected} FROM {STAGING_TABLE} AS s "
+        f"WHERE {' AND '.join(conditions)}{order} "
+        "ON CONFLICT DO NOTHING"
+    )
