@@ -10,6 +10,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.pubsub",
+    "tests.fixtures.olist_csv",
     "tests.fixtures.api",
     "tests.fixtures.gcs",
     "tests.fixtures.bigquery",
