@@ -1,0 +1,52 @@
+"""The analytics columns the job derives from each valid event (see schemas.warehouse).
+
+The original batch job computed the purchase date and the delivery time; this adds the delay
+against the promised date, a late flag and the freight share of the price. Timestamps are
+compared in UTC (the job sets ``spark.sql.session.timeZone`` to UTC).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from schemas.warehouse import DERIVED_FIELDS, PARTITION_FIELD
+
+MICROSECONDS_PER_HOUR = 3_600_000_000
+MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
+
+
+def _hours_between(later: Column, earlier: Column) -> Column:
+    return (F.unix_micros(later) - F.unix_micros(earlier)) / F.lit(MICROSECONDS_PER_HOUR)
+
+
+def derived_columns() -> dict[str, Column]:
+    """Expressions of every derived column, keyed by name, in schema order."""
+    delivered = F.col("order_delivered_customer_date")
+    estimated = F.col("order_estimated_delivery_date")
+    purchased = F.col("order_purchase_timestamp")
+    delivery_hours = _hours_between(delivered, purchased)
+    columns = {
+        PARTITION_FIELD: F.to_date(purchased),
+        "delivery_time_hours": delivery_hours,
+        "delivery_time_days": delivery_hours / F.lit(24.0),
+        "delivery_delay_days": (F.unix_micros(delivered) - F.unix_micros(estimated))
+        / F.lit(MICROSECONDS_PER_DAY),
+        # Olist promises a date, not an instant: late means delivered on a later calendar day.
+        "delivered_late": F.when(
+            delivered.isNotNull(), F.to_date(delivered) > F.to_date(estimated)
+        ),
+        "freight_share": F.when(
+            F.col("price") > 0,
+            F.col("freight_value").cast("double") / F.col("price").cast("double"),
+        ),
+    }
+    missing = [spec.name for spec in DERIVED_FIELDS if spec.name not in columns]
+    if missing or list(columns) != [spec.name for spec in DERIVED_FIELDS]:
+        raise RuntimeError(f"derived columns out of step with schemas.warehouse: {missing}")
+    return columns
+
+
+def with_analytics(events: DataFrame) -> DataFrame:
+    """``events`` (flat event columns) plus the derived columns."""
+    return events.withColumns(derived_columns())

@@ -1,0 +1,140 @@
+"""Configuration of the streaming job (``olist stream`` / ``spark-submit streaming/job.py``).
+
+Every value comes from an ``OLIST_*`` variable and defaults to something that runs locally.
+The Pub/Sub, Cloud Storage and BigQuery endpoints follow the official clients' conventions
+(``PUBSUB_EMULATOR_HOST``, ``STORAGE_EMULATOR_HOST``) plus ``OLIST_BIGQUERY_API_ENDPOINT``;
+left unset, the job talks to the real services with Application Default Credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY = 1500
+"""BigQuery quota: load jobs per table per day (failed ones count too)."""
+
+SECONDS_PER_DAY = 86_400
+
+
+def parse_interval_seconds(interval: str) -> float:
+    """Seconds in a Spark interval string such as ``"5 minutes"`` or ``"1 hour"``."""
+    units = {
+        "second": 1, "seconds": 1, "sec": 1, "s": 1,
+        "minute": 60, "minutes": 60, "min": 60, "m": 60,
+        "hour": 3600, "hours": 3600, "h": 3600,
+        "day": 86400, "days": 86400, "d": 86400,
+    }  # fmt: skip
+    parts = interval.strip().split()
+    if len(parts) != 2 or parts[1].lower() not in units:
+        raise ValueError(f"interval {interval!r}: expected '<number> <unit>', e.g. '5 minutes'")
+    try:
+        amount = float(parts[0])
+    except ValueError as error:
+        raise ValueError(f"interval {interval!r}: {parts[0]!r} is not a number") from error
+    if amount <= 0:
+        raise ValueError(f"interval {interval!r}: must be positive")
+    return amount * units[parts[1].lower()]
+
+
+class StreamSettings(BaseSettings):
+    """Settings of one streaming job process."""
+
+    model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
+
+    gcp_project: str = Field(default="olist-local", description="Google Cloud project id.")
+    pubsub_subscription: str = Field(
+        default="olist-order-events-streaming", description="Subscription the job reads."
+    )
+    spark_master: str = Field(
+        default="local[2]", description="Spark master when the job builds its own session."
+    )
+    checkpoint_dir: Path = Field(
+        default=Path(".local/stream/checkpoint"),
+        description="Structured Streaming checkpoint (a persistent volume in k3s).",
+    )
+    staging_dir: Path | None = Field(
+        default=None,
+        description="Where the Pub/Sub source stages pulled messages; defaults to "
+        "<checkpoint_dir>/../pubsub-staging, on the same volume as the checkpoint.",
+    )
+    trigger_interval: str = Field(
+        default="5 minutes", description="processingTime trigger interval."
+    )
+    available_now: bool = Field(
+        default=False, description="Process what is available, then stop (backfills)."
+    )
+    max_records_per_trigger: int | None = Field(
+        default=None, ge=1, description="Admission control: rows per micro-batch at most."
+    )
+    read_partitions: int = Field(default=2, ge=1, description="Spark partitions per batch.")
+    dedup_window: str = Field(
+        default="24 hours",
+        description="Duplicates (same event_id) arriving within this delay of the first copy's "
+        "publish time are dropped (event-time watermark on the Pub/Sub publish time).",
+    )
+
+    lake_bucket: str = Field(default="olist-lake", description="Cloud Storage bucket.")
+    lake_events_prefix: str = Field(default="order_events", description="Events prefix.")
+    lake_rejected_prefix: str = Field(default="rejected", description="Dead-letter prefix.")
+    lake_max_rows_per_file: int = Field(
+        default=500_000, ge=1000, description="Largest Parquet file, in rows."
+    )
+    lake_upload_threads: int = Field(default=16, ge=1, description="Parallel object uploads.")
+
+    bigquery_api_endpoint: str | None = Field(
+        default=None, description="BigQuery REST endpoint (an emulator); unset = Google."
+    )
+    bigquery_dataset: str = Field(default="olist", description="BigQuery dataset.")
+    bigquery_location: str = Field(default="US", description="BigQuery dataset location.")
+    bigquery_table: str = Field(default="order_events", description="Events table.")
+    bigquery_rejected_table: str = Field(
+        default="order_events_rejected", description="Dead-letter table."
+    )
+
+    metrics_host: str = Field(default="0.0.0.0", description="Interface of /metrics, /status.")
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="Port of /metrics and /status (0 = off)."
+    )
+    stop_grace_seconds: float = Field(
+        default=600.0, ge=0, description="On SIGTERM, how long to wait for a running batch."
+    )
+
+    @field_validator("trigger_interval", "dedup_window")
+    @classmethod
+    def _interval_is_valid(cls, value: str) -> str:
+        parse_interval_seconds(value)
+        return value
+
+    @property
+    def resolved_staging_dir(self) -> Path:
+        return self.staging_dir or self.checkpoint_dir.parent / "pubsub-staging"
+
+    @property
+    def subscription_path(self) -> str:
+        return f"projects/{self.gcp_project}/subscriptions/{self.pubsub_subscription}"
+
+    def load_jobs_per_day(self) -> float:
+        """BigQuery load jobs per table per day this trigger interval implies."""
+        return SECONDS_PER_DAY / parse_interval_seconds(self.trigger_interval)
+
+    def warn_about_load_job_quota(self) -> bool:
+        """Log a warning when the trigger would exceed 1,500 load jobs per table per day."""
+        per_day = self.load_jobs_per_day()
+        if self.available_now or per_day <= BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY:
+            return False
+        log.warning(
+            "trigger_interval=%r means up to %.0f BigQuery load jobs per table per day, over the "
+            "quota of %d (load jobs fail once it is reached); use an interval of at least "
+            "%.0f seconds for a job that runs all day",
+            self.trigger_interval,
+            per_day,
+            BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY,
+            SECONDS_PER_DAY / BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY,
+        )
+        return True
