@@ -12,6 +12,7 @@
         ├── SourceProtocolError     the API answered something that is not the contract
         ├── SourceRetriesExhausted  the API stayed unavailable through every attempt
         ├── PublishRejected         Pub/Sub refused (topic missing, permission, bad request)
+        ├── PublishRetriesExhausted Pub/Sub stayed unavailable through the publish timeout
         └── CursorStoreError        the cursor cannot be read or written safely
 """
 
@@ -65,3 +66,7 @@ class PublishRejected(TerminalError):
 
 class CursorStoreError(TerminalError):
     """The cursor could not be loaded or persisted safely."""
+
+
+class PublishRetriesExhausted(TerminalError):
+    """Pub/Sub stayed unavailable for the whole publish retry budget."""

@@ -15,7 +15,7 @@ from schemas.envelope import MAX_MESSAGE_BYTES
 
 
 class PubSubSettings(BaseSettings):
-    """Names of the Pub/Sub resources of the pipeline (shared by ``pubsub init`` and ``produce``)."""
+    """Names of the pipeline's Pub/Sub resources (shared by ``pubsub init`` and ``produce``)."""
 
     model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
 
@@ -64,9 +64,7 @@ class PubSubSettings(BaseSettings):
 class ProducerSettings(PubSubSettings):
     """Everything ``olist produce`` reads from the environment."""
 
-    api_url: str = Field(
-        default="http://127.0.0.1:8000", description="Base URL of the source API."
-    )
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the source API.")
     api_key: SecretStr | None = Field(
         default=None, description="Sent as X-API-Key when the API requires a key."
     )

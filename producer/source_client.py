@@ -135,7 +135,7 @@ class SourceClient:
     async def fetch_page(
         self, after: str | None, limit: int, policy: BackoffPolicy | None = None
     ) -> Page:
-        """The page of at most ``limit`` events after cursor ``after`` (``None``: from the start)."""
+        """At most ``limit`` events after cursor ``after`` (``None``: from the beginning)."""
         try:
             return await retry_async(
                 lambda: self._fetch_once(after, limit),

@@ -1,0 +1,323 @@
+"""The producer's data path: fetch pages, validate and pack them, publish, persist the cursor.
+
+::
+
+    fetch loop ──(bounded queue of pages)──> publish loop ──> Pub/Sub client threads
+        ^   window: at most max_pages_in_flight pages                │ futures
+        └───────────── released when a page is confirmed <───────────┘
+                                          │
+                          ConfirmationTracker.safe_cursor ──> commit loop ──> CursorStore
+
+Fetching the next page overlaps publishing the previous ones; the window semaphore bounds the
+pages held in memory (queued or unconfirmed) whatever the speeds of the API and Pub/Sub. The
+cursor persisted is always one whose events Pub/Sub has all confirmed (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from producer.backoff import BackoffPolicy
+from producer.confirmation import ConfirmationTracker, Cursor
+from producer.cursor_store import CursorStore
+from producer.errors import SourceProtocolError, TerminalError
+from producer.metrics import ProducerMetrics
+from producer.packing import dead_letter_message, pack_events
+from producer.publisher import EventPublisher
+from producer.rate_limit import TokenBucket
+from producer.settings import ProducerSettings
+from producer.source_client import Page, SourceClient
+from producer.validation import validate_events
+from schemas.envelope import EncodedMessage
+
+log = logging.getLogger(__name__)
+
+PROGRESS_LOG_INTERVAL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """A fetched page turned into messages, with the cursor that follows it."""
+
+    messages: list[tuple[str, EncodedMessage]]
+    event_count: int
+    message_count: int
+    dead_letter_count: int
+    cursor_after: Cursor
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What one run did; ``cursor`` is the cursor persisted at the end."""
+
+    cursor: Cursor
+    events_published: int
+    messages_published: int
+    events_dead_lettered: int
+    pages: int
+    stopped_by_signal: bool
+
+
+class Pipeline:
+    """One run of the producer from a start cursor until drained (``once``), stopped or failed.
+
+    Everything here runs on the event loop except the Pub/Sub client, whose confirmations come
+    back through ``call_soon_threadsafe``.
+    """
+
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        source: SourceClient,
+        publisher: EventPublisher,
+        cursor_store: CursorStore,
+        metrics: ProducerMetrics,
+        once: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.publisher = publisher
+        self.cursor_store = cursor_store
+        self.metrics = metrics
+        self.once = once
+        self._topic = settings.topic_path()
+        self._dead_letter_topic = settings.dead_letter_topic_path()
+        rate = settings.max_events_per_second
+        self._rate_limiter = TokenBucket(rate) if rate is not None else None
+        # A page never holds more than one second's worth of the rate limit, so the limit
+        # shapes traffic instead of letting a 5,000-event page through in one burst.
+        self._page_size = (
+            settings.api_page_size
+            if rate is None
+            else max(1, min(settings.api_page_size, int(rate)))
+        )
+        self._startup_policy = BackoffPolicy(
+            settings.retry_initial_delay_seconds,
+            settings.retry_max_delay_seconds,
+            timeout=settings.startup_check_timeout_seconds,
+        )
+        self._window = asyncio.Semaphore(settings.max_pages_in_flight)
+        self._queue: asyncio.Queue[PreparedPage | None] = asyncio.Queue(
+            maxsize=settings.fetch_queue_pages
+        )
+        self._finished = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._commit_wanted = asyncio.Event()
+        self._closing = False
+        self._stop_requested = False
+        self._fetch_complete = False
+        self._error: TerminalError | None = None
+        self._unsettled = 0
+        self._tracker = ConfirmationTracker(Cursor(None, 0))
+        self._persisted = Cursor(None, 0)
+        self._events_published = 0
+        self._messages_published = 0
+        self._events_dead_lettered = 0
+        self._pages = 0
+
+    def request_stop(self) -> None:
+        """Stop fetching, let in-flight publishes finish, persist, return (signal handler)."""
+        if not self._stop_requested:
+            log.info("stop requested: finishing in-flight publishes")
+        self._stop_requested = True
+        self._finished.set()
+
+    def _fail(self, error: TerminalError) -> None:
+        if self._error is None:
+            log.error("producer stopping on error error_type=%s error=%r", type(error).__name__,
+                      str(error))  # fmt: skip
+            self._error = error
+            self.metrics.healthy = False
+        self._finished.set()
+        self._progress.set()
+
+    async def run(self, start: Cursor) -> PipelineResult:
+        """Publish from ``start`` on; raises the first :class:`TerminalError` after persisting."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._tracker = ConfirmationTracker(start)
+        self._persisted = start
+        self.metrics.observe_cursor(start.last_sequence)
+        fetch_task = asyncio.create_task(self._fetch_loop(start), name="producer-fetch")
+        publish_task = asyncio.create_task(self._publish_loop(), name="producer-publish")
+        commit_task = asyncio.create_task(self._commit_loop(), name="producer-commit")
+        report_task = asyncio.create_task(self._report_loop(), name="producer-report")
+        try:
+            await self._finished.wait()
+        finally:
+            for task in (fetch_task, publish_task, report_task):
+                task.cancel()
+            await asyncio.gather(fetch_task, publish_task, report_task, return_exceptions=True)
+            await self._drain(loop)
+            self._closing = True
+            self._commit_wanted.set()
+            await commit_task
+        if self._error is not None:
+            raise self._error
+        return PipelineResult(
+            cursor=self._persisted,
+            events_published=self._events_published,
+            messages_published=self._messages_published,
+            events_dead_lettered=self._events_dead_lettered,
+            pages=self._pages,
+            stopped_by_signal=self._stop_requested,
+        )
+
+    async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = loop.time() + self.settings.shutdown_timeout_seconds
+        while self._unsettled:
+            self._progress.clear()
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                log.warning(
+                    "shutdown timeout reached pages_unconfirmed=%d: they are published again "
+                    "on the next start",
+                    self._unsettled,
+                )
+                return
+
+    async def _fetch_loop(self, start: Cursor) -> None:
+        after = start.value
+        last_sequence = start.last_sequence
+        first = True
+        try:
+            while True:
+                await self._window.acquire()
+                page = await self.source.fetch_page(
+                    after, self._page_size, self._startup_policy if first else None
+                )
+                first = False
+                self.metrics.events_fetched.inc(len(page.events))
+                self.metrics.observe_head(page.head_sequence)
+                if page.events or page.next_cursor != after:
+                    if self._rate_limiter is not None and page.events:
+                        await self._rate_limiter.acquire(len(page.events))
+                    prepared = self._prepare(page, last_sequence)
+                    last_sequence = prepared.cursor_after.last_sequence
+                    await self._queue.put(prepared)
+                    after = page.next_cursor
+                else:
+                    self._window.release()
+                if not page.has_more:
+                    if self.once:
+                        await self._queue.put(None)
+                        return
+                    await asyncio.sleep(self.settings.poll_interval_seconds)
+        except TerminalError as error:
+            self._fail(error)
+
+    def _prepare(self, page: Page, previous_sequence: int) -> PreparedPage:
+        validated = validate_events(page.events)
+        sequence = previous_sequence
+        for event in validated.valid:
+            if event.source_sequence <= sequence:
+                raise SourceProtocolError(
+                    f"expected source_sequence above {sequence}, found {event.source_sequence}: "
+                    "the API served events out of order or again; check the cursor and the API"
+                )
+            sequence = event.source_sequence
+        messages = [
+            (self._topic, message)
+            for message in pack_events(validated.valid, self.settings.events_per_message)
+        ]
+        message_count = len(messages)
+        for invalid in validated.invalid:
+            log.warning(
+                "event refused: dead-lettered source_sequence=%s event_id=%s reason=%r",
+                invalid.source_sequence,
+                invalid.event_id,
+                invalid.reason,
+            )
+            messages.append((self._dead_letter_topic, dead_letter_message(invalid)))
+        return PreparedPage(
+            messages=messages,
+            event_count=len(validated.valid),
+            message_count=message_count,
+            dead_letter_count=len(validated.invalid),
+            cursor_after=Cursor(page.next_cursor, sequence),
+        )
+
+    async def _publish_loop(self) -> None:
+        while True:
+            page = await self._queue.get()
+            if page is None:
+                self._fetch_complete = True
+                self._check_complete()
+                return
+            index = self._tracker.register(page.cursor_after)
+            self._unsettled += 1
+            self._pages += 1
+            self.metrics.pages_in_flight.set(self._tracker.in_flight)
+
+            def settled(error: TerminalError | None, index: int = index,
+                        page: PreparedPage = page) -> None:  # fmt: skip
+                self._loop.call_soon_threadsafe(self._page_settled, index, page, error)
+
+            self.publisher.publish_page(page.messages, settled)
+
+    def _page_settled(self, index: int, page: PreparedPage, error: TerminalError | None) -> None:
+        self._unsettled -= 1
+        self._progress.set()
+        if error is not None:
+            self._fail(error)
+            return
+        self._events_published += page.event_count
+        self._messages_published += page.message_count
+        self._events_dead_lettered += page.dead_letter_count
+        self.metrics.events_published.inc(page.event_count)
+        self.metrics.messages_published.inc(page.message_count)
+        self.metrics.events_dead_lettered.inc(page.dead_letter_count)
+        self._window.release()
+        if self._tracker.confirm(index):
+            self._commit_wanted.set()
+        self.metrics.pages_in_flight.set(self._tracker.in_flight)
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        if self._fetch_complete and self._tracker.in_flight == 0:
+            self._finished.set()
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            cursor = self._tracker.safe_cursor
+            if cursor != self._persisted:
+                try:
+                    await self.cursor_store.save(cursor)
+                except TerminalError as error:
+                    self._fail(error)
+                    return
+                self._persisted = cursor
+                self.metrics.observe_cursor(cursor.last_sequence)
+                log.debug("cursor persisted last_sequence=%d", cursor.last_sequence)
+            if self._closing:
+                log.info(
+                    "cursor persisted at shutdown location=%s last_sequence=%d",
+                    self.cursor_store.location,
+                    self._persisted.last_sequence,
+                )
+                return
+
+    async def _report_loop(self) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(PROGRESS_LOG_INTERVAL_SECONDS)
+            elapsed = time.monotonic() - started
+            log.info(
+                "progress events_published=%d messages_published=%d dead_lettered=%d "
+                "events_per_s=%.0f cursor_sequence=%d pages_in_flight=%d",
+                self._events_published,
+                self._messages_published,
+                self._events_dead_lettered,
+                self._events_published / elapsed,
+                self._persisted.last_sequence,
+                self._tracker.in_flight,
+            )
