@@ -11,6 +11,7 @@ import os
 
 import typer
 
+from producer.cli import app as producer_commands
 from source_api.cli import app as source_commands
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(source_commands)
+app.add_typer(producer_commands)
 
 
 @app.callback()
