@@ -239,7 +239,7 @@ STATES: tuple[State, ...] = (
             City("piracicaba", 13400, 13429, -22.73, -47.65, 0.02),
             City("bauru", 17000, 17069, -22.31, -49.06, 0.02),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "RJ",
         12852,
@@ -255,7 +255,7 @@ STATES: tuple[State, ...] = (
             City("campos dos goytacazes", 28000, 28099, -21.75, -41.32, 0.03),
             City("volta redonda", 27200, 27299, -22.52, -44.10, 0.03),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "MG",
         11635,
@@ -271,7 +271,7 @@ STATES: tuple[State, ...] = (
             City("uberaba", 38000, 38099, -19.75, -47.93, 0.03),
             City("divinopolis", 35500, 35509, -20.14, -44.88, 0.02),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "RS",
         5466,
@@ -285,7 +285,7 @@ STATES: tuple[State, ...] = (
             City("santa maria", 97000, 97119, -29.68, -53.81, 0.05),
             City("novo hamburgo", 93300, 93599, -29.68, -51.13, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "PR",
         5045,
@@ -300,7 +300,7 @@ STATES: tuple[State, ...] = (
             City("foz do iguacu", 85850, 85869, -25.55, -54.59, 0.03),
             City("sao jose dos pinhais", 83000, 83099, -25.53, -49.21, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "SC",
         3637,
@@ -315,7 +315,7 @@ STATES: tuple[State, ...] = (
             City("chapeco", 89800, 89816, -27.10, -52.62, 0.05),
             City("criciuma", 88800, 88819, -28.68, -49.37, 0.05),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "BA",
         3380,
@@ -329,7 +329,7 @@ STATES: tuple[State, ...] = (
             City("itabuna", 45600, 45609, -14.79, -39.28, 0.03),
             City("lauro de freitas", 42700, 42749, -12.89, -38.33, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "DF",
         2140,
@@ -340,7 +340,7 @@ STATES: tuple[State, ...] = (
             City("taguatinga", 72000, 72199, -15.83, -48.06, 0.08),
             City("ceilandia", 72200, 72299, -15.82, -48.11, 0.07),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "ES",
         2033,
@@ -354,7 +354,7 @@ STATES: tuple[State, ...] = (
             City("cachoeiro de itapemirim", 29300, 29318, -20.85, -41.11, 0.05),
             City("linhares", 29900, 29914, -19.39, -40.07, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "GO",
         2020,
@@ -366,7 +366,7 @@ STATES: tuple[State, ...] = (
             City("anapolis", 75000, 75159, -16.33, -48.95, 0.08),
             City("rio verde", 75900, 75909, -17.80, -50.93, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "PE",
         1652,
@@ -379,7 +379,7 @@ STATES: tuple[State, ...] = (
             City("caruaru", 55000, 55099, -8.28, -35.98, 0.05),
             City("petrolina", 56300, 56339, -9.39, -40.50, 0.05),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "CE",
         1336,
@@ -391,7 +391,7 @@ STATES: tuple[State, ...] = (
             City("juazeiro do norte", 63000, 63099, -7.21, -39.32, 0.05),
             City("sobral", 62000, 62099, -3.69, -40.35, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "PA",
         975,
@@ -403,7 +403,7 @@ STATES: tuple[State, ...] = (
             City("santarem", 68000, 68099, -2.44, -54.71, 0.05),
             City("maraba", 68500, 68509, -5.37, -49.12, 0.05),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "MT",
         907,
@@ -415,7 +415,7 @@ STATES: tuple[State, ...] = (
             City("rondonopolis", 78700, 78749, -16.47, -54.64, 0.07),
             City("sinop", 78550, 78559, -11.86, -55.50, 0.06),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "MA",
         747,
@@ -426,7 +426,7 @@ STATES: tuple[State, ...] = (
             City("imperatriz", 65900, 65919, -5.53, -47.49, 0.10),
             City("caxias", 65600, 65609, -4.86, -43.36, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "MS",
         715,
@@ -437,7 +437,7 @@ STATES: tuple[State, ...] = (
             City("dourados", 79800, 79849, -22.22, -54.81, 0.10),
             City("tres lagoas", 79600, 79649, -20.79, -51.70, 0.06),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "PB",
         536,
@@ -447,7 +447,7 @@ STATES: tuple[State, ...] = (
             City("joao pessoa", 58000, 58099, -7.12, -34.86, 0.50),
             City("campina grande", 58400, 58439, -7.23, -35.88, 0.15),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "PI",
         495,
@@ -457,7 +457,7 @@ STATES: tuple[State, ...] = (
             City("teresina", 64000, 64099, -5.09, -42.80, 0.60),
             City("parnaiba", 64200, 64219, -2.90, -41.78, 0.06),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "RN",
         485,
@@ -468,7 +468,7 @@ STATES: tuple[State, ...] = (
             City("mossoro", 59600, 59649, -5.19, -37.34, 0.10),
             City("parnamirim", 59140, 59161, -5.92, -35.26, 0.10),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "AL",
         413,
@@ -478,7 +478,7 @@ STATES: tuple[State, ...] = (
             City("maceio", 57000, 57099, -9.67, -35.74, 0.60),
             City("arapiraca", 57300, 57319, -9.75, -36.66, 0.08),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "SE",
         350,
@@ -489,7 +489,7 @@ STATES: tuple[State, ...] = (
             City("nossa senhora do socorro", 49160, 49169, -10.85, -37.13, 0.08),
             City("lagarto", 49400, 49409, -10.92, -37.65, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "TO",
         280,
@@ -500,7 +500,7 @@ STATES: tuple[State, ...] = (
             City("araguaina", 77800, 77829, -7.19, -48.21, 0.15),
             City("gurupi", 77400, 77439, -11.73, -49.07, 0.08),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "RO",
         253,
@@ -511,7 +511,7 @@ STATES: tuple[State, ...] = (
             City("ji-parana", 76900, 76914, -10.88, -61.95, 0.12),
             City("ariquemes", 76870, 76889, -9.91, -63.04, 0.08),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "AM",
         148,
@@ -522,7 +522,7 @@ STATES: tuple[State, ...] = (
             City("parintins", 69150, 69159, -2.63, -56.74, 0.04),
             City("itacoatiara", 69100, 69109, -3.14, -58.44, 0.04),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "AC",
         81,
@@ -532,7 +532,7 @@ STATES: tuple[State, ...] = (
             City("rio branco", 69900, 69924, -9.97, -67.81, 0.80),
             City("cruzeiro do sul", 69980, 69989, -7.63, -72.67, 0.10),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "AP",
         68,
@@ -542,7 +542,7 @@ STATES: tuple[State, ...] = (
             City("macapa", 68900, 68914, 0.03, -51.07, 0.80),
             City("santana", 68925, 68929, -0.06, -51.17, 0.12),
         ),
-    ),  # fmt: skip
+    ),
     State(
         "RR",
         46,
@@ -552,7 +552,7 @@ STATES: tuple[State, ...] = (
             City("boa vista", 69300, 69339, 2.82, -60.67, 0.90),
             City("rorainopolis", 69375, 69379, 0.94, -60.44, 0.05),
         ),
-    ),  # fmt: skip
+    ),
 )
 """The 27 states; each city's zip range lies inside its state's CEP range."""
 
