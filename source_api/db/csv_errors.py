@@ -1,4 +1,4 @@
-"""Errors of the CSV loader that stop a whole load (bad rows never do; they go in the report).
+"""Errors of the CSV loader. A bad row is never one: it is counted in the load report.
 
 ::
 
