@@ -1,0 +1,164 @@
+"""Prometheus metrics and the JSON status of the streaming job.
+
+The :class:`StreamStatus` object is the one place the job's state is kept: the query listener
+and the batch writer update it, ``/metrics`` and ``/status`` read it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streaming.batch_writer import BatchOutcome
+
+
+@dataclass
+class StreamMetrics:
+    """The job's Prometheus metrics, in a registry of their own."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.input_rows = Counter(
+            "olist_stream_input_rows", "Rows read from Pub/Sub (events, before dedup).", registry=r
+        )
+        self.input_rows_per_second = Gauge(
+            "olist_stream_input_rows_per_second", "Input rate of the last batch.", registry=r
+        )
+        self.processed_rows_per_second = Gauge(
+            "olist_stream_processed_rows_per_second", "Processing rate of the last batch.",
+            registry=r,
+        )  # fmt: skip
+        self.batch_duration = Histogram(
+            "olist_stream_batch_duration_seconds", "Wall time of a micro-batch.", registry=r,
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+        )  # fmt: skip
+        self.valid_rows = Counter(
+            "olist_stream_valid_rows", "Valid events written to the lake and BigQuery.", registry=r
+        )
+        self.rejected_rows = Counter(
+            "olist_stream_rejected_rows", "Payloads sent to the dead-letter sink.", registry=r
+        )
+        self.replayed_batches = Counter(
+            "olist_stream_replayed_batches", "Batches replayed after a restart.", registry=r
+        )
+        self.last_batch_id = Gauge(
+            "olist_stream_last_committed_batch_id", "Id of the last committed batch.", registry=r
+        )
+        self.last_commit_time = Gauge(
+            "olist_stream_last_committed_batch_timestamp_seconds",
+            "Unix time the last batch was committed.", registry=r,
+        )  # fmt: skip
+        self.acknowledged_messages = Gauge(
+            "olist_stream_pubsub_messages_acknowledged_total",
+            "Pub/Sub messages acknowledged by the source since the staging dir was created.",
+            registry=r,
+        )
+        self.query_active = Gauge(
+            "olist_stream_query_active", "1 while the streaming query runs.", registry=r
+        )
+
+
+class StreamStatus:
+    """Thread-safe state of the job, shown at ``/status`` and exported at ``/metrics``."""
+
+    def __init__(
+        self, metrics: StreamMetrics | None = None, source_stats_path: Path | None = None
+    ) -> None:
+        self.metrics = metrics or StreamMetrics()
+        self.source_stats_path = source_stats_path
+        self._lock = threading.Lock()
+        self._state: dict[str, Any] = {
+            "query_id": None,
+            "run_id": None,
+            "active": False,
+            "started_at": time.time(),
+            "last_batch_id": None,
+            "last_committed_at": None,
+            "last_progress": None,
+            "last_batch": None,
+            "exception": None,
+            "totals": {"input_rows": 0, "valid_rows": 0, "rejected_rows": 0},
+        }
+
+    def query_started(self, query_id: str, run_id: str) -> None:
+        with self._lock:
+            self._state.update(query_id=query_id, run_id=run_id, active=True, exception=None)
+        self.metrics.query_active.set(1)
+
+    def query_terminated(self, exception: str | None) -> None:
+        with self._lock:
+            self._state.update(active=False, exception=exception)
+        self.metrics.query_active.set(0)
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        """A committed batch's progress, as Spark reports it (``StreamingQueryProgress``)."""
+        rows = int(progress.get("numInputRows") or 0)
+        duration_ms = (progress.get("durationMs") or {}).get("triggerExecution")
+        self.metrics.input_rows.inc(rows)
+        self.metrics.input_rows_per_second.set(float(progress.get("inputRowsPerSecond") or 0))
+        self.metrics.processed_rows_per_second.set(
+            float(progress.get("processedRowsPerSecond") or 0)
+        )
+        if duration_ms is not None:
+            self.metrics.batch_duration.observe(duration_ms / 1000)
+        now = time.time()
+        self.metrics.last_batch_id.set(int(progress["batchId"]))
+        self.metrics.last_commit_time.set(now)
+        with self._lock:
+            self._state["last_batch_id"] = int(progress["batchId"])
+            self._state["last_committed_at"] = now
+            self._state["totals"]["input_rows"] += rows
+            self._state["last_progress"] = {
+                "batch_id": progress.get("batchId"),
+                "timestamp": progress.get("timestamp"),
+                "input_rows": rows,
+                "input_rows_per_second": progress.get("inputRowsPerSecond"),
+                "processed_rows_per_second": progress.get("processedRowsPerSecond"),
+                "duration_ms": progress.get("durationMs"),
+            }
+
+    def batch_written(self, outcome: BatchOutcome) -> None:
+        self.metrics.valid_rows.inc(outcome.valid_rows)
+        self.metrics.rejected_rows.inc(outcome.rejected_rows)
+        if outcome.replayed:
+            self.metrics.replayed_batches.inc()
+        with self._lock:
+            self._state["totals"]["valid_rows"] += outcome.valid_rows
+            self._state["totals"]["rejected_rows"] += outcome.rejected_rows
+            self._state["last_batch"] = {
+                "batch_id": outcome.batch_id,
+                "valid_rows": outcome.valid_rows,
+                "rejected_rows": outcome.rejected_rows,
+                "objects": outcome.objects,
+                "replayed": outcome.replayed,
+                "seconds": round(outcome.seconds, 3),
+            }
+
+    def refresh_source_stats(self) -> dict[str, Any]:
+        """Read the Pub/Sub source's counters (it runs in another process and writes a file)."""
+        if self.source_stats_path is None or not self.source_stats_path.exists():
+            return {}
+        try:
+            stats = json.loads(self.source_stats_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}  # being replaced right now; the next scrape reads it
+        acknowledged = stats.get("acknowledged_messages")
+        if isinstance(acknowledged, int):
+            self.metrics.acknowledged_messages.set(acknowledged)
+        return stats
+
+    def snapshot(self) -> dict[str, Any]:
+        source = self.refresh_source_stats()
+        with self._lock:
+            state = json.loads(json.dumps(self._state))
+        state["source"] = source
+        state["healthy"] = bool(state["active"]) and state["exception"] is None
+        return state
