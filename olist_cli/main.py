@@ -13,6 +13,7 @@ import typer
 
 from producer.cli import app as producer_commands
 from source_api.cli import app as source_commands
+from streaming.cli import app as streaming_commands
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(source_commands)
 app.add_typer(producer_commands)
+app.add_typer(streaming_commands)
 
 
 @app.callback()

@@ -92,7 +92,7 @@ class BatchWriter:
         rejected_lake: LakeWriter,
         events_table: BigQueryTable,
         rejected_table: BigQueryTable,
-        job_prefix: str,
+        job_prefix: Callable[[], str],
         on_batch: Callable[[BatchOutcome], None] | None = None,
     ) -> None:
         self.events_lake = events_lake
@@ -108,11 +108,12 @@ class BatchWriter:
         events, rejected = _split(table)
         written = self.events_lake.write_batch(events, batch_id)
         rejected_written = self.rejected_lake.write_batch(rejected, batch_id)
+        job_prefix = self.job_prefix()
         loaded = self.events_table.load_batch(
-            [self.events_lake.uri(item) for item in written], self.job_prefix, batch_id
+            [self.events_lake.uri(item) for item in written], job_prefix, batch_id
         )
         rejected_loaded = self.rejected_table.load_batch(
-            [self.rejected_lake.uri(item) for item in rejected_written], self.job_prefix, batch_id
+            [self.rejected_lake.uri(item) for item in rejected_written], job_prefix, batch_id
         )
         outcome = BatchOutcome(
             batch_id=batch_id,

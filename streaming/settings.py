@@ -73,6 +73,12 @@ class StreamSettings(BaseSettings):
         default=None, ge=1, description="Admission control: rows per micro-batch at most."
     )
     read_partitions: int = Field(default=2, ge=1, description="Spark partitions per batch.")
+    state_partitions: int = Field(
+        default=4,
+        ge=1,
+        description="Partitions of the deduplication state (spark.sql.shuffle.partitions); "
+        "fixed by the checkpoint once the query has run.",
+    )
     dedup_window: str = Field(
         default="24 hours",
         description="Duplicates (same event_id) arriving within this delay of the first copy's "

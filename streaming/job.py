@@ -1,0 +1,292 @@
+"""The streaming job: Pub/Sub -> parse, validate, deduplicate -> Parquet on GCS + BigQuery.
+
+Run it with ``olist stream`` or ``spark-submit streaming/job.py`` (same code, same settings
+from ``OLIST_*`` variables; see docs/operations/streaming.md). One query:
+
+1. ``spark.readStream.format("pubsub")`` (connectors.pubsub): one row per event.
+2. :func:`streaming.validation.parse_events`: typed event + every broken rule.
+3. Deduplicate on ``event_id`` (or the message id for rejected payloads) within
+   ``dedup_window`` of the publish time, in RocksDB state kept in the checkpoint.
+4. ``foreachBatch`` (:class:`streaming.batch_writer.BatchWriter`): lake + BigQuery, idempotent
+   per batch id.
+
+SIGTERM/SIGINT: the query is stopped between batches (waiting up to ``stop_grace_seconds``
+for a running one), then the process exits 0; the next start resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from streaming.settings import StreamSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+    from streaming.batch_writer import BatchWriter
+    from streaming.metrics import StreamStatus
+
+log = logging.getLogger(__name__)
+
+DEDUP_KEY = "dedup_key"
+
+
+def build_spark_session(settings: StreamSettings) -> SparkSession:
+    """The job's session. Under spark-submit the master and resources come from there."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("olist-order-events-stream")
+    if SparkSession.getActiveSession() is None and not _launched_by_spark_submit():
+        builder = builder.master(settings.spark_master).config("spark.driver.memory", "2g")
+    spark = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.state_partitions))
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    from connectors.pubsub import PubSubDataSource
+
+    spark.dataSource.register(PubSubDataSource)
+    return spark
+
+
+def _launched_by_spark_submit() -> bool:
+    import os
+
+    # spark-submit starts the Python driver with the gateway already running.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
+    """The Pub/Sub stream, one row per event (connectors.pubsub)."""
+    reader = (
+        spark.readStream.format("pubsub")
+        .option("project", settings.gcp_project)
+        .option("subscription", settings.pubsub_subscription)
+        .option("stagingLocation", str(settings.resolved_staging_dir))
+        .option("numPartitions", str(settings.read_partitions))
+    )
+    if settings.max_records_per_trigger is not None:
+        reader = reader.option("maxRecordsPerTrigger", str(settings.max_records_per_trigger))
+    return reader.load()
+
+
+def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFrame:
+    """Parsed and validated rows, each event id (or rejected payload) kept once."""
+    from pyspark.sql import functions as F
+
+    from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
+
+    parsed = parse_events(source)
+    key = F.when(F.col(REASON_COLUMN).isNull(), F.col(EVENT_COLUMN)["event_id"]).otherwise(
+        F.concat_ws(":", F.lit("message"), F.col("message_id"), F.col("event_index").cast("string"))
+    )
+    return (
+        parsed.withColumn(DEDUP_KEY, key)
+        .withWatermark("publish_time", settings.dedup_window)
+        .dropDuplicatesWithinWatermark([DEDUP_KEY])
+    )
+
+
+def checkpoint_query_id(checkpoint_dir: Path) -> str:
+    """The query id Spark keeps in ``<checkpoint>/metadata`` (stable across restarts)."""
+    metadata = (checkpoint_dir / "metadata").read_text().splitlines()[0]
+    return str(json.loads(metadata)["id"])
+
+
+def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
+    """The foreachBatch sink, with tables created if missing."""
+    from google.api_core.client_options import ClientOptions
+    from google.cloud import bigquery, storage
+
+    from schemas import warehouse
+    from streaming.batch_writer import BatchWriter
+    from streaming.bigquery_loader import BigQueryTable
+    from streaming.lake_writer import LakeWriter
+
+    storage_client = storage.Client(project=settings.gcp_project)
+    bigquery_options = (
+        ClientOptions(api_endpoint=settings.bigquery_api_endpoint)
+        if settings.bigquery_api_endpoint
+        else None
+    )
+    bigquery_credentials = None
+    if settings.bigquery_api_endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        bigquery_credentials = AnonymousCredentials()
+    bigquery_client = bigquery.Client(
+        project=settings.gcp_project,
+        client_options=bigquery_options,
+        credentials=bigquery_credentials,
+        location=settings.bigquery_location,
+    )
+    lake = {
+        prefix: LakeWriter(
+            storage_client,
+            settings.lake_bucket,
+            prefix,
+            partition,
+            max_rows_per_file=settings.lake_max_rows_per_file,
+            upload_threads=settings.lake_upload_threads,
+        )
+        for prefix, partition in (
+            (settings.lake_events_prefix, warehouse.PARTITION_FIELD),
+            (settings.lake_rejected_prefix, "rejected_date"),
+        )
+    }
+    events_table = BigQueryTable(
+        bigquery_client,
+        settings.bigquery_dataset,
+        settings.bigquery_table,
+        warehouse.order_events_table_fields(),
+        partition_field=warehouse.PARTITION_FIELD,
+        clustering_fields=warehouse.CLUSTERING_FIELDS,
+        location=settings.bigquery_location,
+    )
+    rejected_table = BigQueryTable(
+        bigquery_client,
+        settings.bigquery_dataset,
+        settings.bigquery_rejected_table,
+        warehouse.REJECTED_FIELDS,
+        partition_field="rejected_date",
+        location=settings.bigquery_location,
+    )
+    events_table.ensure_exists()
+    rejected_table.ensure_exists()
+    return BatchWriter(
+        events_lake=lake[settings.lake_events_prefix],
+        rejected_lake=lake[settings.lake_rejected_prefix],
+        events_table=events_table,
+        rejected_table=rejected_table,
+        job_prefix=lambda: f"olist_{checkpoint_query_id(settings.checkpoint_dir)}",
+        on_batch=status.batch_written,
+    )
+
+
+def start_query(
+    spark: SparkSession, settings: StreamSettings, writer: BatchWriter
+) -> StreamingQuery:
+    """Start the streaming query with the configured trigger."""
+    stream = (
+        deduplicated_events(read_events(spark, settings), settings)
+        .writeStream.queryName("olist_order_events")
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(settings.checkpoint_dir))
+    )
+    if settings.available_now:
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=settings.trigger_interval)
+    return stream.start()
+
+
+class StopRequest:
+    """Set by SIGTERM/SIGINT; the run loop stops the query between batches."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("stop requested signal=%s", signal.Signals(signum).name)
+            self.event.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def wait_and_stop(query: StreamingQuery, stop: StopRequest, grace_seconds: float) -> None:
+    """Block until the query ends, or until a stop request, then stop it between batches."""
+    while query.isActive and not stop.event.is_set():
+        query.awaitTermination(0.5)
+    if not query.isActive:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if query.status["isTriggerActive"]:
+        log.warning(
+            "a batch is still running after %.0f s; stopping it (it replays on restart)",
+            grace_seconds,
+        )
+    query.stop()
+    log.info("query stopped cleanly")
+
+
+def run(settings: StreamSettings) -> int:
+    """Run the job until it ends (availableNow) or is asked to stop. Returns an exit code."""
+    from streaming.listener import StatusListener
+    from streaming.metrics import StreamStatus
+    from streaming.status_server import StatusServer
+
+    settings.warn_about_load_job_quota()
+    settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolved_staging_dir.mkdir(parents=True, exist_ok=True)
+    stop = StopRequest()
+    stop.install()
+    status = StreamStatus(source_stats_path=settings.resolved_staging_dir / "stats.json")
+    server = (
+        StatusServer(status, settings.metrics_host, settings.metrics_port).start()
+        if settings.metrics_port
+        else None
+    )
+    spark = build_spark_session(settings)
+    spark.streams.addListener(StatusListener(status))
+    try:
+        query = start_query(spark, settings, build_writer(settings, status))
+        log.info(
+            "stream started query_id=%s trigger=%s checkpoint=%s",
+            query.id,
+            "availableNow" if settings.available_now else settings.trigger_interval,
+            settings.checkpoint_dir,
+        )
+        wait_and_stop(query, stop, settings.stop_grace_seconds)
+        error = query.exception()
+        if error is not None:
+            log.error("stream failed error=%s", error)
+            return 1
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+        spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``spark-submit streaming/job.py [--available-now] [--trigger-interval I]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--available-now", action="store_true", help="backfill, then stop")
+    parser.add_argument("--trigger-interval", help="processingTime interval, e.g. '5 minutes'")
+    arguments = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    if arguments.available_now:
+        overrides["available_now"] = True
+    if arguments.trigger_interval:
+        overrides["trigger_interval"] = arguments.trigger_interval
+    logging.basicConfig(
+        level=logging.INFO,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+    )
+    return run(StreamSettings(**overrides))
+
+
+if __name__ == "__main__":
+    # spark-submit runs this file as a script: make the repository importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    raise SystemExit(main())
