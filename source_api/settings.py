@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,3 +43,14 @@ class ApiSettings(DatabaseSettings):
     )
     api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
     api_log_level: str = Field(default="INFO", description="Logging level of the API process.")
+
+    @field_validator("api_key")
+    @classmethod
+    def _refuse_empty_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty key would lock every client out (an empty header counts as missing).
+        if value is not None and not value.get_secret_value():
+            raise ValueError(
+                "OLIST_API_KEY is set but empty: unset it to serve /v1 without a key, or set "
+                "the key clients must send in X-API-Key"
+            )
+        return value
