@@ -62,6 +62,107 @@ def load_csv(
         typer.echo(f"report written to {report_json}")
 
 
+@app.command("generate")
+def generate(
+    orders: Annotated[int, typer.Option("--orders", min=1, help="Orders to write.")],
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random data.")] = 42,
+    chunk_orders: Annotated[
+        int, typer.Option("--chunk-orders", min=1, help="Orders written per transaction.")
+    ] = 50_000,
+) -> None:
+    """Write realistic synthetic Olist orders into the source database (creates the schema).
+
+    Same seed on an empty database, same rows. On a database that already has orders, a new
+    independent set is appended (the seed is mixed with the existing order count).
+    """
+    from source_api.db.generator import GenerationProgress, GeneratorError, generate_dataset
+    from source_api.db.schema import init_database
+
+    settings = DatabaseSettings()
+
+    def show(progress: GenerationProgress) -> None:
+        typer.echo(
+            f"  {progress.orders_done:>10,} / {progress.orders_total:,} orders"
+            f"  {progress.items_done:>10,} items  {progress.seconds:7.1f} s"
+        )
+
+    async def run():
+        await init_database(settings.database_url)
+        return await generate_dataset(
+            settings.database_url,
+            orders=orders,
+            seed=seed,
+            chunk_orders=chunk_orders,
+            progress=show,
+        )
+
+    try:
+        report = asyncio.run(run())
+    except GeneratorError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"generated seed={report.seed} (orders already present: {report.existing_orders})")
+    for table, rows in report.rows.items():
+        typer.echo(f"  {table:<36} {rows:>12,} rows")
+    typer.echo(
+        f"{report.items:,} order items in {report.seconds:.1f} s"
+        f" ({report.items_per_second:,.0f} items/s)"
+    )
+
+
+@app.command("simulate")
+def simulate(
+    rate: Annotated[float, typer.Option("--rate", min=0.001, help="Orders per second.")],
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed (default: a random one).")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.001, help="Stop after SECONDS.")
+    ] = None,
+    max_orders: Annotated[
+        int | None, typer.Option("--max-orders", min=1, help="Stop after N orders.")
+    ] = None,
+) -> None:
+    """Keep inserting new complete orders (bought now) at RATE per second.
+
+    Runs until --duration, --max-orders, SIGINT or SIGTERM; a signal stops it after the
+    transaction in flight. Prints a summary on exit.
+    """
+    import secrets
+    import signal
+
+    from source_api.db import simulator
+    from source_api.db.generator import GeneratorError
+
+    settings = DatabaseSettings()
+    chosen_seed = secrets.randbits(32) if seed is None else seed
+
+    async def run() -> simulator.SimulationReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        return await simulator.simulate(
+            settings.database_url,
+            rate=rate,
+            seed=chosen_seed,
+            stop=stop,
+            max_orders=max_orders,
+            duration=duration,
+        )
+
+    typer.echo(f"simulating {rate:g} orders/s with seed={chosen_seed}; Ctrl-C stops")
+    try:
+        report = asyncio.run(run())
+    except (GeneratorError, simulator.SimulatorError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(
+        f"simulated {report.orders:,} orders ({report.items:,} items) in {report.seconds:.1f} s"
+        f" ({report.orders_per_second:.2f} orders/s), stopped by {report.stopped_by}"
+    )
+
+
 @app.command("api")
 def api() -> None:
     """Serve the order-event API (settings from OLIST_API_* and OLIST_DATABASE_URL)."""
