@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import typer
 
@@ -23,6 +24,20 @@ app = typer.Typer(
 app.add_typer(source_commands)
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
+
+
+@app.command("local-run")
+def local_run(
+    orders: int = typer.Option(20_000, help="Orders to generate in the local PostgreSQL."),
+    seed: int = typer.Option(42, help="Seed of the generated data."),
+    trigger_interval: str = typer.Option("10 seconds", help="Streaming trigger for the demo."),
+    timeout: float = typer.Option(900, help="Seconds to wait for every event in BigQuery."),
+    keep: Path | None = typer.Option(None, help="Keep logs and data in this directory."),
+) -> None:
+    """Run the whole pipeline locally on emulators and print analytics from BigQuery."""
+    from olist_cli.local_run import run_local_pipeline
+
+    raise typer.Exit(run_local_pipeline(orders, seed, trigger_interval, timeout, keep))
 
 
 @app.callback()
