@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 pytest_plugins = [
+    "tests.fixtures.spark",
     "tests.fixtures.postgres",
     "tests.fixtures.pubsub",
     "tests.fixtures.olist_csv",
