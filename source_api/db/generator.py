@@ -571,9 +571,9 @@ def build_order_batch(
 
     payment_rows = _build_payments(rng, order_ids, primary_payment, order_total)
 
-    # Reviews: nearly every delivered order, most orders that went wrong, none in progress.
+    # Reviews: every delivered order, most orders that went wrong, none still in progress.
     late = has_delivery & (delivered > estimated)
-    reviewed = np.where(has_delivery, rng.random(count) < 0.993, False)
+    reviewed = has_delivery.copy()
     went_wrong = (status == "shipped") | (status == "canceled") | (status == "unavailable")
     reviewed |= went_wrong & (rng.random(count) < 0.8)
     score = (
