@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 
 class TokenBucket:
@@ -14,17 +15,25 @@ class TokenBucket:
     once and the long-run rate is still exactly ``rate``.
     """
 
-    def __init__(self, rate: float, capacity: float | None = None) -> None:
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be positive, found {rate}")
         self.rate = rate
         self.capacity = capacity if capacity is not None else rate
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = self.capacity
-        self._updated = time.monotonic()
+        self._updated = clock()
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
@@ -34,4 +43,4 @@ class TokenBucket:
             self._refill()
             self._tokens -= tokens
             if self._tokens < 0:
-                await asyncio.sleep(-self._tokens / self.rate)
+                await self._sleep(-self._tokens / self.rate)

@@ -1,0 +1,320 @@
+"""The producer's pure parts: confirmation order, packing, validation, backoff, token bucket."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import orjson
+import pytest
+
+from producer.backoff import BackoffPolicy, RetriesExhausted, retry_async
+from producer.confirmation import ConfirmationTracker, Cursor
+from producer.errors import PublishRejected, SourceUnavailable
+from producer.packing import dead_letter_message, pack_events
+from producer.rate_limit import TokenBucket
+from producer.source_client import parse_retry_after
+from producer.validation import ValidEvent, validate_events
+from schemas import event_id_for
+from schemas.envelope import MAX_PAYLOAD_BYTES, split_events
+
+
+def valid_event(sequence: int) -> dict[str, object]:
+    order_id = f"{sequence:032x}"
+    return {
+        "schema_version": 1,
+        "event_id": event_id_for(order_id, 1),
+        "source_sequence": sequence,
+        "order_id": order_id,
+        "order_item_id": 1,
+        "order_status": "delivered",
+        "order_purchase_timestamp": "2017-10-02T10:56:33+00:00",
+        "order_approved_at": "2017-10-02T11:07:15+00:00",
+        "order_delivered_carrier_date": None,
+        "order_delivered_customer_date": None,
+        "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
+        "customer_id": "b" * 32,
+        "customer_unique_id": "c" * 32,
+        "customer_zip_code_prefix": "03149",
+        "customer_city": "sao paulo",
+        "customer_state": "SP",
+        "product_id": "d" * 32,
+        "product_category_name": "utilidades_domesticas",
+        "product_category_name_english": "housewares",
+        "product_weight_g": 500,
+        "product_length_cm": 19,
+        "product_height_cm": 8,
+        "product_width_cm": 13,
+        "seller_id": "e" * 32,
+        "seller_zip_code_prefix": "09350",
+        "seller_city": "maua",
+        "seller_state": "SP",
+        "shipping_limit_date": "2017-10-06T11:07:15+00:00",
+        "price": 29.99,
+        "freight_value": 8.72,
+        "payment_total": 38.71,
+        "payment_types": ["credit_card"],
+        "payment_installments_max": 1,
+        "review_score": 4,
+        "review_creation_date": None,
+        "review_answer_timestamp": None,
+    }
+
+
+# --- confirmation tracking -------------------------------------------------------------------
+
+
+def test_cursor_waits_for_every_earlier_page_before_advancing() -> None:
+    tracker = ConfirmationTracker(Cursor("c0", 0))
+    first = tracker.register(Cursor("c1", 10))
+    second = tracker.register(Cursor("c2", 20))
+    third = tracker.register(Cursor("c3", 30))
+
+    assert tracker.confirm(third) is False
+    assert tracker.confirm(second) is False
+    assert tracker.safe_cursor == Cursor("c0", 0)
+    assert tracker.in_flight == 3
+
+    assert tracker.confirm(first) is True
+    assert tracker.safe_cursor == Cursor("c3", 30)
+    assert tracker.in_flight == 0
+
+
+def test_cursor_advances_page_by_page_when_confirmed_in_order() -> None:
+    tracker = ConfirmationTracker(Cursor(None, 0))
+    first = tracker.register(Cursor("c1", 5))
+    second = tracker.register(Cursor("c2", 9))
+
+    assert tracker.confirm(first) is True
+    assert tracker.safe_cursor == Cursor("c1", 5)
+    assert tracker.confirm(second) is True
+    assert tracker.safe_cursor == Cursor("c2", 9)
+
+
+def test_confirming_a_page_twice_is_refused() -> None:
+    tracker = ConfirmationTracker(Cursor(None, 0))
+    page = tracker.register(Cursor("c1", 1))
+    tracker.register(Cursor("c2", 2))
+    tracker.confirm(page)
+
+    with pytest.raises(ValueError, match="already behind the safe cursor"):
+        tracker.confirm(page)
+    with pytest.raises(ValueError, match="never registered"):
+        tracker.confirm(7)
+
+
+# --- packing ---------------------------------------------------------------------------------
+
+
+def test_events_are_packed_in_order_with_at_most_n_per_message() -> None:
+    events = [ValidEvent(sequence, b'{"n":%d}' % sequence) for sequence in range(1, 8)]
+
+    messages = pack_events(events, events_per_message=3)
+
+    assert [message.attributes["event_count"] for message in messages] == ["3", "3", "1"]
+    assert [
+        (message.attributes["first_sequence"], message.attributes["last_sequence"])
+        for message in messages
+    ] == [("1", "3"), ("4", "6"), ("7", "7")]
+    unpacked = [
+        orjson.loads(raw)["n"]
+        for message in messages
+        for raw in split_events(message.data, message.attributes)
+    ]
+    assert unpacked == list(range(1, 8))
+
+
+def test_one_event_per_message_when_n_is_one() -> None:
+    events = [ValidEvent(sequence, b"{}") for sequence in range(1, 4)]
+
+    messages = pack_events(events, events_per_message=1)
+
+    assert [message.data for message in messages] == [b"{}", b"{}", b"{}"]
+    assert [message.attributes["first_sequence"] for message in messages] == ["1", "2", "3"]
+
+
+def test_messages_are_split_before_the_payload_budget() -> None:
+    big = b'"' + b"x" * 3_000_000 + b'"'
+    events = [ValidEvent(sequence, big) for sequence in range(1, 8)]
+
+    messages = pack_events(events, events_per_message=1000)
+
+    assert [message.attributes["event_count"] for message in messages] == ["3", "3", "1"]
+    assert all(len(message.data) <= MAX_PAYLOAD_BYTES for message in messages)
+
+
+def test_an_event_larger_than_a_message_is_refused_with_its_sequence() -> None:
+    huge = ValidEvent(42, b"x" * (MAX_PAYLOAD_BYTES + 1))
+
+    with pytest.raises(PublishRejected, match="source_sequence=42 serialises to 9500001 bytes"):
+        pack_events([huge], events_per_message=10)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def test_valid_events_keep_the_bytes_the_api_sent() -> None:
+    events = [valid_event(1), valid_event(2)]
+
+    page = validate_events(events)
+
+    assert page.invalid == []
+    assert [event.source_sequence for event in page.valid] == [1, 2]
+    assert [orjson.loads(event.data) for event in page.valid] == events
+
+
+def test_invalid_event_is_set_apart_with_the_precise_reason() -> None:
+    broken = valid_event(2)
+    broken["customer_state"] = "XX"
+    del broken["price"]
+    events = [valid_event(1), broken, valid_event(3)]
+
+    page = validate_events(events)
+
+    assert [event.source_sequence for event in page.valid] == [1, 3]
+    assert len(page.invalid) == 1
+    invalid = page.invalid[0]
+    assert invalid.source_sequence == 2
+    assert invalid.event_id == broken["event_id"]
+    assert "customer_state: Input should be 'AC'" in invalid.reason
+    assert "price: Field required" in invalid.reason
+    assert orjson.loads(invalid.data) == broken
+
+
+def test_dead_letter_message_carries_reason_sequence_and_event_id() -> None:
+    broken = valid_event(5)
+    broken["review_score"] = 9
+    invalid = validate_events([broken]).invalid[0]
+
+    message = dead_letter_message(invalid)
+
+    assert message.data == orjson.dumps(broken)
+    assert message.attributes["origin"] == "producer"
+    assert message.attributes["source_sequence"] == "5"
+    assert message.attributes["event_id"] == broken["event_id"]
+    assert message.attributes["schema_version"] == "1"
+    assert message.attributes["reason"].startswith("event does not match OrderEvent: review_score")
+
+
+def test_event_that_is_not_an_object_is_dead_lettered_without_sequence() -> None:
+    page = validate_events([valid_event(1), "not an event"])
+
+    assert [event.source_sequence for event in page.valid] == [1]
+    assert page.invalid[0].source_sequence is None
+    assert page.invalid[0].event_id is None
+    assert page.invalid[0].data == b'"not an event"'
+
+
+# --- backoff and Retry-After -----------------------------------------------------------------
+
+
+def test_backoff_delay_is_jittered_below_an_exponential_ceiling() -> None:
+    policy = BackoffPolicy(initial_delay=0.5, max_delay=3.0, multiplier=2.0)
+
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (9, 3.0)]:
+        delays = [policy.delay(attempt) for _ in range(200)]
+        assert all(0.0 <= delay <= ceiling for delay in delays)
+        assert max(delays) > ceiling / 2  # jitter spreads over the range
+
+
+def test_retry_after_replaces_the_drawn_delay() -> None:
+    assert BackoffPolicy(max_delay=1.0).delay(1, retry_after=7.0) == 7.0
+
+
+def test_retry_after_header_in_seconds_and_as_http_date() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    in_ten_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+    assert 8.0 <= (parse_retry_after(in_ten_seconds) or 0.0) <= 10.0
+
+
+async def test_retry_gives_up_after_the_time_budget_with_the_last_error() -> None:
+    attempts = 0
+
+    async def always_unavailable() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise SourceUnavailable(f"down #{attempts}", retry_after=0.05)
+
+    with pytest.raises(RetriesExhausted) as raised:
+        await retry_async(always_unavailable, BackoffPolicy(timeout=0.2), what="test call")
+
+    assert raised.value.attempts == attempts
+    assert attempts >= 2
+    assert str(raised.value.last_error) == f"down #{attempts}"
+
+
+async def test_retry_returns_the_first_success_and_reports_each_retry() -> None:
+    outcomes: list[Exception | str] = [SourceUnavailable("a"), SourceUnavailable("b"), "done"]
+    retried: list[str] = []
+
+    async def flaky() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    result = await retry_async(
+        flaky,
+        BackoffPolicy(initial_delay=0.01, max_delay=0.01),
+        what="flaky",
+        on_retry=lambda error: retried.append(str(error)),
+    )
+
+    assert result == "done"
+    assert retried == ["a", "b"]
+
+
+# --- token bucket ----------------------------------------------------------------------------
+
+
+class FakeClock:
+    """monotonic() and sleep() that only move when the bucket sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+async def test_token_bucket_holds_the_long_run_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=100.0, clock=clock.monotonic, sleep=clock.sleep)
+
+    for _ in range(5):
+        await bucket.acquire(100)
+
+    # The first second's worth is the initial burst; the next four each wait one second.
+    assert clock.sleeps == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    assert clock.now - 1000.0 == pytest.approx(4.0)
+
+
+async def test_token_bucket_lets_a_page_larger_than_its_capacity_through_and_pays_later() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, clock=clock.monotonic, sleep=clock.sleep)
+
+    await bucket.acquire(35)
+
+    assert clock.sleeps == pytest.approx([2.5])
+
+
+def test_token_bucket_refuses_a_rate_that_is_not_positive() -> None:
+    with pytest.raises(ValueError, match="rate must be positive, found 0"):
+        TokenBucket(0)
+
+
+async def test_token_bucket_serialises_concurrent_callers() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=50.0, clock=clock.monotonic, sleep=clock.sleep)
+
+    await asyncio.gather(*(bucket.acquire(50) for _ in range(3)))
+
+    assert clock.sleeps == pytest.approx([1.0, 1.0])
