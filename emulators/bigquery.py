@@ -142,6 +142,11 @@ class BigQueryEmulator:
     ``gcs_root`` is the directory ``gs://`` URIs resolve under (give a FakeGcsServer's
     ``filesystem_root``). ``data_dir`` switches to persistent mode (a DuckDB file there that
     survives restarts); by default everything is in memory and lost on ``stop()``.
+
+    Every write (load job, DML) copies the whole table into a time-travel snapshot. With the
+    emulator's default retention (7 days) those copies stay in memory: 1M-row batches grow it
+    by gigabytes. ``time_travel_retention_days`` defaults to 0 here, so the emulator's
+    garbage collector (every 60 s) drops them; ``FOR SYSTEM_TIME AS OF`` then cannot look back.
     """
 
     project: str = DEFAULT_PROJECT
@@ -149,6 +154,7 @@ class BigQueryEmulator:
     rest_port: int = 0
     grpc_port: int = 0
     data_dir: Path | None = None
+    time_travel_retention_days: int = 0
     log_level: str = "warning"
     _process: Popen[bytes] | None = field(default=None, repr=False)
     _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
@@ -192,6 +198,7 @@ class BigQueryEmulator:
             name: value for name, value in os.environ.items() if not name.startswith("BQEMU_")
         }
         environment["HOME"] = str(home)
+        environment["BQEMU_TIME_TRAVEL_RETENTION_DAYS"] = str(self.time_travel_retention_days)
         if self.gcs_root is not None:
             environment["BQEMU_GCS_LOCAL_ROOT"] = str(Path(self.gcs_root).resolve())
         self._process = start_process_group(command, self.log_path, env=environment)
