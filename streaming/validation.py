@@ -7,8 +7,8 @@ model enforces. Everything runs as Spark SQL expressions (no Python UDF on the h
 Each payload is parsed twice: into the typed event struct, and into a ``map<string,string>``
 of its raw top-level values. A field present in the raw map but null in the typed struct did
 not convert to its type. Known leniency of Spark's JSON reader (documented, and caught by the
-other rules in practice): a JSON number is accepted for a string field, and a numeric string
-for a decimal field.
+other rules): a numeric string is accepted for a decimal field, as pydantic's lax mode does. String
+fields are read as VARIANT first so that a JSON number is refused where a string is expected.
 """
 
 from __future__ import annotations
@@ -136,6 +136,35 @@ def rejection_reason(payload_text: Column, unpack_error: Column | None = None) -
     return F.when(reason != "", reason)
 
 
+def _parse_schema() -> T.StructType:
+    """The event schema with scalar string fields read as VARIANT, to see their JSON type.
+
+    Spark's JSON reader turns a JSON number into a string for a StringType field (a zip code
+    sent as the number 3149 would become "3149"); reading it as a variant keeps the JSON type,
+    so the rules can refuse anything but a JSON string, as the pydantic model does.
+    """
+    fields = [
+        T.StructField(field.name, T.VariantType(), True)
+        if isinstance(field.dataType, T.StringType)
+        else field
+        for field in spark_schema().fields
+    ]
+    return T.StructType(fields)
+
+
+def _typed_event(parsed: Column) -> Column:
+    """The typed event struct from the parsed one: variants back to strings when they are."""
+    values = []
+    for field in spark_schema().fields:
+        value = parsed[field.name]
+        if isinstance(field.dataType, T.StringType):
+            value = F.when(
+                F.schema_of_variant(value) == "STRING", F.variant_get(value, "$", "string")
+            )
+        values.append(value.alias(field.name))
+    return F.struct(*values)
+
+
 def parse_events(
     frame: DataFrame,
     payload_column: str = "payload",
@@ -149,8 +178,8 @@ def parse_events(
     text = F.col(payload_column).cast(T.StringType())
     parsed = frame.withColumn("payload_text", text).withColumns(
         {
-            EVENT_COLUMN: F.from_json(
-                F.col("payload_text"), spark_schema(), {"mode": "PERMISSIVE"}
+            EVENT_COLUMN: _typed_event(
+                F.from_json(F.col("payload_text"), _parse_schema(), {"mode": "PERMISSIVE"})
             ),
             RAW_COLUMN: F.from_json(
                 F.col("payload_text"), T.MapType(T.StringType(), T.StringType())
