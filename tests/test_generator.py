@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 
 import asyncpg
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +18,7 @@ from schemas.order_event import OrderEvent
 from source_api.db import reference_data as ref
 from source_api.db.generator import (
     TABLE_COLUMNS,
+    CustomerPool,
     GenerationReport,
     InvalidGenerationRequest,
     SchemaMissingError,
@@ -548,6 +550,26 @@ async def test_every_event_of_the_view_validates_against_the_event_schema(
     assert len(events) == report.items
     assert len({event.event_id for event in events}) == report.items
     assert sum(event.review_score is not None for event in events) > 0.95 * report.items
+
+
+def test_customer_pool_grows_past_its_buffer_and_keeps_the_newest_half_at_its_limit() -> None:
+    pool = CustomerPool(limit=3000)
+    for batch in range(4):
+        numbers = np.arange(batch * 1000, (batch + 1) * 1000)
+        pool.extend(
+            np.array([f"{number:032x}" for number in numbers], dtype=object),
+            numbers,
+            np.array(["sao paulo"] * 1000, dtype=object),
+            np.zeros(1000, dtype=np.int64),
+        )
+        if batch == 2:
+            # 3000 people: past the first 1024-entry buffer, not past the limit.
+            assert pool.size == 3000
+            assert pool.zip_prefix.tolist() == list(range(3000))
+    # The fourth batch passes the limit: the newest 1500 people stay, oldest first.
+    assert pool.size == 1500
+    assert pool.zip_prefix.tolist() == list(range(2500, 4000))
+    assert pool.unique_ids[0] == f"{2500:032x}"
 
 
 # ---------------------------------------------------------------------------------------------

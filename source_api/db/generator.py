@@ -392,24 +392,75 @@ def build_catalogue(
 # Customers
 
 
-@dataclass
 class CustomerPool:
-    """People who ordered before, from whom returning customers are drawn."""
+    """People who ordered before, from whom returning customers are drawn.
 
-    unique_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    zip_prefix: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    city: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    state: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    Columns live in buffers that double when full, so adding a batch costs its own size, not
+    the pool's. With a ``limit`` (long-running simulator), the oldest half is dropped once the
+    pool exceeds it, which bounds memory.
+    """
+
+    _COLUMNS = (
+        ("unique_ids", object),
+        ("zip_prefix", np.int64),
+        ("city", object),
+        ("state", np.int64),
+    )
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 2:
+            raise InvalidGenerationRequest(f"expected a pool limit >= 2, got {limit}")
+        self.limit = limit
+        self._size = 0
+        self._buffers = {name: np.empty(1024, dtype=dtype) for name, dtype in self._COLUMNS}
 
     @property
     def size(self) -> int:
-        return len(self.unique_ids)
+        return self._size
 
-    def extend(self, unique_ids, zip_prefix, city, state) -> None:
-        self.unique_ids = np.concatenate([self.unique_ids, unique_ids])
-        self.zip_prefix = np.concatenate([self.zip_prefix, zip_prefix])
-        self.city = np.concatenate([self.city, city])
-        self.state = np.concatenate([self.state, state])
+    @property
+    def unique_ids(self) -> np.ndarray:
+        return self._buffers["unique_ids"][: self._size]
+
+    @property
+    def zip_prefix(self) -> np.ndarray:
+        return self._buffers["zip_prefix"][: self._size]
+
+    @property
+    def city(self) -> np.ndarray:
+        return self._buffers["city"][: self._size]
+
+    @property
+    def state(self) -> np.ndarray:
+        return self._buffers["state"][: self._size]
+
+    def extend(
+        self, unique_ids: np.ndarray, zip_prefix: np.ndarray, city: np.ndarray, state: np.ndarray
+    ) -> None:
+        """Add people (one entry per array position)."""
+        added = len(unique_ids)
+        needed = self._size + added
+        capacity = len(self._buffers["unique_ids"])
+        if needed > capacity:
+            capacity = max(2 * capacity, needed)
+            for name, buffer in self._buffers.items():
+                grown = np.empty(capacity, dtype=buffer.dtype)
+                grown[: self._size] = buffer[: self._size]
+                self._buffers[name] = grown
+        columns = {
+            "unique_ids": unique_ids,
+            "zip_prefix": zip_prefix,
+            "city": city,
+            "state": state,
+        }
+        for name, values in columns.items():
+            self._buffers[name][self._size : needed] = values
+        self._size = needed
+        if self.limit is not None and self._size > self.limit:
+            keep = self.limit // 2
+            for buffer in self._buffers.values():
+                buffer[:keep] = buffer[self._size - keep : self._size]
+            self._size = keep
 
 
 @dataclass

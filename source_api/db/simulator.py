@@ -49,6 +49,8 @@ CUSTOMER_SAMPLE = 5_000
 NEW_CATALOGUE_PRODUCTS = 500
 NEW_CATALOGUE_SELLERS = 50
 """Size of the catalogue created when the database has no sold product yet."""
+CUSTOMER_POOL_LIMIT = 200_000
+"""People kept in memory as candidates for returning orders during a long simulation."""
 MAX_ORDERS_PER_TRANSACTION = 1_000
 """Largest number of orders written in one transaction when catching up."""
 MIN_TICK_SECONDS = 0.05
@@ -171,7 +173,7 @@ async def _load_customers(connection: asyncpg.Connection) -> CustomerPool:
         """,
         CUSTOMER_SAMPLE,
     )
-    pool = CustomerPool()
+    pool = CustomerPool(limit=CUSTOMER_POOL_LIMIT)
     if records:
         pool.extend(
             np.array([record[0] for record in records], dtype=object),
