@@ -756,3 +756,20 @@ def test_persistent_data_dir_keeps_tables_across_an_emulator_restart(tmp_path: P
 
     with BigQueryEmulator(data_dir=tmp_path / "bigquery") as emulator:
         assert count_rows(emulator.client(), f"{emulator.project}.kept.numbers") == 2
+
+
+def test_query_results_of_several_pages_download_over_rest_without_the_storage_api(
+    bq: bigquery.Client, bigquery_dataset: str
+) -> None:
+    table_id = f"{bq.project}.{bigquery_dataset}.numbers"
+    bq.query(
+        f"CREATE TABLE `{table_id}` AS SELECT x FROM UNNEST(GENERATE_ARRAY(1, 25000)) AS x"
+    ).result()
+
+    # With the default (create_bqstorage_client=True) the client sends multi-page results to
+    # bigquerystorage.googleapis.com whatever api_endpoint says; turn it off for the emulator.
+    rows = bq.query(f"SELECT x FROM `{table_id}`").result(page_size=10000)
+    table = rows.to_arrow(create_bqstorage_client=False)
+
+    assert table.num_rows == 25000
+    assert sum(table.column("x").to_pylist()) == 25000 * 25001 // 2
