@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,8 @@ from fastapi.responses import JSONResponse
 from source_api.database import close_pool, open_pool, redacted
 from source_api.errors import ApiError
 from source_api.metrics import ApiMetrics, MetricsMiddleware
+from source_api.queries import fetch_event_page
+from source_api.read_ahead import ReadAhead
 from source_api.routes import events, health, metrics
 from source_api.settings import ApiSettings
 
@@ -34,16 +37,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         pool = await open_pool(settings)
         app.state.pool = pool
         app_metrics.watch_pool(pool.get_size, pool.get_idle_size)
+        read_ahead = ReadAhead(
+            partial(fetch_event_page, pool),
+            app_metrics.read_ahead,
+            max_pages=settings.api_read_ahead_pages,
+        )
+        app.state.read_ahead = read_ahead
         log.info(
             "api started database=%s pool_min=%s pool_max=%s auth=%s default_limit=%s "
-            "max_limit=%s",
+            "max_limit=%s read_ahead_pages=%s",
             redacted(settings.database_url), settings.api_pool_min_size,
             settings.api_pool_max_size, "on" if settings.api_key else "off",
-            settings.api_default_limit, settings.api_max_limit,
+            settings.api_default_limit, settings.api_max_limit, settings.api_read_ahead_pages,
         )  # fmt: skip
         try:
             yield
         finally:
+            await read_ahead.close()
             await close_pool(pool, settings.api_shutdown_timeout)
             log.info("api stopped pool=closed")
 

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader
 
 from source_api.errors import Unauthorized
 from source_api.metrics import ApiMetrics
+from source_api.read_ahead import ReadAhead
 from source_api.settings import ApiSettings
 
 API_KEY_HEADER = "X-API-Key"
@@ -45,9 +46,16 @@ def get_metrics(request: Request) -> ApiMetrics:
     return metrics
 
 
+def get_read_ahead(request: Request) -> ReadAhead:
+    """The page reader with read-ahead, created by the app's lifespan."""
+    read_ahead: ReadAhead = request.app.state.read_ahead
+    return read_ahead
+
+
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+ReadAheadDep = Annotated[ReadAhead, Depends(get_read_ahead)]
 
 
 def require_api_key(

@@ -10,6 +10,8 @@ process (tests) do not collide. Exposed at ``/metrics``:
   body byte.
 - ``olist_api_events_served_total``: events returned by ``/v1/order-events``.
 - ``olist_api_pool_connections{state}``: asyncpg pool connections, ``in_use`` and ``idle``.
+- ``olist_api_read_ahead_total{outcome}``: pages by read-ahead outcome (``hit``, ``miss``,
+  ``discarded``, ``failed``; see :mod:`source_api.read_ahead`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class ApiMetrics:
         self.events_served = Counter(
             "olist_api_events_served",
             "Order-item events returned by /v1/order-events.",
+            registry=self.registry,
+        )
+        self.read_ahead = Counter(
+            "olist_api_read_ahead",
+            "Event pages by read-ahead outcome (hit, miss, discarded, failed).",
+            ["outcome"],
             registry=self.registry,
         )
         self.pool_connections = Gauge(

@@ -1,7 +1,7 @@
 """Response models of the source API, built on :class:`schemas.OrderEvent`.
 
 They document the responses in OpenAPI and let clients validate what they receive; the events
-route itself splices JSON rendered by PostgreSQL (see :mod:`source_api.queries`) and never
+route itself splices the JSON of :mod:`source_api.rendering` into its answer and never
 builds these objects on the hot path. Tests check that every served event validates.
 """
 

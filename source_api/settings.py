@@ -41,6 +41,12 @@ class ApiSettings(DatabaseSettings):
         gt=0,
         description="Seconds a SIGTERM waits for open requests and pool connections to finish.",
     )
+    api_read_ahead_pages: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Pages read ahead for sequential readers (0 disables read-ahead).",
+    )
     api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
     api_log_level: str = Field(default="INFO", description="Logging level of the API process.")
 

