@@ -1,0 +1,234 @@
+"""Options of ``spark.readStream.format("pubsub")``: parsed and checked once, on the driver.
+
+Spark hands options over as a case-insensitive map of strings. :func:`parse_options` turns
+them into one immutable :class:`PubSubOptions`; every error names the option at fault, says
+what was expected and what was found. Unknown options are refused, so a typo such as
+``maxRecordPerTrigger`` fails loudly instead of silently reading without a limit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from connectors.pubsub.errors import PubSubOptionError
+
+UnpackMode = Literal["envelope", "none"]
+
+EMULATOR_HOST_VARIABLE = "PUBSUB_EMULATOR_HOST"
+
+# Pub/Sub accepts ack deadlines from 10 to 600 seconds (ModifyAckDeadlineRequest docs).
+MIN_ACK_DEADLINE_SECONDS = 10
+MAX_ACK_DEADLINE_SECONDS = 600
+# A PullRequest returns at most 1,000 messages whatever max_messages asks for.
+MAX_PULL_MESSAGES = 1000
+
+_SUBSCRIPTION_PATH = re.compile(r"^projects/(?P<project>[^/]+)/subscriptions/(?P<name>[^/]+)$")
+_RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class PubSubOptions:
+    """Checked options of one Pub/Sub source; see ``docs/connectors/pubsub.md`` for each."""
+
+    subscription_path: str
+    staging_location: str
+    emulator_host: str | None = None
+    max_records_per_trigger: int | None = None
+    num_partitions: int = 1
+    unpack: UnpackMode = "envelope"
+    ack_deadline_seconds: int = 60
+    max_lease_seconds: int = 3600
+    pull_max_messages: int = MAX_PULL_MESSAGES
+    pull_concurrency: int = 8
+    pull_timeout_seconds: float = 0.5
+    max_pull_seconds_per_trigger: float = 20.0
+
+    @property
+    def project(self) -> str:
+        match = _SUBSCRIPTION_PATH.match(self.subscription_path)
+        assert match is not None  # checked by parse_options
+        return match["project"]
+
+
+_KNOWN_OPTIONS = {
+    "project",
+    "subscription",
+    "staginglocation",
+    "emulatorhost",
+    "maxrecordspertrigger",
+    "numpartitions",
+    "unpack",
+    "ackdeadlineseconds",
+    "maxleaseseconds",
+    "pullmaxmessages",
+    "pullconcurrency",
+    "pulltimeoutseconds",
+    "maxpullsecondspertrigger",
+}
+# Spark adds these itself (e.g. "path" when .load(path) is used); they are not ours to check.
+_IGNORED_OPTIONS = {"path"}
+
+
+def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
+    """Check the options Spark passed to the data source and return them typed.
+
+    ``emulatorHost`` falls back to the ``PUBSUB_EMULATOR_HOST`` environment variable of the
+    driver process, as Google's client libraries do.
+    """
+    options = {key.lower(): value for key, value in raw.items()}
+    unknown = sorted(set(options) - _KNOWN_OPTIONS - _IGNORED_OPTIONS)
+    if unknown:
+        raise PubSubOptionError(
+            unknown[0],
+            f"unknown option (expected one of {', '.join(sorted(_KNOWN_OPTIONS))}); "
+            "check the spelling",
+        )
+    defaults = PubSubOptions(subscription_path="", staging_location="")
+    emulator_host = options.get("emulatorhost") or os.environ.get(EMULATOR_HOST_VARIABLE) or None
+    if emulator_host is not None and not re.match(r"^[^\s/:]+:\d{1,5}$", emulator_host):
+        raise PubSubOptionError(
+            "emulatorHost", f"expected host:port such as localhost:8085, found {emulator_host!r}"
+        )
+    unpack = options.get("unpack", defaults.unpack)
+    if unpack not in ("envelope", "none"):
+        raise PubSubOptionError("unpack", f"expected 'envelope' or 'none', found {unpack!r}")
+    max_records = options.get("maxrecordspertrigger")
+    return PubSubOptions(
+        subscription_path=_subscription_path(options),
+        staging_location=_staging_location(options),
+        emulator_host=emulator_host,
+        max_records_per_trigger=(
+            None
+            if max_records is None
+            else _integer(options, "maxRecordsPerTrigger", None, minimum=1)
+        ),
+        num_partitions=_integer(options, "numPartitions", os.cpu_count() or 1, minimum=1),
+        unpack=unpack,  # type: ignore[arg-type]
+        ack_deadline_seconds=_integer(
+            options,
+            "ackDeadlineSeconds",
+            defaults.ack_deadline_seconds,
+            minimum=MIN_ACK_DEADLINE_SECONDS,
+            maximum=MAX_ACK_DEADLINE_SECONDS,
+        ),
+        max_lease_seconds=_integer(
+            options, "maxLeaseSeconds", defaults.max_lease_seconds, minimum=MIN_ACK_DEADLINE_SECONDS
+        ),
+        pull_max_messages=_integer(
+            options,
+            "pullMaxMessages",
+            defaults.pull_max_messages,
+            minimum=1,
+            maximum=MAX_PULL_MESSAGES,
+        ),
+        pull_concurrency=_integer(
+            options, "pullConcurrency", defaults.pull_concurrency, minimum=1, maximum=64
+        ),
+        pull_timeout_seconds=_seconds(
+            options, "pullTimeoutSeconds", defaults.pull_timeout_seconds, maximum=60.0
+        ),
+        max_pull_seconds_per_trigger=_seconds(
+            options,
+            "maxPullSecondsPerTrigger",
+            defaults.max_pull_seconds_per_trigger,
+            maximum=3600.0,
+        ),
+    )
+
+
+def _subscription_path(options: Mapping[str, str]) -> str:
+    subscription = options.get("subscription")
+    project = options.get("project")
+    if not subscription:
+        raise PubSubOptionError(
+            "subscription",
+            "is required: give projects/<project>/subscriptions/<name>, "
+            "or the subscription name together with option 'project'",
+        )
+    match = _SUBSCRIPTION_PATH.match(subscription)
+    if match is not None:
+        if project and project != match["project"]:
+            raise PubSubOptionError(
+                "project",
+                f"{project!r} disagrees with the project {match['project']!r} "
+                f"in subscription {subscription!r}; drop one of them",
+            )
+        name, project = match["name"], match["project"]
+    else:
+        if "/" in subscription:
+            raise PubSubOptionError(
+                "subscription",
+                f"expected projects/<project>/subscriptions/<name> or a bare name, "
+                f"found {subscription!r}",
+            )
+        if not project:
+            raise PubSubOptionError(
+                "project",
+                f"is required when subscription is a bare name ({subscription!r})",
+            )
+        name = subscription
+    if not _RESOURCE_NAME.match(name):
+        raise PubSubOptionError(
+            "subscription",
+            "expected 3-255 characters starting with a letter "
+            f"(letters, digits, - _ . ~ + %), found {name!r}",
+        )
+    if not _PROJECT_ID.match(project):
+        raise PubSubOptionError("project", f"{project!r} is not a valid project id")
+    return f"projects/{project}/subscriptions/{name}"
+
+
+def _staging_location(options: Mapping[str, str]) -> str:
+    location = options.get("staginglocation")
+    if not location:
+        raise PubSubOptionError(
+            "stagingLocation",
+            "is required: a directory on storage every executor can read, one per query, "
+            "e.g. next to the checkpoint (<checkpointLocation>/../pubsub-staging)",
+        )
+    if "://" in location and not location.startswith("file://"):
+        raise PubSubOptionError(
+            "stagingLocation",
+            f"expected a local or mounted filesystem path, found {location!r}",
+        )
+    return os.path.abspath(location.removeprefix("file://"))
+
+
+def _integer(
+    options: Mapping[str, str],
+    name: str,
+    default: int | None,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int:
+    text = options.get(name.lower())
+    if text is None:
+        assert default is not None
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise PubSubOptionError(name, f"expected an integer, found {text!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise PubSubOptionError(name, f"expected an integer {bounds}, found {value}")
+    return value
+
+
+def _seconds(options: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+    text = options.get(name.lower())
+    if text is None:
+        return default
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise PubSubOptionError(name, f"expected a number of seconds, found {text!r}") from None
+    if not 0 < value <= maximum:
+        raise PubSubOptionError(name, f"expected seconds in (0, {maximum:g}], found {value:g}")
+    return value

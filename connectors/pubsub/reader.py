@@ -1,0 +1,410 @@
+"""The Pub/Sub stream reader: pulls and stages on the driver, reads staged files on executors.
+
+Where each method runs (measured with PySpark 4.3):
+
+* ``initialOffset``, ``latestOffset``, ``getDefaultReadLimit``, ``prepareForTriggerAvailableNow``,
+  ``partitions`` and ``commit`` run in one long-lived Python process per query on the driver.
+  It owns the Pub/Sub client, the in-memory pull buffer and the lease-keeper thread.
+* ``read`` runs in executor Python workers on a pickled copy of the reader; it only opens
+  staged files, so the copy carries options and nothing live.
+
+Delivery contract:
+
+* ``latestOffset(start, limit)`` pulls up to ``limit`` rows, stages them durably as batch
+  ``start + 1`` and returns ``{"batch": start + 1}`` (or ``start`` when nothing arrived).
+  Leases of staged messages are extended until they are acknowledged.
+* A message is acknowledged only once the micro-batch holding it is committed: in
+  ``commit(end)``, and, because Spark calls ``commit`` for batch N only when it plans batch
+  N + 1, also in ``latestOffset(start)`` for every staged batch ``<= start`` (Spark calls
+  ``latestOffset`` with the end of the last *committed* batch).
+* The first call after a (re)start tells what Spark has logged: ``partitions(start, end)``
+  (a batch being replayed: ``(start, end]`` is logged) or ``latestOffset(start)`` (only
+  ``<= start`` is). Staged batches beyond that never reached the offset log and are
+  released (``modifyAckDeadline 0``) and deleted; batches being replayed are read back from
+  their staged files, byte for byte the same rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
+
+from connectors.pubsub.errors import OffsetError
+from connectors.pubsub.offsets import INITIAL_OFFSET, BatchOffset
+from connectors.pubsub.options import PubSubOptions
+from connectors.pubsub.records import expected_rows, staged_record_batch, unpack_messages
+from connectors.pubsub.staging import (
+    StagedBatch,
+    StagingArea,
+    read_ack_ids_of_leftover,
+    read_staged_file,
+)
+from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+"""Lease group of messages pulled beyond the read limit, held in memory for the next batch."""
+
+
+@dataclass(frozen=True)
+class StagedSlice:
+    """Messages ``first .. first + count - 1`` of staged batch ``batch``."""
+
+    batch: int
+    first: int
+    count: int
+
+
+@dataclass(frozen=True)
+class PubSubInputPartition(InputPartition):
+    """The staged message ranges one Spark task reads."""
+
+    slices: tuple[StagedSlice, ...]
+
+
+@dataclass
+class _Pulled:
+    message: Any  # ReceivedMessage protobuf
+    rows: int
+
+
+class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Micro-batch reader of one Pub/Sub subscription (see the module docstring)."""
+
+    def __init__(self, options: PubSubOptions) -> None:
+        self.options = options
+        self.staging = StagingArea(options.staging_location)
+        self._init_driver_state()
+
+    def _init_driver_state(self) -> None:
+        self._subscriber: Subscriber | None = None
+        self._leases: LeaseKeeper | None = None
+        self._pull_pool: ThreadPoolExecutor | None = None
+        self._pending: list[_Pulled] = []
+        self._reconciled = False
+        self._available_now_cutoff: float | None = None
+        self._available_now_target: int | None = None
+        self._lock = threading.RLock()
+
+    # Pickling: read() runs on a copy in executor workers, which must not carry the client,
+    # the thread pool, the lease thread or the pull buffer of the driver process.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "staging": self.staging}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.options = state["options"]
+        self.staging = state["staging"]
+        self._init_driver_state()
+
+    # ----------------------------------------------------------------- driver: offsets
+    def initialOffset(self) -> dict:
+        """Driver. Called only when the checkpoint has no offset yet."""
+        return INITIAL_OFFSET.to_dict()
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        """Driver. ``maxRecordsPerTrigger`` as ``ReadMaxRows``, else no limit."""
+        if self.options.max_records_per_trigger is None:
+            return ReadAllAvailable()
+        return ReadMaxRows(self.options.max_records_per_trigger)
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        """Driver, once at the start of an ``availableNow`` run, before any offset call.
+
+        Pub/Sub has no "latest offset": the target is every message published before this
+        instant. The first ``latestOffset`` drains them into staged batches (after it has
+        learnt from Spark which staged batches are logged) and later calls hand them out.
+        """
+        self._available_now_cutoff = time.time()
+        self._available_now_target = None
+        log.info("pubsub available-now cutoff=%.3f", self._available_now_cutoff)
+
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        """Driver. Acknowledge committed batches, then stage the next batch if data arrived.
+
+        Spark passes the end of the last committed batch as ``start`` and the default read
+        limit (``ReadAllAvailable`` for ``Trigger.Once``).
+        """
+        with self._lock:
+            start_offset = BatchOffset.from_dict(start)
+            self._reconcile(logged_through=start_offset.batch, committed_through=start_offset)
+            self._acknowledge_through(start_offset.batch)
+            max_rows = _max_rows(limit)
+            next_offset = start_offset.next()
+            if self.staging.manifest_path(next_offset.batch).exists():
+                return next_offset.to_dict()
+            if self._available_now_cutoff is not None:
+                if self._available_now_target is None:
+                    self._available_now_target = self._drain(start_offset.batch, max_rows)
+                if next_offset.batch <= self._available_now_target:
+                    return next_offset.to_dict()
+                return start_offset.to_dict()
+            staged = self._stage(
+                next_offset.batch,
+                max_rows,
+                time_budget=self.options.max_pull_seconds_per_trigger,
+                cutoff=None,
+            )
+            return (next_offset if staged is not None else start_offset).to_dict()
+
+    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+        """Driver. Split the staged batches of ``(start, end]`` into ``numPartitions`` tasks.
+
+        After a restart Spark calls this for the uncommitted batch before anything else, so
+        it also settles the staged batches left by the previous run.
+        """
+        with self._lock:
+            start_offset = BatchOffset.from_dict(start)
+            end_offset = BatchOffset.from_dict(end)
+            if end_offset < start_offset:
+                raise OffsetError(f"end offset {end} is before start offset {start}")
+            self._reconcile(logged_through=end_offset.batch, committed_through=start_offset)
+            batches = range(start_offset.batch + 1, end_offset.batch + 1)
+            for batch in batches:
+                self.staging.manifest(batch)  # a batch in the offset log must be complete
+            row_counts = [
+                self.staging.read_table(batch, ["row_count"]).column("row_count")
+                for batch in batches
+            ]
+            return plan_partitions(list(batches), row_counts, self.options.num_partitions)
+
+    def commit(self, end: dict) -> None:
+        """Driver. Spark committed everything ``<= end``: acknowledge it (idempotent)."""
+        with self._lock:
+            self._acknowledge_through(BatchOffset.from_dict(end).batch)
+
+    def stop(self) -> None:
+        """Driver, when the query fails (PySpark 4.3 skips it on a normal stop)."""
+        with self._lock:
+            if self._leases is not None:
+                self._leases.stop()
+            if self._pending and self._subscriber is not None:
+                self._subscriber.release([pulled.message.ack_id for pulled in self._pending])
+                self._pending = []
+            if self._pull_pool is not None:
+                self._pull_pool.shutdown(wait=True)
+                self._pull_pool = None
+            if self._subscriber is not None:
+                self._subscriber.close()
+                self._subscriber = None
+
+    # ----------------------------------------------------------------- executor: read
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        """Executor. Yield the rows of the staged slices as Arrow record batches."""
+        assert isinstance(partition, PubSubInputPartition), type(partition)
+        for staged_slice in partition.slices:
+            table = read_staged_file(self.staging.data_path(staged_slice.batch)).slice(
+                staged_slice.first, staged_slice.count
+            )
+            yield from unpack_messages(table, self.options.unpack)
+
+    # ----------------------------------------------------------------- driver internals
+    @property
+    def subscriber(self) -> Subscriber:
+        if self._subscriber is None:
+            self._subscriber = Subscriber(
+                self.options.subscription_path, self.options.emulator_host
+            )
+        return self._subscriber
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        if self._leases is None:
+            self._leases = LeaseKeeper(
+                self.subscriber, self.options.ack_deadline_seconds, self.options.max_lease_seconds
+            )
+        return self._leases
+
+    def _reconcile(self, logged_through: int, committed_through: BatchOffset) -> None:
+        """Settle staged batches found on disk, once per process, given what Spark logged."""
+        if self._reconciled:
+            return
+        self._reconciled = True
+        for path in self.staging.leftovers():
+            ack_ids = read_ack_ids_of_leftover(path)
+            stale = self.subscriber.release(ack_ids)
+            path.unlink()
+            log.info(
+                "pubsub released incomplete staging path=%s messages=%d stale=%d",
+                path,
+                len(ack_ids),
+                stale,
+            )
+        for batch in self.staging.batches():
+            if batch <= committed_through.batch:
+                continue  # acknowledged by _acknowledge_through right after
+            ack_ids = self.staging.ack_ids(batch)
+            if batch <= logged_through:
+                self.leases.hold(batch, ack_ids)
+                log.info("pubsub replaying staged batch=%d messages=%d", batch, len(ack_ids))
+            else:
+                stale = self.subscriber.release(ack_ids)
+                self.staging.delete(batch)
+                log.info(
+                    "pubsub released unlogged batch=%d messages=%d stale=%d logged_through=%d",
+                    batch,
+                    len(ack_ids),
+                    stale,
+                    logged_through,
+                )
+
+    def _acknowledge_through(self, last_batch: int) -> None:
+        for batch in self.staging.batches():
+            if batch > last_batch:
+                break
+            ack_ids = self.leases.drop(batch) or self.staging.ack_ids(batch)
+            stale = self.subscriber.acknowledge(ack_ids)
+            self.staging.delete(batch)
+            log.info(
+                "pubsub acknowledged batch=%d messages=%d stale=%d", batch, len(ack_ids), stale
+            )
+
+    def _drain(self, last_batch: int, max_rows: int | None) -> int:
+        """Stage every message published before the available-now cutoff; returns the target."""
+        batch = last_batch
+        while True:
+            staged = self._stage(
+                batch + 1, max_rows, time_budget=None, cutoff=self._available_now_cutoff
+            )
+            if staged is None:
+                break
+            batch = staged.batch
+        log.info("pubsub available-now target batch=%d from=%d", batch, last_batch)
+        return batch
+
+    def _stage(
+        self,
+        batch: int,
+        max_rows: int | None,
+        time_budget: float | None,
+        cutoff: float | None,
+    ) -> StagedBatch | None:
+        """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``."""
+        deadline = None if time_budget is None else time.monotonic() + time_budget
+        admitted: list[_Pulled] = []
+        rows = 0
+        exhausted = False
+        while True:
+            while self._pending and (
+                max_rows is None or rows + self._pending[0].rows <= max_rows or not admitted
+            ):
+                pulled = self._pending.pop(0)
+                admitted.append(pulled)
+                rows += pulled.rows
+            full = max_rows is not None and (rows >= max_rows or bool(self._pending))
+            if full or exhausted or (deadline is not None and time.monotonic() >= deadline):
+                break
+            room = None if max_rows is None else max_rows - rows
+            fresh = self._pull_round(room, cutoff)
+            if not fresh:
+                exhausted = True
+            self._pending.extend(fresh)
+        self._hold_pending()
+        if not admitted:
+            return None
+        messages = [pulled.message for pulled in admitted]
+        with self.staging.writer(batch) as writer:
+            writer.write(staged_record_batch(messages, self.options.unpack))
+            manifest = writer.commit()
+        ack_ids = [message.ack_id for message in messages]
+        # Their leases were already extended while pending; keep extending them as batch N.
+        self.leases.hold(batch, ack_ids, extend_now=False)
+        return manifest
+
+    def _hold_pending(self) -> None:
+        self.leases.replace(PENDING, [pulled.message.ack_id for pulled in self._pending])
+
+    def _pull_round(self, room: int | None, cutoff: float | None) -> list[_Pulled]:
+        """One round of concurrent pulls; ``room`` bounds the messages (each is >= 1 row)."""
+        per_pull = self.options.pull_max_messages
+        pulls = self.options.pull_concurrency
+        if room is not None:
+            per_pull = max(1, min(per_pull, room))
+            pulls = max(1, min(pulls, -(-room // per_pull)))
+        if self._pull_pool is None:
+            self._pull_pool = ThreadPoolExecutor(
+                max_workers=self.options.pull_concurrency, thread_name_prefix="pubsub-pull"
+            )
+        timeout = self.options.pull_timeout_seconds
+        results = self._pull_pool.map(
+            lambda _: self.subscriber.pull(per_pull, timeout), range(pulls)
+        )
+        received = [message for result in results for message in result]
+        if not received:
+            return []
+        # Extend right away: the subscription's own deadline may be as short as 10 s.
+        self.leases.hold(PENDING, [message.ack_id for message in received])
+        if cutoff is not None:
+            late = [m for m in received if _publish_seconds(m) > cutoff]
+            if late:
+                self.leases.forget(PENDING, [m.ack_id for m in late])
+                self.subscriber.release([m.ack_id for m in late])
+                received = [m for m in received if _publish_seconds(m) <= cutoff]
+        unpack = self.options.unpack
+        return [
+            _Pulled(m, expected_rows(m.message.data, m.message.attributes, unpack))
+            for m in received
+        ]
+
+
+def _publish_seconds(received: Any) -> float:
+    return received.message.publish_time.seconds + received.message.publish_time.nanos / 1e9
+
+
+def _max_rows(limit: ReadLimit) -> int | None:
+    if isinstance(limit, ReadAllAvailable):
+        return None
+    if isinstance(limit, ReadMaxRows):
+        return limit.max_rows
+    raise OffsetError(
+        f"read limit {limit!r} is not supported by the pubsub source; "
+        "it understands ReadAllAvailable and ReadMaxRows (option maxRecordsPerTrigger)"
+    )
+
+
+def plan_partitions(
+    batches: Sequence[int], row_counts: Sequence[pa.ChunkedArray], num_partitions: int
+) -> list[PubSubInputPartition]:
+    """Cut the messages of ``batches`` into at most ``num_partitions`` contiguous ranges of
+    about equal row counts (a message is never split)."""
+    sizes = [len(counts) for counts in row_counts]
+    total_messages = sum(sizes)
+    if total_messages == 0:
+        return []
+    weights = np.concatenate([counts.to_numpy() for counts in row_counts]).astype(np.int64)
+    cumulative = np.cumsum(weights)
+    parts = min(num_partitions, total_messages)
+    targets = cumulative[-1] * np.arange(1, parts) / parts
+    cuts = sorted({0, *np.searchsorted(cumulative, targets, side="left") + 1, total_messages})
+    cuts = [cut for cut in cuts if 0 <= cut <= total_messages]
+    batch_starts = np.cumsum([0, *sizes])
+    partitions = []
+    for low, high in itertools.pairwise(cuts):
+        if high <= low:
+            continue
+        slices = []
+        for index, batch in enumerate(batches):
+            first = max(low, batch_starts[index])
+            last = min(high, batch_starts[index + 1])
+            if first < last:
+                slices.append(
+                    StagedSlice(batch, int(first - batch_starts[index]), int(last - first))
+                )
+        partitions.append(PubSubInputPartition(tuple(slices)))
+    return partitions

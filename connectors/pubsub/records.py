@@ -1,0 +1,209 @@
+"""Row layouts of the Pub/Sub source: staged messages on disk and the rows Spark receives.
+
+Staged layout (one row per Pub/Sub message, written by the driver, Arrow IPC):
+
+==================  =======================  ===========================================
+``message_id``      string not null          Pub/Sub message id
+``publish_time``    timestamp[us, UTC]       server publish time
+``attributes``      map<string, string>      message attributes
+``ordering_key``    string not null          ``""`` when the message has none
+``data``            large_binary not null    raw payload
+``delivery_attempt`` int32, null             only set with a dead-letter policy
+``ack_id``          string not null          lease handle, used to ack or release
+``row_count``       int32 not null           rows the message will yield (planning hint)
+==================  =======================  ===========================================
+
+Output layout (:data:`OUTPUT_SCHEMA`, one row per event): the message columns plus
+``event_index`` (position of the event in its message), ``payload`` (the event's raw JSON
+line, or the whole message when it is not packed) and ``unpack_error`` (why a packed message
+could not be split; the whole payload is then delivered as one row, never dropped).
+
+:func:`unpack_messages` turns staged rows into output record batches with the exact Arrow
+schema Spark checks in ``read()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from pyspark.sql.types import (
+    BinaryType,
+    IntegerType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from schemas.envelope import ATTRIBUTE_EVENT_COUNT, EnvelopeError, is_packed, split_events
+
+if TYPE_CHECKING:
+    from connectors.pubsub.options import UnpackMode
+
+OUTPUT_SCHEMA = StructType(
+    [
+        StructField("message_id", StringType(), nullable=False),
+        StructField("publish_time", TimestampType(), nullable=False),
+        StructField("attributes", MapType(StringType(), StringType(), False), nullable=False),
+        StructField("ordering_key", StringType(), nullable=False),
+        StructField("event_index", IntegerType(), nullable=False),
+        StructField("payload", BinaryType(), nullable=False),
+        StructField("delivery_attempt", IntegerType(), nullable=True),
+        StructField("unpack_error", StringType(), nullable=True),
+    ]
+)
+"""What ``spark.readStream.format("pubsub").load()`` returns. Changing it is a breaking change."""
+
+STAGED_SCHEMA = pa.schema(
+    [
+        pa.field("message_id", pa.string(), nullable=False),
+        pa.field("publish_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("attributes", pa.map_(pa.string(), pa.string()), nullable=False),
+        pa.field("ordering_key", pa.string(), nullable=False),
+        pa.field("data", pa.large_binary(), nullable=False),
+        pa.field("delivery_attempt", pa.int32(), nullable=True),
+        pa.field("ack_id", pa.string(), nullable=False),
+        pa.field("row_count", pa.int32(), nullable=False),
+    ]
+)
+
+# Output record batches stay well below Arrow's 2 GiB limit of a 32-bit-offset binary column
+# and small enough for Spark's Arrow-to-row conversion to pipeline.
+OUTPUT_BATCH_ROWS = 65_536
+OUTPUT_BATCH_BYTES = 128 * 1024 * 1024
+
+
+def output_arrow_schema() -> pa.Schema:
+    """The Arrow schema Spark expects from ``read()`` for :data:`OUTPUT_SCHEMA`."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(OUTPUT_SCHEMA, timezone="UTC")
+
+
+def expected_rows(data: bytes, attributes: Mapping[str, str], unpack: UnpackMode) -> int:
+    """Rows a message will yield, for admission control and partition planning.
+
+    Uses the envelope's ``event_count`` attribute when present (no need to scan the payload);
+    a malformed count falls back to one row, which is what the reader emits for it.
+    """
+    if unpack == "none" or not is_packed(attributes):
+        return 1
+    declared = attributes.get(ATTRIBUTE_EVENT_COUNT)
+    if declared is not None:
+        return int(declared) if declared.isdigit() and int(declared) > 0 else 1
+    return max(1, sum(1 for line in data.split(b"\n") if line.strip()))
+
+
+def staged_record_batch(received: Sequence[Any], unpack: UnpackMode) -> pa.RecordBatch:
+    """Staged rows (:data:`STAGED_SCHEMA`) for pulled ``ReceivedMessage`` protobufs."""
+    message_ids: list[str] = []
+    publish_times: list[int] = []
+    attributes: list[list[tuple[str, str]]] = []
+    ordering_keys: list[str] = []
+    payloads: list[bytes] = []
+    delivery_attempts: list[int | None] = []
+    ack_ids: list[str] = []
+    row_counts: list[int] = []
+    for item in received:
+        message = item.message
+        message_attributes = dict(message.attributes)
+        message_ids.append(message.message_id)
+        publish_times.append(
+            message.publish_time.seconds * 1_000_000 + message.publish_time.nanos // 1000
+        )
+        attributes.append(list(message_attributes.items()))
+        ordering_keys.append(message.ordering_key)
+        payloads.append(message.data)
+        # 0 means "no dead-letter policy", i.e. unknown, not a zeroth attempt.
+        delivery_attempts.append(item.delivery_attempt or None)
+        ack_ids.append(item.ack_id)
+        row_counts.append(expected_rows(message.data, message_attributes, unpack))
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(message_ids, type=pa.string()),
+            pa.array(publish_times, type=pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array(attributes, type=pa.map_(pa.string(), pa.string())),
+            pa.array(ordering_keys, type=pa.string()),
+            pa.array(payloads, type=pa.large_binary()),
+            pa.array(delivery_attempts, type=pa.int32()),
+            pa.array(ack_ids, type=pa.string()),
+            pa.array(row_counts, type=pa.int32()),
+        ],
+        schema=STAGED_SCHEMA,
+    )
+
+
+def split_message(
+    data: bytes, attributes: Mapping[str, str], unpack: UnpackMode
+) -> tuple[list[bytes], str | None]:
+    """The payload of each row of one message, and the unpack error if it could not be split."""
+    if unpack == "none":
+        return [data], None
+    try:
+        events = split_events(data, attributes)
+    except EnvelopeError as error:
+        return [data], str(error)
+    if not events:
+        return [data], "packed message carries no events"
+    return events, None
+
+
+def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordBatch]:
+    """Output record batches (schema :func:`output_arrow_schema`) for staged message rows."""
+    target = output_arrow_schema()
+    data_column = staged.column("data").to_pylist()
+    attributes_column = staged.column("attributes").to_pylist()
+    start = 0
+    while start < staged.num_rows:
+        payloads: list[bytes] = []
+        message_rows: list[int] = []
+        event_indexes: list[int] = []
+        errors: list[str | None] = []
+        payload_bytes = 0
+        stop = start
+        while stop < staged.num_rows and (
+            len(payloads) < OUTPUT_BATCH_ROWS and payload_bytes < OUTPUT_BATCH_BYTES
+        ):
+            events, error = split_message(data_column[stop], dict(attributes_column[stop]), unpack)
+            payloads.extend(events)
+            message_rows.extend([stop - start] * len(events))
+            event_indexes.extend(range(len(events)))
+            errors.extend([error] * len(events))
+            payload_bytes += len(data_column[stop])
+            stop += 1
+        yield _output_batch(
+            staged.slice(start, stop - start), payloads, message_rows, event_indexes, errors, target
+        )
+        start = stop
+
+
+def _output_batch(
+    messages: pa.Table,
+    payloads: list[bytes],
+    message_rows: Sequence[int],
+    event_indexes: Sequence[int],
+    errors: Sequence[str | None],
+    target: pa.Schema,
+) -> pa.RecordBatch:
+    indices = pa.array(message_rows, type=pa.int32())
+
+    def repeated(name: str) -> pa.Array:
+        column = messages.column(name).take(indices).combine_chunks()
+        return column.cast(target.field(name).type)
+
+    return pa.RecordBatch.from_arrays(
+        [
+            repeated("message_id"),
+            repeated("publish_time"),
+            repeated("attributes"),
+            repeated("ordering_key"),
+            pa.array(event_indexes, type=pa.int32()),
+            pa.array(payloads, type=pa.binary()),
+            repeated("delivery_attempt"),
+            pa.array(errors, type=pa.string()),
+        ],
+        schema=target,
+    )

@@ -1,0 +1,55 @@
+"""``PubSubDataSource``: Google Cloud Pub/Sub as a Spark Structured Streaming source.
+
+Name ``pubsub``. Streaming only (``spark.readStream``); micro-batch and ``availableNow``
+triggers. Options, output schema and delivery guarantees: ``docs/connectors/pubsub.md``.
+
+Example::
+
+    from connectors.pubsub import PubSubDataSource
+
+    spark.dataSource.register(PubSubDataSource)
+    events = (
+        spark.readStream.format("pubsub")
+        .option("subscription", "projects/my-project/subscriptions/orders")
+        .option("stagingLocation", "/mnt/checkpoints/orders/pubsub-staging")
+        .option("maxRecordsPerTrigger", "500000")
+        .load()
+    )
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader
+from pyspark.sql.types import StructType
+
+from connectors.pubsub.errors import PubSubOptionError
+from connectors.pubsub.options import parse_options
+from connectors.pubsub.reader import PubSubStreamReader
+from connectors.pubsub.records import OUTPUT_SCHEMA
+
+
+class PubSubDataSource(DataSource):
+    """Read a Pub/Sub subscription as a stream of rows (one per event, or per message).
+
+    Options are checked when the stream is defined (``.load()``), each error naming its
+    option. The schema is fixed (:data:`connectors.pubsub.records.OUTPUT_SCHEMA`); parse
+    ``payload`` with ``from_json`` downstream.
+    """
+
+    @classmethod
+    def name(cls) -> str:
+        return "pubsub"
+
+    def schema(self) -> StructType:
+        parse_options(self.options)
+        return OUTPUT_SCHEMA
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        """Runs in the driver's long-lived Python process of the query."""
+        if schema != OUTPUT_SCHEMA:
+            raise PubSubOptionError(
+                "schema",
+                f"the pubsub source has a fixed schema {OUTPUT_SCHEMA.simpleString()}, "
+                f"found {schema.simpleString()}; drop .schema(...) from the reader",
+            )
+        return PubSubStreamReader(parse_options(self.options))

@@ -1,0 +1,299 @@
+"""Pub/Sub calls of the source: pull, acknowledge, modifyAckDeadline, and the lease keeper.
+
+Everything here runs on the driver, in the long-lived Python process Spark keeps per query.
+The client is created on first use and never pickled.
+
+Limits honoured (https://cloud.google.com/pubsub/quotas#resource_limits):
+
+* an Acknowledge or ModifyAckDeadline request may be at most 512 KiB; ack ids are about
+  150-200 bytes on the real service, so requests carry at most
+  :data:`MAX_ACK_IDS_PER_REQUEST` ids and :data:`MAX_ACK_REQUEST_BYTES` bytes of ids;
+* a Pull returns at most 1,000 messages;
+* an ack deadline is between 10 and 600 seconds.
+
+Acknowledging an ack id whose lease has expired is not an error worth stopping a query for:
+the message has been (or will be) redelivered and deduplicated downstream. The emulator
+rejects a whole request with ``INVALID_ARGUMENT`` when one id is unknown, so a rejected
+request is split in halves until the stale ids are isolated and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from connectors.pubsub.errors import SubscriberError
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1 import SubscriberClient
+    from google.pubsub_v1.types import pubsub as pubsub_types
+
+log = logging.getLogger(__name__)
+
+MAX_ACK_IDS_PER_REQUEST = 2500
+MAX_ACK_REQUEST_BYTES = 400 * 1024  # leaves headroom under the 512 KiB request limit
+RELEASE_DEADLINE_SECONDS = 0  # modifyAckDeadline(0) is Pub/Sub's "nack": redeliver now
+
+
+def chunk_ack_ids(
+    ack_ids: Sequence[str],
+    max_ids: int = MAX_ACK_IDS_PER_REQUEST,
+    max_bytes: int = MAX_ACK_REQUEST_BYTES,
+) -> Iterator[list[str]]:
+    """Split ack ids into request-sized chunks (count and byte limits both respected)."""
+    chunk: list[str] = []
+    size = 0
+    for ack_id in ack_ids:
+        # Each repeated string costs its length plus a tag and a length varint (< 8 bytes).
+        cost = len(ack_id) + 8
+        if chunk and (len(chunk) >= max_ids or size + cost > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(ack_id)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+class Subscriber:
+    """Synchronous Pub/Sub calls for one subscription, with retries in one place."""
+
+    def __init__(self, subscription_path: str, emulator_host: str | None = None) -> None:
+        self.subscription_path = subscription_path
+        self.emulator_host = emulator_host
+        self._client: SubscriberClient | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> SubscriberClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = _make_client(self.emulator_host)
+            return self._client
+
+    def pull(self, max_messages: int, timeout_seconds: float) -> list[pubsub_types.ReceivedMessage]:
+        """Up to ``max_messages`` messages; none if none arrive within ``timeout_seconds``."""
+        from google.api_core import exceptions
+
+        try:
+            response = self.client.pull(
+                subscription=self.subscription_path,
+                max_messages=max_messages,
+                timeout=timeout_seconds,
+                retry=_retry(deadline=max(timeout_seconds * 4, 10.0)),
+            )
+        except exceptions.DeadlineExceeded:
+            # The real service holds an empty pull open until the deadline: nothing to read.
+            return []
+        except exceptions.GoogleAPICallError as error:
+            raise SubscriberError(
+                f"pull from {self.subscription_path} failed: {error}; check that the "
+                "subscription exists and the credentials may consume it"
+            ) from error
+        # Work on the raw protobuf: proto-plus wrappers cost microseconds per field access.
+        return list(type(response).pb(response).received_messages)
+
+    def acknowledge(self, ack_ids: Sequence[str]) -> int:
+        """Acknowledge ``ack_ids`` in request-sized chunks; returns how many were stale."""
+        return self._send("acknowledge", ack_ids, None)
+
+    def modify_ack_deadline(self, ack_ids: Sequence[str], seconds: int) -> int:
+        """Set the ack deadline of ``ack_ids`` (0 releases them); returns how many were stale."""
+        return self._send("modify_ack_deadline", ack_ids, seconds)
+
+    def release(self, ack_ids: Sequence[str]) -> int:
+        """Hand messages back to Pub/Sub for immediate redelivery (a nack)."""
+        return self.modify_ack_deadline(ack_ids, RELEASE_DEADLINE_SECONDS)
+
+    def close(self) -> None:
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _send(self, method: str, ack_ids: Sequence[str], seconds: int | None) -> int:
+        chunks = list(chunk_ack_ids(ack_ids))
+        if not chunks:
+            return 0
+        if len(chunks) == 1:
+            return self._send_chunk(method, chunks[0], seconds)
+        with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
+            return sum(pool.map(lambda chunk: self._send_chunk(method, chunk, seconds), chunks))
+
+    def _send_chunk(self, method: str, ack_ids: list[str], seconds: int | None) -> int:
+        from google.api_core import exceptions
+
+        request: dict[str, Any] = {"subscription": self.subscription_path, "ack_ids": ack_ids}
+        if seconds is not None:
+            request["ack_deadline_seconds"] = seconds
+        try:
+            getattr(self.client, method)(request=request, retry=_retry(deadline=120.0))
+        except exceptions.InvalidArgument as error:
+            if len(ack_ids) == 1:
+                log.warning(
+                    "pubsub stale ack id method=%s subscription=%s ack_id=%s error=%s",
+                    method,
+                    self.subscription_path,
+                    ack_ids[0],
+                    error.message,
+                )
+                return 1
+            middle = len(ack_ids) // 2
+            return self._send_chunk(method, ack_ids[:middle], seconds) + self._send_chunk(
+                method, ack_ids[middle:], seconds
+            )
+        except exceptions.GoogleAPICallError as error:
+            raise SubscriberError(
+                f"{method} of {len(ack_ids)} ack ids on {self.subscription_path} failed after "
+                f"retries: {error}; the messages will be redelivered when their leases expire"
+            ) from error
+        return 0
+
+
+def _retry(deadline: float) -> Any:
+    """The one retry policy of the source: transient gRPC errors, exponential backoff."""
+    from google.api_core import exceptions
+    from google.api_core.retry import Retry, if_exception_type
+
+    return Retry(
+        predicate=if_exception_type(
+            exceptions.ServiceUnavailable,
+            exceptions.InternalServerError,
+            exceptions.Aborted,
+            exceptions.ResourceExhausted,
+            exceptions.Unknown,
+        ),
+        initial=0.1,
+        maximum=5.0,
+        multiplier=2.0,
+        timeout=deadline,
+    )
+
+
+def _make_client(emulator_host: str | None) -> SubscriberClient:
+    from google.cloud.pubsub_v1 import SubscriberClient
+
+    if emulator_host is None:
+        return SubscriberClient()
+    # The library only switches to plaintext when PUBSUB_EMULATOR_HOST is set in the
+    # environment; an explicit emulatorHost option builds the same insecure channel directly.
+    import grpc
+    from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+
+    channel = grpc.insecure_channel(
+        emulator_host,
+        options=[
+            ("grpc.max_send_message_length", -1),
+            ("grpc.max_receive_message_length", -1),
+        ],
+    )
+    return SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+
+
+class LeaseKeeper:
+    """Background thread that keeps extending the leases of staged, unacknowledged messages.
+
+    Leases are grouped by a key (a staged batch number, or a name for messages held in
+    memory). Every ``ack_deadline_seconds / 3`` each group younger than
+    ``max_lease_seconds`` gets its deadline pushed to ``ack_deadline_seconds`` again; older
+    groups are dropped with a warning and Pub/Sub redelivers them when the lease runs out.
+    The thread dies with the driver's Python process; Pub/Sub then redelivers on its own.
+    """
+
+    def __init__(
+        self, subscriber: Subscriber, ack_deadline_seconds: int, max_lease_seconds: int
+    ) -> None:
+        self.subscriber = subscriber
+        self.ack_deadline_seconds = ack_deadline_seconds
+        self.max_lease_seconds = max_lease_seconds
+        self.interval_seconds = ack_deadline_seconds / 3
+        self.failures = 0
+        self._leases: dict[object, tuple[float, list[str]]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, key: object, ack_ids: Sequence[str], extend_now: bool = True) -> None:
+        """Keep extending ``ack_ids`` (now too, unless ``extend_now`` is false) under ``key``."""
+        if not ack_ids:
+            return
+        if extend_now:
+            self.subscriber.modify_ack_deadline(ack_ids, self.ack_deadline_seconds)
+        with self._lock:
+            started, held = self._leases.get(key, (time.monotonic(), []))
+            self._leases[key] = (started, [*held, *ack_ids])
+        self._ensure_started()
+
+    def replace(self, key: object, ack_ids: Sequence[str]) -> None:
+        """Make ``ack_ids`` the whole group ``key`` (no request; they are already extended)."""
+        with self._lock:
+            if not ack_ids:
+                self._leases.pop(key, None)
+                return
+            started, _ = self._leases.get(key, (time.monotonic(), []))
+            self._leases[key] = (started, list(ack_ids))
+        self._ensure_started()
+
+    def forget(self, key: object, ack_ids: Sequence[str]) -> None:
+        """Stop extending some ids of group ``key`` (e.g. messages handed back to Pub/Sub)."""
+        unwanted = set(ack_ids)
+        with self._lock:
+            if key in self._leases:
+                started, held = self._leases[key]
+                self._leases[key] = (started, [i for i in held if i not in unwanted])
+
+    def drop(self, key: object) -> list[str]:
+        """Stop extending the group ``key``; returns its ack ids (empty if unknown)."""
+        with self._lock:
+            _, ack_ids = self._leases.pop(key, (0.0, []))
+        return ack_ids
+
+    def held_keys(self) -> list[object]:
+        with self._lock:
+            return list(self._leases)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_seconds + 5)
+            self._thread = None
+
+    def renew_once(self) -> None:
+        """Extend every group still within its maximum lease (the thread calls this)."""
+        now = time.monotonic()
+        with self._lock:
+            groups = list(self._leases.items())
+        for key, (started, ack_ids) in groups:
+            if now - started > self.max_lease_seconds:
+                log.warning(
+                    "pubsub lease given up key=%s messages=%d held_seconds=%.0f "
+                    "max_lease_seconds=%d: they will be redelivered",
+                    key,
+                    len(ack_ids),
+                    now - started,
+                    self.max_lease_seconds,
+                )
+                self.drop(key)
+                continue
+            self.subscriber.modify_ack_deadline(ack_ids, self.ack_deadline_seconds)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="pubsub-lease-keeper", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval_seconds):
+            try:
+                self.renew_once()
+            except SubscriberError as error:
+                # Not fatal: a lapsed lease means a redelivery (a duplicate), never a loss.
+                self.failures += 1
+                log.error("pubsub lease renewal failed failures=%d error=%s", self.failures, error)
