@@ -131,7 +131,9 @@ def rejection_reason(payload_text: Column, unpack_error: Column | None = None) -
         )
     field_rules = [rule for spec in field_specs() for rule in _field_rules(spec)]
     # A payload that is not a JSON object breaks every field rule too; report it once.
-    joined_fields = F.when(F.col(RAW_COLUMN).isNotNull(), F.concat_ws("; ", *field_rules))
+    joined_fields = F.when(
+        F.col(RAW_COLUMN).isNotNull(), F.nullif(F.concat_ws("; ", *field_rules), F.lit(""))
+    )
     reason = F.concat_ws("; ", *row_rules, joined_fields)
     return F.when(reason != "", reason)
 

@@ -164,7 +164,7 @@ def test_analytics_columns(spark: Any) -> None:
     assert on_time.delivered_late is False
     assert on_time.freight_share == pytest.approx(8.72 / 29.99)
     assert late_row.delivered_late is True
-    assert late_row.delivery_delay_days == pytest.approx(8 / 24)
+    assert late_row.delivery_delay_days == pytest.approx(1 + 8 / 24)
     assert same_day_row.delivered_late is False  # delivered on the promised day
     assert undelivered_row.delivery_time_hours is None
     assert undelivered_row.delivered_late is None
