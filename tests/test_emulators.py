@@ -572,6 +572,24 @@ def test_load_table_from_file_works_but_load_table_from_dataframe_is_rejected(
     assert count_rows(bq, events_table) == 3
 
 
+def test_load_creates_a_missing_table_only_when_the_job_carries_a_schema(
+    bq: bigquery.Client, gcs: storage.Client, gcs_bucket: str, bigquery_dataset: str
+) -> None:
+    uri = upload(gcs, gcs_bucket, "a.parquet", parquet_bytes(order_event_rows(3)))
+    without_schema = f"{bq.project}.{bigquery_dataset}.created_from_file"
+    with_schema = f"{bq.project}.{bigquery_dataset}.created_from_job_schema"
+
+    # The real service would create the table from the Parquet schema.
+    with pytest.raises(BadRequest, match="does not exist"):
+        load_parquet(bq, uri, without_schema)
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET, schema=bigquery_schema(TABLE_FIELDS)
+    )
+    bq.load_table_from_uri(uri, with_schema, job_config=config).result()
+
+    assert count_rows(bq, with_schema) == 3
+
+
 def test_int96_timestamps_as_spark_writes_them_by_default_load_as_utc_instants(
     bq: bigquery.Client, gcs: storage.Client, gcs_bucket: str, events_table: str
 ) -> None:
