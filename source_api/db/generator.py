@@ -821,10 +821,15 @@ async def write_tables(connection: asyncpg.Connection, rows: Rows) -> dict[str, 
                 "SELECT coalesce(max(geolocation_id), 0) + 1 FROM olist.geolocation"
             )
             records = [(first_id + number, *row) for number, row in enumerate(records)]
+        copy_started = time.monotonic()
         await connection.copy_records_to_table(
             table, schema_name="olist", columns=list(columns), records=records
         )
         written[table] = len(records)
+        log.debug(
+            "copied table=%s rows=%d seconds=%.3f",
+            table, len(records), time.monotonic() - copy_started,
+        )  # fmt: skip
     return written
 
 
