@@ -1,0 +1,176 @@
+"""The streaming job's sinks against fake-gcs-server and the BigQuery emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from emulators.bigquery import BigQueryEmulator
+from emulators.gcs import FakeGcsServer
+from schemas import warehouse
+from schemas.derive import arrow_schema
+from schemas.order_event import OrderEvent, event_id_for
+from streaming.bigquery_loader import BigQueryLoadError, BigQueryTable
+from streaming.lake_writer import LakeWriter
+from tests.test_schema_derivations import SAMPLE
+
+SCHEMA = arrow_schema(warehouse.order_events_table_fields())
+
+
+def _rows(count: int, days: int = 3) -> pa.Table:
+    base = OrderEvent.model_validate(SAMPLE).model_dump()
+    rows = []
+    for index in range(count):
+        purchased = base["order_purchase_timestamp"] + dt.timedelta(days=index % days)
+        order_id = f"{index:032x}"
+        rows.append(
+            {
+                **base,
+                "order_id": order_id,
+                "event_id": event_id_for(order_id, 1),
+                "source_sequence": index + 1,
+                "order_purchase_timestamp": purchased,
+                "price": Decimal("10.00") + index,
+                "purchase_date": purchased.date(),
+                "delivery_time_hours": 48.0,
+                "delivery_time_days": 2.0,
+                "delivery_delay_days": -3.5,
+                "delivered_late": index % 2 == 0,
+                "freight_share": 0.5,
+                "pubsub_message_id": str(index),
+                "pubsub_publish_time": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                "stream_batch_id": 3,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def _objects(gcs_server: FakeGcsServer, bucket: str, prefix: str) -> list[str]:
+    client = gcs_server.storage_client()
+    return sorted(blob.name for blob in client.list_blobs(bucket, prefix=prefix))
+
+
+def test_lake_writer_partitions_by_purchase_date_with_deterministic_names(
+    gcs_server: FakeGcsServer, gcs_bucket: str
+) -> None:
+    writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
+    written = writer.write_batch(_rows(30), batch_id=3)
+    assert [item.name for item in written] == [
+        "events/purchase_date=2017-10-02/batch=000000000003-part-0000.parquet",
+        "events/purchase_date=2017-10-03/batch=000000000003-part-0000.parquet",
+        "events/purchase_date=2017-10-04/batch=000000000003-part-0000.parquet",
+    ]
+    assert [item.rows for item in written] == [10, 10, 10]
+    data = gcs_server.storage_client().bucket(gcs_bucket).blob(written[0].name).download_as_bytes()
+    table = pq.read_table(io.BytesIO(data))
+    assert table.schema.equals(SCHEMA, check_metadata=False)
+    assert set(table.column("purchase_date").to_pylist()) == {dt.date(2017, 10, 2)}
+    assert table.column("price")[0].as_py() == Decimal("10.00")
+
+
+def test_replaying_a_batch_overwrites_and_removes_leftover_parts(
+    gcs_server: FakeGcsServer, gcs_bucket: str
+) -> None:
+    client = gcs_server.storage_client()
+    rows = _rows(1500, days=1)
+    # A first attempt with a smaller file limit writes two parts for the one partition.
+    first = LakeWriter(client, gcs_bucket, "events", "purchase_date", max_rows_per_file=1000)
+    first.write_batch(rows, 5)
+    assert len(_objects(gcs_server, gcs_bucket, "events/purchase_date=")) == 2
+    # The replay (bigger files) writes one part; the second one must not stay behind.
+    LakeWriter(client, gcs_bucket, "events", "purchase_date", max_rows_per_file=5000).write_batch(
+        rows, 5
+    )
+    names = _objects(gcs_server, gcs_bucket, "events/purchase_date=")
+    assert names == ["events/purchase_date=2017-10-02/batch=000000000005-part-0000.parquet"]
+    total = sum(
+        pq.read_table(io.BytesIO(client.bucket(gcs_bucket).blob(name).download_as_bytes())).num_rows
+        for name in names
+    )
+    assert total == 1500
+    assert _objects(gcs_server, gcs_bucket, "events/_batches/") == [first.manifest_name(5)]
+    assert first.manifest_name(5) == "events/_batches/batch=000000000005.json"
+
+
+def test_empty_batch_writes_no_data_object(gcs_server: FakeGcsServer, gcs_bucket: str) -> None:
+    writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
+    assert writer.write_batch(SCHEMA.empty_table(), batch_id=9) == []
+    assert _objects(gcs_server, gcs_bucket, "events/purchase_date=") == []
+
+
+@pytest.fixture
+def events_table(bigquery_emulator: BigQueryEmulator, bigquery_dataset: str) -> BigQueryTable:
+    table = BigQueryTable(
+        bigquery_emulator.client(),
+        bigquery_dataset,
+        "order_events",
+        warehouse.order_events_table_fields(),
+        partition_field=warehouse.PARTITION_FIELD,
+        clustering_fields=warehouse.CLUSTERING_FIELDS,
+    )
+    table.ensure_exists()
+    table.ensure_exists()  # idempotent
+    return table
+
+
+def _count(table: BigQueryTable) -> Any:
+    sql = (
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d, SUM(price) AS revenue, "
+        f"COUNTIF(delivered_late) AS late FROM `{table.table_id}`"
+    )
+    return next(iter(table.client.query(sql).result()))
+
+
+def test_table_is_created_partitioned_and_clustered(events_table: BigQueryTable) -> None:
+    table = events_table.client.get_table(events_table.table_id)
+    assert table.time_partitioning.field == "purchase_date"
+    assert table.clustering_fields == list(warehouse.CLUSTERING_FIELDS)
+    assert [field.name for field in table.schema] == [
+        spec.name for spec in warehouse.order_events_table_fields()
+    ]
+
+
+def test_a_batch_is_loaded_once_even_when_replayed(
+    gcs_server: FakeGcsServer,
+    gcs_bucket: str,
+    bigquery_emulator: BigQueryEmulator,
+    events_table: BigQueryTable,
+) -> None:
+    writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
+    rows = _rows(300)
+    uris = [writer.uri(item) for item in writer.write_batch(rows, 11)]
+    first = events_table.load_batch(uris, "olist_query_a", 11)
+    replay = events_table.load_batch(uris, "olist_query_a", 11)
+    assert (first.already_loaded, first.rows) == (False, 300)
+    assert replay.already_loaded is True
+    assert replay.job_id == first.job_id == "olist_query_a_order_events_11"
+    counts = _count(events_table)
+    assert (counts.n, counts.d, counts.late) == (300, 300, 150)
+    assert counts.revenue == sum(Decimal("10.00") + i for i in range(300))
+    # Another query (a new checkpoint) with the same batch id is a different load.
+    events_table.load_batch(uris, "olist_query_b", 11)
+    assert _count(events_table).n == 600
+
+
+def test_a_failed_load_is_retried_under_the_next_job_id(
+    gcs_server: FakeGcsServer, gcs_bucket: str, events_table: BigQueryTable
+) -> None:
+    with pytest.raises(BigQueryLoadError, match="olist_query_c_order_events_4"):
+        events_table.load_batch([f"gs://{gcs_bucket}/missing.parquet"], "olist_query_c", 4)
+    writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
+    uris = [writer.uri(item) for item in writer.write_batch(_rows(20), 4)]
+    retried = events_table.load_batch(uris, "olist_query_c", 4)
+    assert retried.job_id == "olist_query_c_order_events_4_r1"
+    assert events_table.load_batch(uris, "olist_query_c", 4).already_loaded is True
+    assert _count(events_table).n == 20
+
+
+def test_no_objects_means_no_load_job(events_table: BigQueryTable) -> None:
+    result = events_table.load_batch([], "olist_query_d", 1)
+    assert (result.job_id, result.rows) == ("", 0)
