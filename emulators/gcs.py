@@ -58,6 +58,8 @@ class MissingPythonPackage(MissingSystemPackage):
     """A Python package that carries an emulator is not installed; the message names it."""
 
     def __init__(self, what: str, package: str, extra: str = "emulators") -> None:
+        # A subclass, so code that reports MissingSystemPackage reports this too; the parent's
+        # message speaks of apt-get, hence RuntimeError's initialiser with a pip message.
         RuntimeError.__init__(
             self,
             f"{what} was not found: install the PyPI package '{package}' "
