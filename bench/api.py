@@ -1,0 +1,273 @@
+"""Throughput of the source API against a raw database read of the same rows.
+
+``python -m bench.api --events 1000000`` starts its own PostgreSQL, fills it with about that
+many order-item events using the synthetic generator (``source_api.db.generator``), starts the
+API as a subprocess and reads every event, in the same run, these ways:
+
+1. **API over HTTP**: ``GET /v1/order-events?limit=5000`` page by page with one keep-alive
+   httpx client, each page parsed with orjson (what a consumer does); read-ahead on (default).
+2. **API over HTTP, read-ahead off** (``OLIST_API_READ_AHEAD_PAGES=0``), to show what it buys.
+3. **raw asyncpg keyset, typed rows**: the baseline. The same keyset query on
+   ``olist.order_events`` fetched as asyncpg records; no HTTP, no JSON.
+4. **API page function in-process**: ``source_api.queries.fetch_event_page`` (typed rows
+   rendered by orjson), without HTTP.
+5. **PostgreSQL-rendered JSON in-process**: the alternative design, ``row_to_json`` aggregated
+   into one array by PostgreSQL and returned as bytes.
+
+The table also shows the CPU seconds spent by the PostgreSQL backends, the API process and the
+client (from ``/proc/<pid>/stat``): on a sequential read the database backend is the
+bottleneck, so the design that costs it less wins, and on a shared machine total CPU is what
+the other processes leave. Prints the table, then, as the last line, one JSON object:
+``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., "ratio": ..., ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+
+import asyncpg
+import httpx
+import orjson
+
+from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
+from emulators.postgres import LocalPostgres
+from schemas import EVENT_FIELDS
+from source_api.db import reference_data
+from source_api.db.generator import generate_dataset
+from source_api.db.schema import init_database
+from source_api.queries import fetch_event_page
+from source_api.server import LOG_FORMAT
+
+log = logging.getLogger("bench.api")
+
+PAGE_SIZE = 5000
+_SELECT = f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events"
+ROWS_SQL = f"{_SELECT} WHERE source_sequence > $1 ORDER BY source_sequence LIMIT $2"
+POSTGRES_JSON_SQL = f"""
+SELECT convert_to('[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']', 'UTF8'),
+       count(*), max(page.source_sequence)
+FROM ({ROWS_SQL}) AS page
+"""
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One way of reading every event."""
+
+    name: str
+    events: int
+    seconds: float
+    database_cpu_seconds: float | None = None
+    api_cpu_seconds: float | None = None
+    client_cpu_seconds: float | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds
+
+
+def _mean_items_per_order() -> float:
+    weights = reference_data.ITEMS_PER_ORDER_WEIGHTS
+    return sum(count * weight for count, weight in enumerate(weights, 1)) / sum(weights)
+
+
+async def _fill(dsn: str, events: int, seed: int) -> int:
+    await init_database(dsn)
+    orders = max(1, math.ceil(events / _mean_items_per_order()))
+    report = await generate_dataset(dsn, orders=orders, seed=seed)
+    log.info("generated orders=%d items=%d seconds=%.1f", orders, report.items, report.seconds)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("VACUUM ANALYZE")  # fresh statistics and visibility map
+        return await connection.fetchval("SELECT count(*) FROM olist.order_items")
+    finally:
+        await connection.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    # Fields 14 and 15 of /proc/<pid>/stat (after the command name) are utime and stime.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+async def _read_api(base_url: str) -> int:
+    events = last_sequence = 0
+    after: str | None = None
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+        while True:
+            params: dict[str, str | int] = {"limit": PAGE_SIZE}
+            if after is not None:
+                params["after"] = after
+            response = await client.get("/v1/order-events", params=params)
+            response.raise_for_status()
+            page = orjson.loads(response.content)
+            if page["events"]:
+                first = page["events"][0]["source_sequence"]
+                if first <= last_sequence:
+                    raise RuntimeError(f"sequence went back from {last_sequence} to {first}")
+                last_sequence = page["events"][-1]["source_sequence"]
+            events += len(page["events"])
+            after = page["next_cursor"]
+            if not page["has_more"]:
+                return events
+
+
+async def _in_process(
+    name: str, dsn: str, read: Callable[[asyncpg.Connection], Awaitable[int]]
+) -> Measurement:
+    connection = await asyncpg.connect(dsn, server_settings={"TimeZone": "UTC"})
+    try:
+        pid = connection.get_server_pid()
+        cpu_before, client_before = _cpu_seconds(pid), time.process_time()
+        started = time.perf_counter()
+        events = await read(connection)
+        seconds = time.perf_counter() - started
+        return Measurement(
+            name, events, seconds, database_cpu_seconds=_cpu_seconds(pid) - cpu_before,
+            client_cpu_seconds=time.process_time() - client_before,
+        )  # fmt: skip
+    finally:
+        await connection.close()
+
+
+async def _read_raw_rows(connection: asyncpg.Connection) -> int:
+    statement = await connection.prepare(ROWS_SQL)
+    events = last_sequence = 0
+    while rows := await statement.fetch(last_sequence, PAGE_SIZE):
+        events += len(rows)
+        last_sequence = rows[-1]["source_sequence"]
+    return events
+
+
+async def _read_api_pages(connection: asyncpg.Connection) -> int:
+    events = last_sequence = 0
+    while True:
+        page = await fetch_event_page(connection, last_sequence, PAGE_SIZE)
+        if page.last_sequence is None:
+            return events
+        events += page.event_count
+        last_sequence = page.last_sequence
+
+
+async def _read_postgres_json(connection: asyncpg.Connection) -> int:
+    statement = await connection.prepare(POSTGRES_JSON_SQL)
+    events = last_sequence = 0
+    while True:
+        _events_json, count, last = await statement.fetchrow(last_sequence, PAGE_SIZE)
+        if count == 0:
+            return events
+        events += count
+        last_sequence = last
+
+
+async def _measure_api(name: str, dsn: str, workdir: Path, read_ahead_pages: int) -> Measurement:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OLIST_")}
+    env.update(
+        OLIST_DATABASE_URL=dsn,
+        OLIST_API_PORT=str(port),
+        OLIST_API_LOG_LEVEL="WARNING",
+        OLIST_API_READ_AHEAD_PAGES=str(read_ahead_pages),
+    )
+    process: Popen[bytes] = start_process_group(
+        [sys.executable, "-m", "source_api.server"], workdir / f"api-{port}.log", env
+    )
+    try:
+        wait_for_port(port, timeout=60, process=process)
+        async with httpx.AsyncClient() as client:  # opens the pool's connections
+            (await client.get(f"http://127.0.0.1:{port}/readyz")).raise_for_status()
+        backends = await _api_backends(dsn)
+        database_before = sum(map(_cpu_seconds, backends))
+        api_before, client_before = _cpu_seconds(process.pid), time.process_time()
+        started = time.perf_counter()
+        events = await _read_api(f"http://127.0.0.1:{port}")
+        seconds = time.perf_counter() - started
+        new_backends = set(await _api_backends(dsn)) - set(backends)
+        return Measurement(
+            name, events, seconds,
+            database_cpu_seconds=sum(map(_cpu_seconds, [*backends, *new_backends]))
+            - database_before,
+            api_cpu_seconds=_cpu_seconds(process.pid) - api_before,
+            client_cpu_seconds=time.process_time() - client_before,
+        )  # fmt: skip
+    finally:
+        kill_process_group(process)
+
+
+async def _api_backends(dsn: str) -> list[int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'olist-source-api'"
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await connection.close()
+
+
+async def run(events: int, seed: int) -> dict[str, float | int]:
+    """Generate the data, take every measurement, print the table; return the JSON summary."""
+    with tempfile.TemporaryDirectory(prefix="olist-bench-api-") as workdir, LocalPostgres() as pg:
+        started = time.perf_counter()
+        total = await _fill(pg.dsn, events, seed)
+        print(f"generated {total} events in {time.perf_counter() - started:.1f} s", flush=True)
+        # One untimed pass so every measurement finds the same pages in shared buffers.
+        await _in_process("warm-up", pg.dsn, _read_raw_rows)
+        measurements = [
+            await _measure_api("API over HTTP (read-ahead on)", pg.dsn, Path(workdir), 2),
+            await _measure_api("API over HTTP (read-ahead off)", pg.dsn, Path(workdir), 0),
+            await _in_process("raw asyncpg keyset, typed rows", pg.dsn, _read_raw_rows),
+            await _in_process("API page function, no HTTP", pg.dsn, _read_api_pages),
+            await _in_process("PostgreSQL-rendered JSON, no HTTP", pg.dsn, _read_postgres_json),
+        ]
+    for measurement in measurements:
+        if measurement.events != total:
+            raise RuntimeError(f"{measurement.name} read {measurement.events} of {total} events")
+    print(f"\n{'method (page size 5000)':<36} {'events':>9} {'seconds':>8} {'events/s':>10} "
+          f"{'db cpu s':>9} {'api cpu s':>9} {'client cpu s':>12}")  # fmt: skip
+    for item in measurements:
+        cpu = [
+            "" if value is None else f"{value:.1f}"
+            for value in (item.database_cpu_seconds, item.api_cpu_seconds, item.client_cpu_seconds)
+        ]
+        print(f"{item.name:<36} {item.events:>9} {item.seconds:>8.1f} "
+              f"{item.events_per_second:>10,.0f} {cpu[0]:>9} {cpu[1]:>9} {cpu[2]:>12}")  # fmt: skip
+    api, api_no_read_ahead, raw, api_pages, postgres_json = measurements
+    return {
+        "events": total,
+        "api_events_per_s": round(api.events_per_second),
+        "raw_db_events_per_s": round(raw.events_per_second),
+        "ratio": round(api.events_per_second / raw.events_per_second, 3),
+        "api_no_read_ahead_events_per_s": round(api_no_read_ahead.events_per_second),
+        "api_page_function_events_per_s": round(api_pages.events_per_second),
+        "postgres_json_events_per_s": round(postgres_json.events_per_second),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="about how many events")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    result = asyncio.run(run(arguments.events, arguments.seed))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
