@@ -10,6 +10,7 @@ where the column allows it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from source_api.db.csv_values import ZIP_PREFIX_DIGITS, BadValue
 # PostgreSQL text cannot hold NUL; lone surrogates are the bytes that were not UTF-8
 # (decoded with "surrogateescape" so one bad byte rejects one row, not the whole file).
 _UNSTORABLE = re.compile("[\x00\udc80-\udcff]")
+_SCAN_CHUNK_BYTES = 1 << 20
 
 
 class CsvFileReader:
@@ -51,6 +53,7 @@ class CsvFileReader:
         numbered = table.row_number_column is not None
         first_seen: dict[object, int] = {}
         report = self.report
+        check_text = _holds_unstorable_text(self.path)
 
         with self._open() as handle:
             reader = csv.reader(handle, strict=True)
@@ -81,7 +84,7 @@ class CsvFileReader:
                         f"expected {width} fields, found {len(row)}",
                     )
                     continue
-                if _UNSTORABLE.search("".join(row)) is not None:
+                if check_text and _UNSTORABLE.search("".join(row)) is not None:
                     self._reject(
                         line,
                         "bytes that are not UTF-8 text",
@@ -161,3 +164,25 @@ class CsvFileReader:
         rejection.count += 1
         if len(rejection.examples) < EXAMPLES_PER_REASON:
             rejection.examples.append(RejectedRow(line, message))
+
+
+def _holds_unstorable_text(path: Path) -> bool:
+    """Whether any row must be checked for NUL or non-UTF-8 bytes.
+
+    One pass over the raw bytes in C (~1 GB/s) spares a per-row check of the valid files,
+    which is all of the published ones.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_SCAN_CHUNK_BYTES):
+            if b"\x00" in chunk:
+                return True
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return True
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return True
+    return False

@@ -8,10 +8,9 @@ the fastest path the standard library offers (``str.isdigit``, ``datetime.fromis
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from schemas.order_event import BRAZILIAN_STATES, ORDER_STATUSES, PAYMENT_TYPES
@@ -160,7 +159,8 @@ def coordinate(limit: float) -> Converter:
             raise BadValue(
                 "not a number", f"expected decimal degrees, found {_shown(value)}"
             ) from None
-        if not (math.isfinite(number) and -limit <= number <= limit):
+        # NaN compares false and infinities are out of range, so both are refused here.
+        if not -limit <= number <= limit:
             raise BadValue(
                 "out of range",
                 f"expected decimal degrees from -{limit:g} to {limit:g}, found {_shown(value)}",
@@ -176,7 +176,8 @@ def _parse_timestamp(value: str) -> datetime:
     if not (len(value) == 19 and value[10] == " " and value[4] == "-" and value[13] == ":"):
         raise _not_a_timestamp(value)
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        # Appending the offset is ~5x cheaper than datetime.replace(tzinfo=...).
+        return datetime.fromisoformat(value + "+00:00")
     except ValueError:
         raise _not_a_timestamp(value) from None
 
