@@ -58,7 +58,7 @@ async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             settings.database_url,
             min_size=settings.api_pool_min_size,
-            max_size=max(settings.api_pool_min_size, settings.api_pool_max_size),
+            max_size=settings.api_pool_max_size,
             command_timeout=settings.api_command_timeout,
             server_settings={
                 # Timestamps render as ISO 8601 with the session offset: make it +00:00.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,3 +60,18 @@ class ApiSettings(DatabaseSettings):
                 "the key clients must send in X-API-Key"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> ApiSettings:
+        if self.api_default_limit > self.api_max_limit:
+            raise ValueError(
+                f"OLIST_API_DEFAULT_LIMIT ({self.api_default_limit}) is above "
+                f"OLIST_API_MAX_LIMIT ({self.api_max_limit}): every request without a limit "
+                "would be refused; lower the default or raise the maximum"
+            )
+        if self.api_pool_min_size > self.api_pool_max_size:
+            raise ValueError(
+                f"OLIST_API_POOL_MIN_SIZE ({self.api_pool_min_size}) is above "
+                f"OLIST_API_POOL_MAX_SIZE ({self.api_pool_max_size}); make min <= max"
+            )
+        return self
