@@ -75,7 +75,12 @@ def generate(
     Same seed on an empty database, same rows. On a database that already has orders, a new
     independent set is appended (the seed is mixed with the existing order count).
     """
-    from source_api.db.generator import GenerationProgress, GeneratorError, generate_dataset
+    from source_api.db.generator import (
+        GenerationProgress,
+        GeneratorError,
+        connect,
+        generate_dataset,
+    )
     from source_api.db.schema import init_database
 
     settings = DatabaseSettings()
@@ -87,6 +92,8 @@ def generate(
         )
 
     async def run():
+        # Probe first: an unreachable server is reported as a GeneratorError, not a traceback.
+        await (await connect(settings.database_url)).close()
         await init_database(settings.database_url)
         return await generate_dataset(
             settings.database_url,

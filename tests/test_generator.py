@@ -597,3 +597,13 @@ def test_generate_command_rejects_zero_orders(
     result = CliRunner().invoke(app, ["generate", "--orders", "0"])
     assert result.exit_code == 2
     assert "--orders" in result.output
+
+
+def test_generate_command_reports_an_unreachable_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OLIST_DATABASE_URL", "postgresql://olist:secret@127.0.0.1:1/olist")
+    result = CliRunner().invoke(app, ["generate", "--orders", "10"])
+    assert result.exit_code == 1
+    assert "expected a reachable PostgreSQL server at 127.0.0.1:1/olist" in result.output
+    assert "secret" not in result.output

@@ -186,6 +186,15 @@ def test_simulate_command_inserts_max_orders_and_prints_a_summary(
     assert asyncio.run(_count(database_url, "SELECT count(*) FROM olist.orders")) == 10
 
 
+def test_simulate_command_reports_an_unreachable_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OLIST_DATABASE_URL", "postgresql://olist@127.0.0.1:1/olist")
+    result = CliRunner().invoke(app, ["simulate", "--rate", "1", "--max-orders", "1"])
+    assert result.exit_code == 1
+    assert "expected a reachable PostgreSQL server at 127.0.0.1:1/olist" in result.output
+
+
 def test_simulate_process_stops_on_sigterm_after_the_current_transaction(
     database_url: str,
 ) -> None:

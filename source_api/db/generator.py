@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
@@ -97,6 +98,10 @@ class SchemaMissingError(GeneratorError):
 
 class InvalidGenerationRequest(GeneratorError):
     """An argument of the generator is out of range."""
+
+
+class DatabaseUnavailableError(GeneratorError):
+    """The database could not be reached or refused the connection."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -833,6 +838,19 @@ async def write_tables(connection: asyncpg.Connection, rows: Rows) -> dict[str, 
     return written
 
 
+async def connect(dsn: str) -> asyncpg.Connection:
+    """Open a connection, turning refusals into :class:`DatabaseUnavailableError`."""
+    try:
+        return await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        parts = urlsplit(dsn)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        raise DatabaseUnavailableError(
+            f"expected a reachable PostgreSQL server at {where}, the connection failed: "
+            f"{error}; check OLIST_DATABASE_URL and that the server is running"
+        ) from error
+
+
 async def require_schema(connection: asyncpg.Connection) -> None:
     """Raise :class:`SchemaMissingError` unless the Olist tables exist."""
     found = await connection.fetchval("SELECT to_regclass('olist.order_items') IS NOT NULL")
@@ -895,7 +913,7 @@ async def generate_dataset(
     if chunk_orders < 1:
         raise InvalidGenerationRequest(f"expected chunk_orders >= 1, got {chunk_orders}")
     started = time.monotonic()
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         await require_schema(connection)
         existing_orders = await connection.fetchval("SELECT count(*) FROM olist.orders")

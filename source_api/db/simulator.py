@@ -35,6 +35,7 @@ from source_api.db.generator import (
     ZipRegistry,
     build_catalogue,
     build_order_batch,
+    connect,
     require_schema,
     write_category_translations,
     write_tables,
@@ -248,7 +249,7 @@ async def simulate(
         raise InvalidSimulationRequest(f"expected a duration > 0 seconds, got {duration}")
 
     loop = asyncio.get_running_loop()
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         existing = await connection.fetchval("SELECT count(*) FROM olist.orders")
         rng = np.random.default_rng(np.random.SeedSequence([seed, existing, SIMULATOR_STREAM]))
