@@ -120,7 +120,9 @@ def draw(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarray:
     return np.minimum(picks, len(cdf) - 1)
 
 
-def _lognormal(rng: np.random.Generator, median: np.ndarray | float, sigma: float, size: int):
+def _lognormal(
+    rng: np.random.Generator, median: np.ndarray | float, sigma: float, size: int
+) -> np.ndarray:
     return np.asarray(median, dtype=np.float64) * np.exp(sigma * rng.standard_normal(size))
 
 
