@@ -295,7 +295,10 @@ def test_private_home_holds_the_duckdb_extensions_from_the_wheels(tmp_path: Path
 
     folder = prepare_home(tmp_path)
 
-    assert folder == tmp_path / ".duckdb" / "extensions" / f"v{duckdb.__version__}" / "linux_amd64"
+    (duckdb_platform,) = duckdb.execute("PRAGMA platform").fetchone()
+    assert (
+        folder == tmp_path / ".duckdb" / "extensions" / f"v{duckdb.__version__}" / duckdb_platform
+    )
     assert sorted(p.name for p in folder.iterdir()) == [
         "avro.duckdb_extension",
         "spatial.duckdb_extension",
