@@ -15,8 +15,10 @@ import time
 
 import asyncpg
 import httpx
+import numpy
 import pytest
 
+from source_api.db.simulator import insert_random_orders
 from tests.fixtures.api import ApiProcess, read_feed
 from tests.fixtures.api_orders import insert_order
 
@@ -83,8 +85,13 @@ async def test_writer_waits_for_an_open_writer_so_sequences_commit_in_order(
 
 
 async def _write_orders(database_url: str, seed: int, transactions: int) -> tuple[int, int]:
-    """Commit or roll back ``transactions`` orders; return (committed, rolled back)."""
+    """Commit or roll back ``transactions`` transactions of 1 to 3 orders each.
+
+    Returns (committed, rolled back). The simulator's ``insert_random_orders`` runs inside our
+    transaction (its own becomes a savepoint), so we decide when it commits.
+    """
     rng = random.Random(seed)
+    order_rng = numpy.random.default_rng(seed)
     connection = await asyncpg.connect(database_url)
     committed = rolled_back = 0
     try:
@@ -95,7 +102,7 @@ async def _write_orders(database_url: str, seed: int, transactions: int) -> tupl
             if kind == "slow":
                 # Started before others commit, draws its sequences after them.
                 await asyncio.sleep(rng.uniform(0, 0.02))
-            await insert_order(connection, rng)
+            await insert_random_orders(connection, rng.randint(1, 3), order_rng)
             if kind != "fast":
                 # Holds the writers' lock (and its sequence numbers) while others queue.
                 await asyncio.sleep(rng.uniform(0, 0.02))
@@ -113,6 +120,11 @@ async def _write_orders(database_url: str, seed: int, transactions: int) -> tupl
 async def test_paging_during_concurrent_inserts_serves_each_committed_event_exactly_once(
     api_server: ApiProcess, database_url: str
 ) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:  # the first insert writes the catalogue every writer then draws from
+        await insert_random_orders(connection, 1, numpy.random.default_rng(99))
+    finally:
+        await connection.close()
     writers = [
         asyncio.create_task(_write_orders(database_url, seed=seed, transactions=60))
         for seed in range(4)
