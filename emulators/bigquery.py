@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -177,6 +178,10 @@ class BigQueryEmulator:
 
     def start(self, timeout: float = 60.0) -> BigQueryEmulator:
         """Start the emulator and return once ``/readyz`` reports DuckDB and catalog ready."""
+        if importlib.util.find_spec("bqemulator") is None:
+            raise MissingPythonPackage(
+                "the Python module 'bqemulator'", f"{EMULATOR_PACKAGE}==1.4.0"
+            )
         self._workdir = tempfile.TemporaryDirectory(prefix="olist-bigquery-")
         home = Path(self._workdir.name) / "home"
         prepare_home(home)
