@@ -405,16 +405,17 @@ async def test_broken_quoting_and_bytes_that_are_not_utf8_reject_only_their_row(
         + f'{olist_id("S2")},"04195"x,sao paulo,SP\n'.encode()
         + f"{olist_id('S3')},87050,maring\xe1,PR\n".encode("latin-1")
         + f"{olist_id('S4')},87050,maringá,PR\n".encode()
+        + f"{olist_id('S6')},87050,mar\x00inga,PR\n".encode()
         + f'{olist_id("S5")},87050,"maring,PR\n'.encode()
     )
 
     report = await load_csv_directory(database_url, tmp_path)
 
     sellers = report.file(SELLERS)
-    assert (sellers.rows_read, sellers.loaded, sellers.malformed) == (5, 2, 3)
+    assert (sellers.rows_read, sellers.loaded, sellers.malformed) == (6, 2, 4)
     assert {r.reason: [e.line for e in r.examples] for r in sellers.rejections} == {
-        "bad CSV quoting": [3, 6],  # a stray character after a quote; a quote never closed
-        "bytes that are not UTF-8 text": [4],
+        "bad CSV quoting": [3, 7],  # a stray character after a quote; a quote never closed
+        "NUL or bytes that are not UTF-8": [4, 6],  # latin-1 "á"; a NUL character
     }
     stored = await _fetch(database_url, "SELECT seller_city FROM olist.sellers ORDER BY 1")
     assert [row[0] for row in stored] == ["campinas", "maringá"]

@@ -30,9 +30,12 @@ class CsvDirectoryNotFound(CsvLoadError):
 class NoCsvFileRecognised(CsvLoadError):
     def __init__(self, directory: Path, expected: tuple[str, ...]) -> None:
         present = sorted(path.name for path in directory.iterdir() if path.is_file())
+        found = repr(present[:10]) if present else "no file"
+        if len(present) > 10:
+            found += f" and {len(present) - 10} more"
         super().__init__(
             f"expected at least one of the Olist files ({', '.join(expected)}) in "
-            f"'{directory}', found {present or 'no file'}: keep the Kaggle file names as they are"
+            f"'{directory}', found {found}: keep the Kaggle file names as they are"
         )
         self.directory = directory
 

@@ -46,6 +46,8 @@ from source_api.db.csv_report import (
 from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
 from source_api.db.schema import init_database
 
+__all__ = ["FileReport", "LoadReport", "load_csv_directory"]
+
 log = logging.getLogger(__name__)
 
 STAGING_TABLE = "csv_staging"

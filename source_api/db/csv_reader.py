@@ -87,7 +87,7 @@ class CsvFileReader:
                 if check_text and _UNSTORABLE.search("".join(row)) is not None:
                     self._reject(
                         line,
-                        "bytes that are not UTF-8 text",
+                        "NUL or bytes that are not UTF-8",
                         "found a NUL character or bytes that are not valid UTF-8",
                     )
                     continue
