@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from source_api.errors import DatabaseUnavailable
+from source_api.errors import DatabaseNotInitialised, DatabaseUnavailable
 from source_api.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,16 @@ def redacted(dsn: str) -> str:
 
 @contextmanager
 def database_errors(action: str) -> Iterator[None]:
-    """Translate "database unreachable" driver errors raised inside into DatabaseUnavailable."""
+    """Translate driver errors raised inside: unreachable -> DatabaseUnavailable, missing
+    schema -> DatabaseNotInitialised; anything else propagates unchanged."""
     try:
         yield
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError) as error:
+        log.error("database schema missing action=%s error=%r", action, error)
+        raise DatabaseNotInitialised(
+            f"the source database has no Olist schema ({error}); run 'olist db init' against "
+            "OLIST_DATABASE_URL, then retry"
+        ) from error
     except UNAVAILABLE_ERRORS as error:
         log.warning("database unavailable action=%s error=%r", action, error)
         raise DatabaseUnavailable(

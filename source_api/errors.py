@@ -7,7 +7,8 @@ Hierarchy::
     │   ├── InvalidCursor         422: ``after`` is not a cursor this API issued
     │   └── InvalidLimit          422: ``limit`` is outside what this deployment accepts
     ├── Unauthorized              401: /v1 called without the right ``X-API-Key``
-    └── DatabaseUnavailable       503: PostgreSQL did not answer (transient: retry later)
+    ├── DatabaseUnavailable       503: PostgreSQL did not answer (transient: retry later)
+    └── DatabaseNotInitialised    503: the Olist schema is missing (run ``olist db init``)
 
 The JSON body is always ``{"error": <code>, "message": <sentence>}``; the message says what was
 expected, what was found and what to do. Bodies of 401 answers never carry data.
@@ -62,3 +63,10 @@ class DatabaseUnavailable(ApiError):
 
     status_code = 503
     error = "database_unavailable"
+
+
+class DatabaseNotInitialised(ApiError):
+    """The database answers but has no Olist schema (terminal until ``olist db init`` runs)."""
+
+    status_code = 503
+    error = "database_not_initialised"

@@ -123,3 +123,16 @@ async def test_api_starts_again_on_the_same_port_after_a_kill(api_server: ApiPro
     assert api_server.url == url
     async with httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/v1/order-events")).status_code == 200
+
+
+async def test_database_without_the_olist_schema_answers_503_naming_the_fix(
+    postgres_server: LocalPostgres, start_api: Callable[..., ApiProcess]
+) -> None:
+    api = start_api(postgres_server.dsn.rsplit("/", 1)[0] + "/postgres")
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        response = await client.get("/v1/order-events")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "database_not_initialised"
+    assert body["message"].startswith("the source database has no Olist schema (")
+    assert body["message"].endswith("run 'olist db init' against OLIST_DATABASE_URL, then retry")

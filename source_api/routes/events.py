@@ -30,7 +30,10 @@ router = APIRouter(prefix="/v1", tags=["events"], dependencies=[ApiKeyDep])
     responses={
         401: {"model": ErrorBody, "description": "API key missing or wrong."},
         422: {"model": ErrorBody, "description": "Bad cursor or limit."},
-        503: {"model": ErrorBody, "description": "The database does not answer; retry."},
+        503: {
+            "model": ErrorBody,
+            "description": "The database does not answer (retry), or has no Olist schema.",
+        },
     },
 )
 async def list_order_events(
