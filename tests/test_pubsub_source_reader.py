@@ -1,0 +1,317 @@
+"""Pub/Sub source driver logic against the real emulator, without Spark.
+
+Each test drives :class:`PubSubStreamReader` the way Spark does (``latestOffset``,
+``partitions``, ``read``, ``commit``), then checks the subscription itself. Whether a message
+is still unacknowledged is checked without waiting for a lease to run out: the test sends a
+``modifyAckDeadline 0`` (nack) for the staged ack ids and pulls; an acknowledged message stays
+gone, an unacknowledged one comes straight back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from google.cloud import pubsub_v1
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
+
+from connectors.pubsub import parse_options
+from connectors.pubsub.reader import PubSubStreamReader
+from connectors.pubsub.records import output_arrow_schema
+from connectors.pubsub.subscriber import Subscriber
+from emulators.pubsub import PubSubEmulator
+from schemas.envelope import encode_events
+
+_names = itertools.count(1)
+ACK_DEADLINE_SECONDS = 10
+
+
+@dataclass
+class SourceTopic:
+    """A topic and subscription unique to one test, plus helpers to publish and inspect."""
+
+    emulator_host: str
+    topic_path: str
+    subscription_path: str
+    publisher: pubsub_v1.PublisherClient
+    published_ids: list[str] = field(default_factory=list)
+    _next_event: Iterator[int] = field(default_factory=lambda: itertools.count(0))
+
+    def publish_packed(self, messages: int, events_per_message: int) -> list[bytes]:
+        """Publish envelope messages; returns the event payloads in publish order."""
+        payloads: list[bytes] = []
+        futures = []
+        for _ in range(messages):
+            events = [b'{"event":%d}' % next(self._next_event) for _ in range(events_per_message)]
+            message = encode_events(events, 1, len(events))
+            futures.append(
+                self.publisher.publish(self.topic_path, message.data, **message.attributes)
+            )
+            payloads.extend(events)
+        self.published_ids.extend(future.result() for future in futures)
+        return payloads
+
+    def publish_raw(self, data: bytes, **attributes: str) -> str:
+        return self.publisher.publish(self.topic_path, data, **attributes).result()
+
+    def options(self, staging: Path, **extra: str) -> dict[str, str]:
+        return {
+            "subscription": self.subscription_path,
+            "emulatorHost": self.emulator_host,
+            "stagingLocation": str(staging),
+            "ackDeadlineSeconds": str(ACK_DEADLINE_SECONDS),
+            "numPartitions": "2",
+            **extra,
+        }
+
+    def redeliverable(self, ack_ids: list[str], expected: int) -> list[str]:
+        """Nack ``ack_ids``, then pull: the message ids that come back (i.e. were not acked).
+
+        Pulls until ``expected`` messages arrived, then once more to catch extras; what it
+        pulls it acknowledges, so the subscription is left empty.
+        """
+        subscriber = Subscriber(self.subscription_path, self.emulator_host)
+        try:
+            subscriber.release(ack_ids)
+            message_ids: list[str] = []
+            released_at = time.monotonic()
+            while time.monotonic() < released_at + 15:
+                received = subscriber.pull(1000, timeout_seconds=1.0)
+                if received:
+                    message_ids.extend(item.message.message_id for item in received)
+                    subscriber.acknowledge([item.ack_id for item in received])
+                elif len(message_ids) >= expected and time.monotonic() > released_at + 1:
+                    break  # a second of empty pulls after the release: nothing else is coming
+                else:
+                    time.sleep(0.1)
+            return sorted(message_ids)
+        finally:
+            subscriber.close()
+
+
+@pytest.fixture
+def source_topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
+    suffix = f"{os.getpid()}-{next(_names)}"
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.create_topic(name=f"projects/olist-test/topics/source-{suffix}")
+    subscription = subscriber.create_subscription(
+        name=f"projects/olist-test/subscriptions/source-{suffix}",
+        topic=topic.name,
+        ack_deadline_seconds=ACK_DEADLINE_SECONDS,
+    )
+    subscriber.close()
+    yield SourceTopic(pubsub_emulator.host, topic.name, subscription.name, publisher)
+    publisher.stop()
+
+
+@pytest.fixture
+def readers() -> Iterator[list[PubSubStreamReader]]:
+    """Readers made by a test; stopped at the end like a dying driver process."""
+    made: list[PubSubStreamReader] = []
+    yield made
+    for reader in made:
+        reader.stop()
+
+
+def new_reader(
+    source_topic: SourceTopic, staging: Path, made: list[PubSubStreamReader], **extra: str
+) -> PubSubStreamReader:
+    reader = PubSubStreamReader(parse_options(source_topic.options(staging, **extra)))
+    made.append(reader)
+    return reader
+
+
+def read_batch(reader: PubSubStreamReader, start: int, end: int) -> list[dict]:
+    """Plan and read ``(start, end]`` through a pickled copy, as an executor would."""
+    import pickle
+
+    executor_copy = pickle.loads(pickle.dumps(reader))
+    rows: list[dict] = []
+    for partition in reader.partitions({"batch": start}, {"batch": end}):
+        for batch in executor_copy.read(pickle.loads(pickle.dumps(partition))):
+            assert batch.schema.equals(output_arrow_schema())
+            rows.extend(pa.Table.from_batches([batch]).to_pylist())
+    return rows
+
+
+def staged_message_ids(reader: PubSubStreamReader, batch: int) -> list[str]:
+    return sorted(reader.staging.read_table(batch, ["message_id"]).column(0).to_pylist())
+
+
+def test_latest_offset_stages_pulled_messages_as_the_next_batch(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    payloads = source_topic.publish_packed(messages=4, events_per_message=5)
+    raw_id = source_topic.publish_raw(b"not an envelope", origin="test")
+    reader = new_reader(source_topic, tmp_path, readers)
+
+    assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+
+    manifest = reader.staging.manifest(1)
+    assert (manifest.messages, manifest.rows) == (5, 21)
+    rows = read_batch(reader, 0, 1)
+    assert sorted(row["payload"] for row in rows) == sorted([*payloads, b"not an envelope"])
+    raw_rows = [row for row in rows if row["message_id"] == raw_id]
+    assert [(r["event_index"], r["attributes"], r["unpack_error"]) for r in raw_rows] == [
+        (0, [("origin", "test")], None)
+    ]
+    assert reader.partitions({"batch": 1}, {"batch": 1}) == []
+
+
+def test_empty_trigger_returns_the_start_offset_and_stages_nothing(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    reader = new_reader(source_topic, tmp_path, readers)
+    assert reader.initialOffset() == {"batch": 0}
+    assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 0}
+    assert reader.staging.batches() == []
+
+
+def test_nothing_is_acknowledged_before_commit_and_commit_is_idempotent(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=2, events_per_message=3)
+    reader = new_reader(source_topic, tmp_path, readers)
+    assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    first_ids = staged_message_ids(reader, 1)
+    first_ack_ids = reader.staging.ack_ids(1)
+    source_topic.publish_packed(messages=3, events_per_message=3)
+    # Spark plans batch 2 with start = end of batch 1: batch 1 is committed, so acked now.
+    assert reader.latestOffset({"batch": 1}, ReadAllAvailable()) == {"batch": 2}
+    second_ids = staged_message_ids(reader, 2)
+    second_ack_ids = reader.staging.ack_ids(2)
+    assert reader.staging.batches() == [2]
+    reader.commit({"batch": 1})  # Spark's late commit of batch 1: already done, no error
+    reader.commit({"batch": 1})
+    reader.stop()
+
+    # Batch 2 was never committed: its messages come back; batch 1's stay acknowledged.
+    assert source_topic.redeliverable(first_ack_ids + second_ack_ids, expected=3) == second_ids
+    assert len(first_ids) == 2
+
+
+def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=3, events_per_message=2)
+    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="2")
+    assert reader.latestOffset({"batch": 0}, ReadMaxRows(2)) == {"batch": 1}
+    ack_ids = reader.staging.ack_ids(1)
+    committed_ids = staged_message_ids(reader, 1)
+    reader.commit({"batch": 1})
+    assert reader.staging.batches() == []
+    reader.stop()  # hands back the message pulled beyond the limit
+    unacknowledged = sorted(set(source_topic.published_ids) - set(committed_ids))
+    assert len(committed_ids) == 1
+    assert source_topic.redeliverable(ack_ids, expected=2) == unacknowledged
+
+
+def test_admission_control_caps_rows_per_batch_without_splitting_messages(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    payloads = source_topic.publish_packed(messages=10, events_per_message=3)
+    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="7")
+    assert reader.getDefaultReadLimit() == ReadMaxRows(7)
+
+    rows_per_batch = []
+    seen: list[bytes] = []
+    start = 0
+    while (end := reader.latestOffset({"batch": start}, ReadMaxRows(7))["batch"]) != start:
+        rows = read_batch(reader, start, end)
+        rows_per_batch.append(len(rows))
+        seen.extend(row["payload"] for row in rows)
+        start = end
+    assert rows_per_batch == [6, 6, 6, 6, 6]
+    assert sorted(seen) == sorted(payloads)
+
+    # A message larger than the limit still makes progress: it forms a batch on its own.
+    source_topic.publish_packed(messages=1, events_per_message=3)
+    assert reader.latestOffset({"batch": start}, ReadMaxRows(2)) == {"batch": start + 1}
+    assert reader.staging.manifest(start + 1).rows == 3
+
+
+def test_restart_replays_a_logged_batch_from_staging_with_identical_rows(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=4, events_per_message=4)
+    before_crash = new_reader(source_topic, tmp_path, readers)
+    assert before_crash.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    rows_before = read_batch(before_crash, 0, 1)
+    before_crash.stop()  # the driver dies between planning and commit
+
+    after_restart = new_reader(source_topic, tmp_path, readers)
+    # Spark replays the uncommitted batch first: partitions(start, end) of the offset log.
+    rows_after = read_batch(after_restart, 0, 1)
+    assert rows_after == rows_before
+    assert len(rows_after) == 16
+    ack_ids = after_restart.staging.ack_ids(1)
+    # The replayed batch commits; the next planning finds nothing new (leases were re-held).
+    assert after_restart.latestOffset({"batch": 1}, ReadAllAvailable()) == {"batch": 1}
+    assert after_restart.staging.batches() == []
+    after_restart.stop()
+    assert source_topic.redeliverable(ack_ids, expected=0) == []
+
+
+def test_restart_releases_staged_batches_missing_from_the_offset_log(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=3, events_per_message=2)
+    before_crash = new_reader(source_topic, tmp_path, readers)
+    assert before_crash.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    staged_ids = staged_message_ids(before_crash, 1)
+    old_ack_ids = before_crash.staging.ack_ids(1)
+    before_crash.stop()  # died before Spark wrote {"batch": 1} to its offset log
+
+    after_restart = new_reader(source_topic, tmp_path, readers)
+    # Spark asks from batch 0: batch 1 was never logged, so it is released and re-pulled
+    # at once (without the release the messages would stay leased and this would be empty).
+    assert after_restart.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    assert staged_message_ids(after_restart, 1) == staged_ids
+    assert set(after_restart.staging.ack_ids(1)).isdisjoint(old_ack_ids)
+
+
+def test_available_now_reads_only_messages_published_before_it_started(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    before = source_topic.publish_packed(messages=5, events_per_message=2)
+    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="4")
+    reader.prepareForTriggerAvailableNow()
+    time.sleep(0.01)  # publish times have millisecond resolution
+    late = source_topic.publish_packed(messages=2, events_per_message=2)
+
+    seen: list[bytes] = []
+    start = 0
+    while (end := reader.latestOffset({"batch": start}, ReadMaxRows(4))["batch"]) != start:
+        seen.extend(row["payload"] for row in read_batch(reader, start, end))
+        start = end
+    assert start == 3
+    assert sorted(seen) == sorted(before)
+    assert reader.staging.batches() == []  # the last batch was acked by the final call
+    reader.stop()
+
+    # The late messages were handed back, not kept: a new run reads exactly them.
+    next_run = new_reader(source_topic, tmp_path, readers)
+    next_run.prepareForTriggerAvailableNow()
+    assert next_run.latestOffset({"batch": 3}, ReadAllAvailable()) == {"batch": 4}
+    assert sorted(row["payload"] for row in read_batch(next_run, 3, 4)) == sorted(late)
+
+
+def test_stale_ack_ids_are_reported_and_the_valid_ones_still_acknowledged(
+    source_topic: SourceTopic,
+) -> None:
+    source_topic.publish_packed(messages=3, events_per_message=1)
+    subscriber = Subscriber(source_topic.subscription_path, source_topic.emulator_host)
+    received: list = []
+    while len(received) < 3:
+        received.extend(subscriber.pull(10, timeout_seconds=1.0))
+    ack_ids = [item.ack_id for item in received]
+    assert subscriber.acknowledge([ack_ids[0], "stale-ack-id", *ack_ids[1:]]) == 1
+    subscriber.close()
+    assert source_topic.redeliverable(ack_ids, expected=0) == []
