@@ -286,8 +286,6 @@ class Pipeline:
 
     async def _commit_loop(self) -> None:
         while True:
-            await self._commit_wanted.wait()
-            self._commit_wanted.clear()
             cursor = self._tracker.safe_cursor
             if cursor != self._persisted:
                 try:
@@ -298,6 +296,8 @@ class Pipeline:
                 self._persisted = cursor
                 self.metrics.observe_cursor(cursor.last_sequence)
                 log.debug("cursor persisted last_sequence=%d", cursor.last_sequence)
+                # Pages may have been confirmed during the save: look again before waiting.
+                continue
             if self._closing:
                 log.info(
                     "cursor persisted at shutdown location=%s last_sequence=%d",
@@ -305,6 +305,8 @@ class Pipeline:
                     self._persisted.last_sequence,
                 )
                 return
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
 
     async def _report_loop(self) -> None:
         started = time.monotonic()

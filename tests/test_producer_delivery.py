@@ -1,0 +1,180 @@
+"""End to end in one process: real PostgreSQL, the real API over HTTP, the Pub/Sub emulator."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from producer.confirmation import Cursor
+from producer.cursor_store import LocalFileCursorStore
+from producer.daemon import run_producer
+from producer.settings import ProducerSettings, PubSubSettings
+from tests.fixtures.api import ApiProcess
+from tests.fixtures.producer import (
+    producer_settings,
+    pull_messages,
+    pulled_event_ids,
+    seed_events,
+    source_event_ids,
+)
+
+
+async def test_every_event_arrives_with_the_default_events_per_message(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    total = await seed_events(database_url, orders=2000)
+    expected = await source_event_ids(database_url)
+    settings = producer_settings(api_server.url, pubsub_resources, tmp_path / "cursor.json")
+    assert settings.events_per_message == ProducerSettings().events_per_message
+
+    result = await run_producer(settings, once=True, handle_signals=False)
+
+    messages = pull_messages(pubsub_resources.subscription_path())
+    assert Counter(pulled_event_ids(messages)) == Counter(dict.fromkeys(expected, 1))
+    assert result.events_published == total == len(expected)
+    assert result.messages_published == len(messages)
+    assert max(len(message.events) for message in messages) == settings.events_per_message
+    for message in messages:
+        sequences = [event["source_sequence"] for event in message.events]
+        assert message.attributes["event_count"] == str(len(sequences))
+        assert message.attributes["first_sequence"] == str(sequences[0])
+        assert message.attributes["last_sequence"] == str(sequences[-1])
+        assert message.attributes["schema_version"] == "1"
+        assert message.attributes["content_type"] == "application/x-ndjson"
+        assert all(expected[event["event_id"]] == event["source_sequence"]  # type: ignore[index]
+                   for event in message.events)  # fmt: skip
+    saved = await LocalFileCursorStore(tmp_path / "cursor.json").load()
+    assert saved == result.cursor
+    assert saved is not None and saved.last_sequence == max(expected.values())
+
+
+async def test_every_event_arrives_alone_when_one_event_per_message(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    total = await seed_events(database_url, orders=150)
+    expected = await source_event_ids(database_url)
+    settings = producer_settings(
+        api_server.url,
+        pubsub_resources,
+        tmp_path / "cursor.json",
+        events_per_message=1,
+        api_page_size=40,
+    )
+
+    result = await run_producer(settings, once=True, handle_signals=False)
+
+    messages = pull_messages(pubsub_resources.subscription_path())
+    assert len(messages) == total == result.messages_published == result.events_published
+    assert all(message.attributes["event_count"] == "1" for message in messages)
+    assert Counter(pulled_event_ids(messages)) == Counter(dict.fromkeys(expected, 1))
+
+
+async def test_a_second_run_resumes_from_the_cursor_and_publishes_only_new_events(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    first_total = await seed_events(database_url, orders=100, seed=1)
+    settings = producer_settings(
+        api_server.url, pubsub_resources, tmp_path / "cursor.json", api_page_size=50
+    )
+    first = await run_producer(settings, once=True, handle_signals=False)
+    assert first.events_published == first_total
+    before = set(await source_event_ids(database_url))
+    pull_messages(pubsub_resources.subscription_path())
+
+    total = await seed_events(database_url, orders=60, seed=2)
+    second = await run_producer(settings, once=True, handle_signals=False)
+    nothing_new = await run_producer(settings, once=True, handle_signals=False)
+
+    new_ids = set(await source_event_ids(database_url)) - before
+    messages = pull_messages(pubsub_resources.subscription_path())
+    assert Counter(pulled_event_ids(messages)) == Counter(dict.fromkeys(new_ids, 1))
+    assert second.events_published == total - first_total == len(new_ids)
+    assert nothing_new.events_published == 0
+    assert nothing_new.cursor == second.cursor
+
+
+async def test_event_failing_validation_goes_to_the_dead_letter_topic_with_the_reason(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    await seed_events(database_url, orders=200)
+    connection = await asyncpg.connect(database_url)
+    try:
+        # An empty city passes the database but not OrderEvent (min_length=1).
+        broken = await connection.fetch(
+            "UPDATE olist.customers SET customer_city = '' WHERE customer_id = "
+            "(SELECT customer_id FROM olist.orders ORDER BY order_id LIMIT 1) "
+            "RETURNING customer_id"
+        )
+        assert len(broken) == 1
+        broken_events = {
+            row["event_id"]: row["source_sequence"]
+            for row in await connection.fetch(
+                "SELECT event_id, source_sequence FROM olist.order_events WHERE customer_id = $1",
+                broken[0]["customer_id"].strip(),
+            )
+        }
+    finally:
+        await connection.close()
+    expected = await source_event_ids(database_url)
+    assert broken_events
+    settings = producer_settings(
+        api_server.url, pubsub_resources, tmp_path / "cursor.json", api_page_size=100
+    )
+
+    result = await run_producer(settings, once=True, handle_signals=False)
+
+    main = pull_messages(pubsub_resources.subscription_path())
+    dead = pull_messages(pubsub_resources.dead_letter_subscription_path())
+    good = set(expected) - set(broken_events)
+    assert Counter(pulled_event_ids(main)) == Counter(dict.fromkeys(good, 1))
+    assert result.events_dead_lettered == len(broken_events) == len(dead)
+    assert {message.attributes["event_id"] for message in dead} == set(broken_events)
+    for message in dead:
+        assert message.attributes["origin"] == "producer"
+        assert message.attributes["schema_version"] == "1"
+        assert message.attributes["source_sequence"] == str(
+            broken_events[message.attributes["event_id"]]
+        )
+        assert message.attributes["reason"].startswith(
+            "event does not match OrderEvent: customer_city: String should have at least 1"
+        )
+        assert message.events[0]["customer_city"] == ""
+    assert result.cursor.last_sequence == max(expected.values())
+
+
+async def test_rate_limit_shrinks_pages_to_one_second_of_events(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    total = await seed_events(database_url, orders=120)
+    settings = producer_settings(
+        api_server.url, pubsub_resources, tmp_path / "cursor.json", max_events_per_second=60
+    )
+
+    result = await run_producer(settings, once=True, handle_signals=False)
+
+    messages = pull_messages(pubsub_resources.subscription_path())
+    assert result.events_published == total
+    assert max(len(message.events) for message in messages) == 60
+    assert result.pages == -(-total // 60)
+
+
+async def test_envelope_payload_is_the_events_as_the_api_served_them(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    await seed_events(database_url, orders=20)
+    settings = producer_settings(api_server.url, pubsub_resources, tmp_path / "cursor.json")
+    await run_producer(settings, once=True, handle_signals=False)
+
+    import httpx
+
+    served = httpx.get(f"{api_server.url}/v1/order-events", params={"limit": 5000}).json()
+    messages = pull_messages(pubsub_resources.subscription_path())
+    assert [event for message in messages for event in message.events] == served["events"]
+    assert (
+        orjson.loads(orjson.dumps(served["events"][0]))["event_id"]
+        == (messages[0].events[0]["event_id"])
+    )
+    assert isinstance(Cursor(served["next_cursor"], 0).value, str)
