@@ -97,6 +97,12 @@ class SourceTopic:
 
 @pytest.fixture
 def source_topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
+    """A fresh topic and subscription on the session emulator."""
+    yield from make_source_topic(pubsub_emulator)
+
+
+def make_source_topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
+    """Create a uniquely named topic and subscription (body of the fixtures using them)."""
     suffix = f"{os.getpid()}-{next(_names)}"
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
