@@ -33,11 +33,17 @@ class ConfirmationTracker:
         # (page index, cursor after the page) in fetch order.
         self._pending: deque[tuple[int, Cursor]] = deque()
         self._confirmed: set[int] = set()
+        self._pages_behind = 0
 
     @property
     def safe_cursor(self) -> Cursor:
         """Cursor up to which every event is confirmed by Pub/Sub."""
         return self._safe
+
+    @property
+    def pages_behind(self) -> int:
+        """How many registered pages the safe cursor covers."""
+        return self._pages_behind
 
     @property
     def in_flight(self) -> int:
@@ -63,5 +69,6 @@ class ConfirmationTracker:
             page_index, cursor = self._pending.popleft()
             self._confirmed.discard(page_index)
             self._safe = cursor
+            self._pages_behind += 1
             moved = True
         return moved

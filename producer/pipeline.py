@@ -3,14 +3,16 @@
 ::
 
     fetch loop ──(bounded queue of pages)──> publish loop ──> Pub/Sub client threads
-        ^   window: at most max_pages_in_flight pages                │ futures
-        └───────────── released when a page is confirmed <───────────┘
-                                          │
-                          ConfirmationTracker.safe_cursor ──> commit loop ──> CursorStore
+        ^                                                            │ futures
+        │                                      ConfirmationTracker <─┘
+        │                                              │ safe cursor
+        └── window slot released <── commit loop ──> CursorStore.save
 
-Fetching the next page overlaps publishing the previous ones; the window semaphore bounds the
-pages held in memory (queued or unconfirmed) whatever the speeds of the API and Pub/Sub. The
-cursor persisted is always one whose events Pub/Sub has all confirmed (at-least-once).
+Fetching the next page overlaps publishing the previous ones. A page holds a window slot
+(``max_pages_in_flight``) from before it is fetched until the persisted cursor is past it, so
+the pages in memory *and* the events a crash can make us publish twice are both bounded by
+that window, whatever the speeds of the API, Pub/Sub and the cursor store. The cursor
+persisted is always one whose events Pub/Sub has all confirmed (at-least-once).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class Pipeline:
         self._fetch_complete = False
         self._error: TerminalError | None = None
         self._unsettled = 0
+        self._pages_released = 0
         self._tracker = ConfirmationTracker(Cursor(None, 0))
         self._persisted = Cursor(None, 0)
         self._events_published = 0
@@ -274,7 +277,6 @@ class Pipeline:
         self.metrics.events_published.inc(page.event_count)
         self.metrics.messages_published.inc(page.message_count)
         self.metrics.events_dead_lettered.inc(page.dead_letter_count)
-        self._window.release()
         if self._tracker.confirm(index):
             self._commit_wanted.set()
         self.metrics.pages_in_flight.set(self._tracker.in_flight)
@@ -287,6 +289,7 @@ class Pipeline:
     async def _commit_loop(self) -> None:
         while True:
             cursor = self._tracker.safe_cursor
+            pages_behind = self._tracker.pages_behind
             if cursor != self._persisted:
                 try:
                     await self.cursor_store.save(cursor)
@@ -294,10 +297,12 @@ class Pipeline:
                     self._fail(error)
                     return
                 self._persisted = cursor
+                self._release_window(pages_behind)
                 self.metrics.observe_cursor(cursor.last_sequence)
                 log.debug("cursor persisted last_sequence=%d", cursor.last_sequence)
                 # Pages may have been confirmed during the save: look again before waiting.
                 continue
+            self._release_window(pages_behind)
             if self._closing:
                 log.info(
                     "cursor persisted at shutdown location=%s last_sequence=%d",
@@ -307,6 +312,13 @@ class Pipeline:
                 return
             await self._commit_wanted.wait()
             self._commit_wanted.clear()
+
+    def _release_window(self, pages_behind: int) -> None:
+        # A page leaves the window only once the persisted cursor is past it, so a crash
+        # re-publishes at most max_pages_in_flight pages.
+        while self._pages_released < pages_behind:
+            self._pages_released += 1
+            self._window.release()
 
     async def _report_loop(self) -> None:
         started = time.monotonic()

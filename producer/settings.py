@@ -115,8 +115,8 @@ class ProducerSettings(PubSubSettings):
     max_pages_in_flight: int = Field(
         default=6,
         ge=1,
-        description="Pages fetched but not yet confirmed by Pub/Sub; bounds memory and the "
-        "duplicates after a crash (at most this many pages are re-published).",
+        description="Pages fetched and not yet behind the persisted cursor; bounds memory and "
+        "the duplicates after a crash (at most this many pages are published again).",
     )
     fetch_queue_pages: int = Field(
         default=2, ge=1, description="Fetched pages waiting for the publisher (bounded queue)."

@@ -318,3 +318,15 @@ async def test_token_bucket_serialises_concurrent_callers() -> None:
     await asyncio.gather(*(bucket.acquire(50) for _ in range(3)))
 
     assert clock.sleeps == pytest.approx([1.0, 1.0])
+
+
+def test_tracker_counts_the_pages_behind_the_safe_cursor() -> None:
+    tracker = ConfirmationTracker(Cursor(None, 0))
+    pages = [tracker.register(Cursor(f"c{n}", n)) for n in range(1, 4)]
+
+    tracker.confirm(pages[1])
+    assert tracker.pages_behind == 0
+    tracker.confirm(pages[0])
+    assert tracker.pages_behind == 2
+    tracker.confirm(pages[2])
+    assert tracker.pages_behind == 3
