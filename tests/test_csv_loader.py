@@ -22,6 +22,7 @@ from olist_cli.main import app
 from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
 from source_api.db.csv_errors import (
     CsvDirectoryNotFound,
+    DatabaseConnectionLost,
     DatabaseUnreachable,
     NoCsvFileRecognised,
 )
@@ -550,3 +551,38 @@ def test_cli_exits_1_with_a_message_when_the_database_is_unreachable(
 
     assert result.exit_code == 1
     assert "error: could not connect to the source database" in result.output
+
+
+async def test_a_connection_lost_mid_load_is_an_error_and_earlier_files_stay_loaded(
+    database_url: str, olist_csv_directory: Path
+) -> None:
+    # Another session holds order_items, so the load waits there and can be cut off on cue.
+    blocker = await asyncpg.connect(database_url)
+    # A transaction reads pg_stat_activity once; the observer polls outside of one.
+    observer = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE olist.order_items IN ACCESS EXCLUSIVE MODE")
+            load = asyncio.create_task(load_csv_directory(database_url, olist_csv_directory))
+            waiting = None
+            for _ in range(600):
+                waiting = await observer.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'LOCK TABLE olist.order_items%'"
+                )
+                if waiting is not None or load.done():
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting is not None, "the load never waited on olist.order_items"
+            await observer.execute("SELECT pg_terminate_backend($1)", waiting)
+            with pytest.raises(
+                DatabaseConnectionLost,
+                match=r"while loading olist_order_items_dataset\.csv: .*administrator command",
+            ):
+                await load
+    finally:
+        await blocker.close()
+        await observer.close()
+
+    counts = await _table_counts(database_url)
+    assert counts == {**TABLE_COUNTS, "order_items": 0, "order_payments": 0, "order_reviews": 0}

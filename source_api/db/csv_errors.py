@@ -6,7 +6,8 @@
     ├── CsvDirectoryNotFound      DIR does not exist or is not a directory
     ├── NoCsvFileRecognised       DIR holds none of the 9 Kaggle file names
     ├── CsvHeaderMismatch         one file's header differs (that file is refused, not the load)
-    └── DatabaseUnreachable       the PostgreSQL server refused or did not answer the connection
+    ├── DatabaseUnreachable       the PostgreSQL server refused or did not answer the connection
+    └── DatabaseConnectionLost    the connection broke during a file (earlier files stay loaded)
 """
 
 from __future__ import annotations
@@ -47,6 +48,17 @@ class DatabaseUnreachable(CsvLoadError):
             f"{type(cause).__name__}: {cause}; check OLIST_DATABASE_URL and that the server runs"
         )
         self.dsn = redact_dsn(dsn)
+
+
+class DatabaseConnectionLost(CsvLoadError):
+    def __init__(self, dsn: str, file_name: str, cause: BaseException) -> None:
+        super().__init__(
+            f"lost the connection to the source database {redact_dsn(dsn)} while loading "
+            f"{file_name}: {type(cause).__name__}: {cause}; that file was rolled back and the "
+            "files before it are loaded: run the same command again to finish"
+        )
+        self.dsn = redact_dsn(dsn)
+        self.file_name = file_name
 
 
 def redact_dsn(dsn: str) -> str:

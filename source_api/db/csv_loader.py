@@ -32,6 +32,7 @@ import asyncpg
 from source_api.db.csv_errors import (
     CsvDirectoryNotFound,
     CsvHeaderMismatch,
+    DatabaseConnectionLost,
     DatabaseUnreachable,
     NoCsvFileRecognised,
 )
@@ -86,7 +87,18 @@ async def load_csv_directory(
         await connection.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
         await connection.execute(f"SET work_mem = '{WORK_MEM}'")
         for table in present:
-            report.files.append(await _load_file(connection, table, directory / table.file_name))
+            try:
+                file_report = await _load_file(connection, table, directory / table.file_name)
+            except _CONNECTION_LOST as error:
+                raise DatabaseConnectionLost(dsn, table.file_name, error) from error
+            except asyncpg.InterfaceError as error:
+                # Leaving the transaction of a connection that died raises this instead; the
+                # server's own reason is the exception it interrupted.
+                if not connection.is_closed():
+                    raise
+                cause = error.__context__ or error
+                raise DatabaseConnectionLost(dsn, table.file_name, cause) from error
+            report.files.append(file_report)
     finally:
         await connection.close()
     report.seconds = time.perf_counter() - started
@@ -98,6 +110,16 @@ async def load_csv_directory(
         report.seconds,
     )
     return report
+
+
+# The server went away (stopped, restarted, backend terminated) or the network did.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
