@@ -89,15 +89,13 @@ async def load_csv_directory(
         for table in present:
             try:
                 file_report = await _load_file(connection, table, directory / table.file_name)
-            except _CONNECTION_LOST as error:
-                raise DatabaseConnectionLost(dsn, table.file_name, error) from error
-            except asyncpg.InterfaceError as error:
-                # Leaving the transaction of a connection that died raises this instead; the
-                # server's own reason is the exception it interrupted.
-                if not connection.is_closed():
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                if not (connection.is_closed() or isinstance(error, _SERVER_GONE)):
                     raise
-                cause = error.__context__ or error
-                raise DatabaseConnectionLost(dsn, table.file_name, cause) from error
+                # Leaving the transaction of a dead connection raises InterfaceError; the
+                # server's own reason is the exception it interrupted.
+                cause = error.__context__ if isinstance(error, asyncpg.InterfaceError) else None
+                raise DatabaseConnectionLost(dsn, table.file_name, cause or error) from error
             report.files.append(file_report)
     finally:
         await connection.close()
@@ -112,9 +110,8 @@ async def load_csv_directory(
     return report
 
 
-# The server went away (stopped, restarted, backend terminated) or the network did.
-_CONNECTION_LOST = (
-    OSError,
+# The server ended the session (stopped, restarted, backend terminated).
+_SERVER_GONE = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
@@ -137,7 +134,10 @@ async def _load_file(connection: asyncpg.Connection, table: CsvTable, path: Path
         reader.check_header()
     except CsvHeaderMismatch as error:
         report.error = str(error)
-        log.error("csv file refused file=%s reason=%s", table.file_name, error)
+    except OSError as error:
+        report.error = f"cannot read the file: {error}; check its permissions"
+    if report.error is not None:
+        log.error("csv file refused file=%s reason=%s", table.file_name, report.error)
         return report
 
     async with connection.transaction():
