@@ -224,10 +224,9 @@ async def test_quoted_multiline_comments_nulls_zips_and_timestamps_are_stored_ex
         olist_id("C3"): (olist_id("U3"), "22290", "rio de janeiro, botafogo", "RJ"),
     }
     sellers = await _fetch(
-        database_url, "SELECT seller_zip_code_prefix FROM olist.sellers WHERE seller_id = $1",
-        olist_id("S2"),
-    )  # fmt: skip
-    assert sellers[0][0] == "04195"
+        database_url, "SELECT seller_id, seller_zip_code_prefix FROM olist.sellers"
+    )
+    assert {row[0]: row[1] for row in sellers} == {olist_id("S1"): "13023", olist_id("S2"): "04195"}
 
     products = {
         row["product_id"]: tuple(row)[1:]
