@@ -120,7 +120,8 @@ class BatchWriter:
             valid_rows=events.num_rows,
             rejected_rows=rejected.num_rows,
             objects=len(written) + len(rejected_written),
-            loaded_rows=loaded.rows + rejected_loaded.rows,
+            loaded_rows=(0 if loaded.already_loaded else events.num_rows)
+            + (0 if rejected_loaded.already_loaded else rejected.num_rows),
             replayed=loaded.already_loaded or rejected_loaded.already_loaded,
             seconds=time.monotonic() - started,
         )
