@@ -139,7 +139,9 @@ class LocalPipeline:
         pubsub = self._stack.enter_context(PubSubEmulator())
         gcs = self._stack.enter_context(FakeGcsServer(filesystem_root=self.work_dir / "gcs"))
         gcs.create_bucket("olist-lake")
-        bigquery = self._stack.enter_context(BigQueryEmulator(gcs_root=gcs.filesystem_root))
+        bigquery = self._stack.enter_context(
+            BigQueryEmulator(gcs_root=gcs.filesystem_root, data_dir=self.work_dir / "bigquery")
+        )
         self.env.update(
             PUBSUB_EMULATOR_HOST=pubsub.host,
             STORAGE_EMULATOR_HOST=gcs.endpoint,
