@@ -87,6 +87,7 @@ class LoadReport:
         files = []
         for report in self.files:
             data = asdict(report)
+            data["seconds"] = round(report.seconds, 3)
             data["orphans"] = report.orphans
             data["malformed"] = report.malformed
             files.append(data)
@@ -112,7 +113,10 @@ def render_report(report: LoadReport) -> str:
             *(
                 ("refused",) * 5
                 if f.error
-                else (f.rows_read, f.loaded, f.already_present, f.orphans, f.malformed)
+                else tuple(
+                    f"{count:,}"
+                    for count in (f.rows_read, f.loaded, f.already_present, f.orphans, f.malformed)
+                )
             ),
         )
         for f in report.files
