@@ -28,7 +28,8 @@ from source_api.db.csv_errors import (
 )
 from source_api.db.csv_loader import load_csv_directory
 from source_api.db.csv_report import LoadReport, RejectedRow
-from source_api.db.csv_tables import CSV_FILE_NAMES
+from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES
+from source_api.db.csv_values import BadValue, Converter
 from tests.fixtures.olist_csv import olist_id
 
 TRANSLATION = "product_category_name_translation.csv"
@@ -585,3 +586,56 @@ async def test_a_connection_lost_mid_load_is_an_error_and_earlier_files_stay_loa
 
     counts = await _table_counts(database_url)
     assert counts == {**TABLE_COUNTS, "order_items": 0, "order_payments": 0, "order_reviews": 0}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "stored"),
+    [
+        ("product_weight_g", "700.0", 700),
+        ("product_weight_g", "", None),
+        ("price", "0", Decimal("0")),
+        ("price", "1234567890.99", Decimal("1234567890.99")),
+        ("geolocation_lat", "-2.3e-05", -2.3e-05),
+        ("customer_zip_code_prefix", "7", "00007"),
+        ("order_approved_at", "2016-02-29 23:59:59", datetime(2016, 2, 29, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_field_values_at_the_edges_are_accepted(column: str, value: str, stored: object) -> None:
+    assert _converter(column)(value) == stored
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("product_weight_g", "+5", "not an integer"),
+        ("product_weight_g", "1e3", "not an integer"),
+        ("product_weight_g", "2147483648", "out of range"),
+        ("price", "1.005", "not an amount"),
+        ("price", "12345678901.00", "not an amount"),
+        ("price", "NaN", "not an amount"),
+        ("geolocation_lat", "nan", "out of range"),
+        ("geolocation_lng", "-inf", "out of range"),
+        ("customer_zip_code_prefix", "", "not a zip code prefix of 5 digits"),
+        ("customer_zip_code_prefix", "０１０３７", "not a zip code prefix of 5 digits"),
+        ("order_approved_at", "2017-10-02T10:56:33", "not a timestamp"),
+        ("order_approved_at", "2017-02-30 00:00:00", "not a timestamp"),
+        ("order_approved_at", "2017-10-02 10:56:33+03", "not a timestamp"),
+        ("order_purchase_timestamp", "", "empty"),
+        ("customer_id", olist_id("C1").upper(), "not a 32-character lowercase hex id"),
+        ("customer_state", "sp", "not a Brazilian state code"),
+    ],
+)
+def test_field_values_outside_the_dataset_shapes_are_refused(
+    column: str, value: str, problem: str
+) -> None:
+    with pytest.raises(BadValue) as raised:
+        _converter(column)(value)
+    assert raised.value.problem == problem
+
+
+def _converter(column_name: str) -> Converter:
+    for table in CSV_TABLES:
+        for column in table.columns:
+            if column.name == column_name:
+                return column.convert
+    raise AssertionError(f"no column {column_name}")
