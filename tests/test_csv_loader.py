@@ -415,7 +415,7 @@ async def test_broken_quoting_and_bytes_that_are_not_utf8_reject_only_their_row(
     sellers = report.file(SELLERS)
     assert (sellers.rows_read, sellers.loaded, sellers.malformed) == (6, 2, 4)
     assert {r.reason: [e.line for e in r.examples] for r in sellers.rejections} == {
-        "bad CSV quoting": [3, 7],  # a stray character after a quote; a quote never closed
+        "bad CSV syntax": [3, 7],  # a stray character after a quote; a quote never closed
         "NUL or bytes that are not UTF-8": [4, 6],  # latin-1 "á"; a NUL character
     }
     stored = await _fetch(database_url, "SELECT seller_city FROM olist.sellers ORDER BY 1")
@@ -610,6 +610,7 @@ def test_field_values_at_the_edges_are_accepted(column: str, value: str, stored:
         ("product_weight_g", "+5", "not an integer"),
         ("product_weight_g", "1e3", "not an integer"),
         ("product_weight_g", "2147483648", "out of range"),
+        ("product_weight_g", "9" * 5000, "out of range"),
         ("price", "1.005", "not an amount"),
         ("price", "12345678901.00", "not an amount"),
         ("price", "NaN", "not an amount"),

@@ -69,7 +69,7 @@ class CsvFileReader:
                     line, end_of_previous = end_of_previous + 1, reader.line_num
                     row_number += 1
                     report.rows_read += 1
-                    self._reject(line, "bad CSV quoting", f"{error}")
+                    self._reject(line, "bad CSV syntax", f"{error}")
                     continue
                 line, end_of_previous = end_of_previous + 1, reader.line_num
                 if not row:

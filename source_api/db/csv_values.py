@@ -25,6 +25,7 @@ _OLIST_ID = re.compile(r"[0-9a-f]{32}")
 _MONEY = re.compile(r"-?[0-9]{1,10}(\.[0-9]{1,2})?")
 _INTEGRAL_FLOAT = re.compile(r"-?[0-9]+\.0*")
 _STATES = frozenset(BRAZILIAN_STATES)
+_INTEGER_MAX_CHARACTERS = 30
 
 
 class BadValue(ValueError):
@@ -107,6 +108,9 @@ payment_type = _one_of(PAYMENT_TYPES, "payment type")
 
 
 def _parse_integer(value: str) -> int:
+    if len(value) > _INTEGER_MAX_CHARACTERS:
+        # int() refuses strings past 4,300 digits with a ValueError of its own.
+        raise BadValue("out of range", f"expected a whole number, found {_shown(value)}")
     if value.isascii() and value.isdigit():
         return int(value)
     if value.startswith("-") and value[1:].isascii() and value[1:].isdigit():
