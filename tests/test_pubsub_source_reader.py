@@ -82,7 +82,7 @@ class SourceTopic:
             message_ids: list[str] = []
             released_at = time.monotonic()
             while time.monotonic() < released_at + 15:
-                received = subscriber.pull(1000, timeout_seconds=1.0)
+                received = subscriber.pull(1000, wait_seconds=0, timeout_seconds=10)
                 if received:
                     message_ids.extend(item.message.message_id for item in received)
                     subscriber.acknowledge([item.ack_id for item in received])
@@ -316,7 +316,7 @@ def test_stale_ack_ids_are_reported_and_the_valid_ones_still_acknowledged(
     subscriber = Subscriber(source_topic.subscription_path, source_topic.emulator_host)
     received: list = []
     while len(received) < 3:
-        received.extend(subscriber.pull(10, timeout_seconds=1.0))
+        received.extend(subscriber.pull(10, wait_seconds=0, timeout_seconds=10))
     ack_ids = [item.ack_id for item in received]
     assert subscriber.acknowledge([ack_ids[0], "stale-ack-id", *ack_ids[1:]]) == 1
     subscriber.close()

@@ -92,6 +92,7 @@ def test_options_are_case_insensitive_and_emulator_host_falls_back_to_environmen
         (options(ackDeadlineSeconds="601"), "ackDeadlineSeconds"),
         (options(pullMaxMessages="1001"), "pullMaxMessages"),
         (options(pullTimeoutSeconds="0"), "pullTimeoutSeconds"),
+        (options(pullWaitSeconds="-1"), "pullWaitSeconds"),
         (options(emulatorHost="http://localhost:8085"), "emulatorHost"),
         (options(maxRecordPerTrigger="10"), "maxrecordpertrigger"),
     ],

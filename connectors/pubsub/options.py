@@ -45,7 +45,8 @@ class PubSubOptions:
     max_lease_seconds: int = 3600
     pull_max_messages: int = MAX_PULL_MESSAGES
     pull_concurrency: int = 8
-    pull_timeout_seconds: float = 0.5
+    pull_wait_seconds: float = 0.0
+    pull_timeout_seconds: float = 30.0
     max_pull_seconds_per_trigger: float = 20.0
 
     @property
@@ -67,6 +68,7 @@ _KNOWN_OPTIONS = {
     "maxleaseseconds",
     "pullmaxmessages",
     "pullconcurrency",
+    "pullwaitseconds",
     "pulltimeoutseconds",
     "maxpullsecondspertrigger",
 }
@@ -129,8 +131,11 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         pull_concurrency=_integer(
             options, "pullConcurrency", defaults.pull_concurrency, minimum=1, maximum=64
         ),
+        pull_wait_seconds=_seconds(
+            options, "pullWaitSeconds", defaults.pull_wait_seconds, maximum=60.0, allow_zero=True
+        ),
         pull_timeout_seconds=_seconds(
-            options, "pullTimeoutSeconds", defaults.pull_timeout_seconds, maximum=60.0
+            options, "pullTimeoutSeconds", defaults.pull_timeout_seconds, maximum=600.0
         ),
         max_pull_seconds_per_trigger=_seconds(
             options,
@@ -221,7 +226,14 @@ def _integer(
     return value
 
 
-def _seconds(options: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
+def _seconds(
+    options: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    maximum: float,
+    allow_zero: bool = False,
+) -> float:
     text = options.get(name.lower())
     if text is None:
         return default
@@ -229,6 +241,7 @@ def _seconds(options: Mapping[str, str], name: str, default: float, *, maximum: 
         value = float(text.strip())
     except ValueError:
         raise PubSubOptionError(name, f"expected a number of seconds, found {text!r}") from None
-    if not 0 < value <= maximum:
-        raise PubSubOptionError(name, f"expected seconds in (0, {maximum:g}], found {value:g}")
+    if not (value >= 0 if allow_zero else value > 0) or value > maximum:
+        interval = f"[0, {maximum:g}]" if allow_zero else f"(0, {maximum:g}]"
+        raise PubSubOptionError(name, f"expected seconds in {interval}, found {value:g}")
     return value

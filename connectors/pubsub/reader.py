@@ -341,9 +341,9 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._pull_pool = ThreadPoolExecutor(
                 max_workers=self.options.pull_concurrency, thread_name_prefix="pubsub-pull"
             )
-        timeout = self.options.pull_timeout_seconds
+        wait, timeout = self.options.pull_wait_seconds, self.options.pull_timeout_seconds
         results = self._pull_pool.map(
-            lambda _: self.subscriber.pull(per_pull, timeout), range(pulls)
+            lambda _: self.subscriber.pull(per_pull, wait, timeout), range(pulls)
         )
         received = [message for result in results for message in result]
         if not received:

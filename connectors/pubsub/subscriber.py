@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -75,19 +76,38 @@ class Subscriber:
                 self._client = _make_client(self.emulator_host)
             return self._client
 
-    def pull(self, max_messages: int, timeout_seconds: float) -> list[pubsub_types.ReceivedMessage]:
-        """Up to ``max_messages`` messages; none if none arrive within ``timeout_seconds``."""
+    def pull(
+        self, max_messages: int, wait_seconds: float, timeout_seconds: float
+    ) -> list[pubsub_types.ReceivedMessage]:
+        """Up to ``max_messages`` messages (raw protobufs); an empty list when none are ready.
+
+        ``wait_seconds == 0`` asks the service to answer at once (``return_immediately``), so
+        an empty trigger costs one round trip. Otherwise the request is held open up to
+        ``wait_seconds`` for messages to arrive. ``timeout_seconds`` bounds a call that
+        returns at once, transfer included.
+        """
         from google.api_core import exceptions
 
+        return_immediately = wait_seconds == 0
         try:
             response = self.client.pull(
-                subscription=self.subscription_path,
-                max_messages=max_messages,
-                timeout=timeout_seconds,
-                retry=_retry(deadline=max(timeout_seconds * 4, 10.0)),
+                request={
+                    "subscription": self.subscription_path,
+                    "max_messages": max_messages,
+                    "return_immediately": return_immediately,
+                },
+                timeout=timeout_seconds if return_immediately else wait_seconds,
+                retry=_retry(deadline=max(timeout_seconds, 10.0)),
             )
         except exceptions.DeadlineExceeded:
-            # The real service holds an empty pull open until the deadline: nothing to read.
+            if return_immediately:
+                raise SubscriberError(
+                    f"pull from {self.subscription_path} took longer than "
+                    f"pullTimeoutSeconds={timeout_seconds:g}; raise it or lower pullMaxMessages"
+                ) from None
+            # A held-open pull that saw no message within pullWaitSeconds: nothing to read.
+            # (Messages in a response cut off by this deadline stay leased until their ack
+            # deadline lapses, then are redelivered: a delay, never a loss.)
             return []
         except exceptions.GoogleAPICallError as error:
             raise SubscriberError(
@@ -176,6 +196,14 @@ def _retry(deadline: float) -> Any:
 
 def _make_client(emulator_host: str | None) -> SubscriberClient:
     from google.cloud.pubsub_v1 import SubscriberClient
+
+    # return_immediately is deprecated for streaming-pull users but remains the only way to
+    # make an empty synchronous pull answer at once; the client warns on every call.
+    warnings.filterwarnings(
+        "ignore",
+        message="The return_immediately flag is deprecated",
+        category=DeprecationWarning,
+    )
 
     if emulator_host is None:
         return SubscriberClient()
