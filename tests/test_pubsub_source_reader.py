@@ -219,6 +219,22 @@ def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
     assert source_topic.redeliverable(ack_ids, expected=2) == unacknowledged
 
 
+def test_leases_of_staged_messages_are_extended_past_the_ack_deadline(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=3, events_per_message=2)
+    reader = new_reader(source_topic, tmp_path, readers)
+    assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    ack_ids = reader.staging.ack_ids(1)
+
+    time.sleep(ACK_DEADLINE_SECONDS + 3)  # without renewals every message would be due again
+    other_consumer = Subscriber(source_topic.subscription_path, source_topic.emulator_host)
+    assert other_consumer.pull(1000, wait_seconds=0, timeout_seconds=10) == []
+    other_consumer.close()
+    reader.stop()
+    assert source_topic.redeliverable(ack_ids, expected=3) == sorted(source_topic.published_ids)
+
+
 def test_admission_control_caps_rows_per_batch_without_splitting_messages(
     source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
 ) -> None:

@@ -143,7 +143,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """
         with self._lock:
             start_offset = BatchOffset.from_dict(start)
-            self._reconcile(logged_through=start_offset.batch, committed_through=start_offset)
+            self._reconcile(logged_through=start_offset.batch, committed_through=start_offset.batch)
             self._acknowledge_through(start_offset.batch)
             max_rows = _max_rows(limit)
             next_offset = start_offset.next()
@@ -174,7 +174,9 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             end_offset = BatchOffset.from_dict(end)
             if end_offset < start_offset:
                 raise OffsetError(f"end offset {end} is before start offset {start}")
-            self._reconcile(logged_through=end_offset.batch, committed_through=start_offset)
+            self._reconcile(logged_through=end_offset.batch, committed_through=start_offset.batch)
+            # start is the end of the last committed batch: settle anything still staged there.
+            self._acknowledge_through(start_offset.batch)
             batches = range(start_offset.batch + 1, end_offset.batch + 1)
             for batch in batches:
                 self.staging.manifest(batch)  # a batch in the offset log must be complete
@@ -231,7 +233,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
         return self._leases
 
-    def _reconcile(self, logged_through: int, committed_through: BatchOffset) -> None:
+    def _reconcile(self, logged_through: int, committed_through: int) -> None:
         """Settle staged batches found on disk, once per process, given what Spark logged."""
         if self._reconciled:
             return
@@ -247,7 +249,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 stale,
             )
         for batch in self.staging.batches():
-            if batch <= committed_through.batch:
+            if batch <= committed_through:
                 continue  # acknowledged by _acknowledge_through right after
             ack_ids = self.staging.ack_ids(batch)
             if batch <= logged_through:

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -250,9 +249,3 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def iter_batches(area: StagingArea, first: int, last: int) -> Iterator[StagedBatch]:
-    """Manifests of batches ``first..last`` (inclusive); every one of them must exist."""
-    for batch in range(first, last + 1):
-        yield area.manifest(batch)
