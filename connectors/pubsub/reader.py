@@ -192,7 +192,11 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._acknowledge_through(BatchOffset.from_dict(end).batch)
 
     def stop(self) -> None:
-        """Driver, when the query fails (PySpark 4.3 skips it on a normal stop)."""
+        """Driver. Frees the client and hands back messages held in memory.
+
+        PySpark 4.3 kills the process instead of calling this, on a normal stop and on a
+        failure alike; leases then lapse and Pub/Sub redelivers what was not acknowledged.
+        """
         with self._lock:
             if self._leases is not None:
                 self._leases.stop()
