@@ -30,6 +30,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from connectors.pubsub.options import PubSubOptions
 from connectors.pubsub.records import expected_rows, staged_record_batch, unpack_messages
 from connectors.pubsub.staging import (
     StagedBatch,
+    StagedBatchWriter,
     StagingArea,
     read_ack_ids_of_leftover,
     read_staged_file,
@@ -97,7 +99,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._subscriber: Subscriber | None = None
         self._leases: LeaseKeeper | None = None
         self._pull_pool: ThreadPoolExecutor | None = None
-        self._pending: list[_Pulled] = []
+        self._pending: deque[_Pulled] = deque()
         self._reconciled = False
         self._available_now_cutoff: float | None = None
         self._available_now_target: int | None = None
@@ -202,7 +204,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 self._leases.stop()
             if self._pending and self._subscriber is not None:
                 self._subscriber.release([pulled.message.ack_id for pulled in self._pending])
-                self._pending = []
+                self._pending.clear()
             if self._pull_pool is not None:
                 self._pull_pool.shutdown(wait=True)
                 self._pull_pool = None
@@ -301,35 +303,46 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         time_budget: float | None,
         cutoff: float | None,
     ) -> StagedBatch | None:
-        """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``."""
+        """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``.
+
+        Admitted messages are appended to the staged file round by round, so memory holds
+        one pull round, not the whole batch.
+        """
         deadline = None if time_budget is None else time.monotonic() + time_budget
-        admitted: list[_Pulled] = []
+        writer: StagedBatchWriter | None = None
+        ack_ids: list[str] = []
         rows = 0
         exhausted = False
-        while True:
-            while self._pending and (
-                max_rows is None or rows + self._pending[0].rows <= max_rows or not admitted
-            ):
-                pulled = self._pending.pop(0)
-                admitted.append(pulled)
-                rows += pulled.rows
-            full = max_rows is not None and (rows >= max_rows or bool(self._pending))
-            if full or exhausted or (deadline is not None and time.monotonic() >= deadline):
-                break
-            room = None if max_rows is None else max_rows - rows
-            fresh = self._pull_round(room, cutoff)
-            if not fresh:
-                exhausted = True
-            self._pending.extend(fresh)
-        self._hold_pending()
-        if not admitted:
-            return None
-        messages = [pulled.message for pulled in admitted]
-        with self.staging.writer(batch) as writer:
-            writer.write(staged_record_batch(messages, self.options.unpack))
+        try:
+            while True:
+                admitted: list[Any] = []
+                while self._pending and (
+                    max_rows is None or rows + self._pending[0].rows <= max_rows or not ack_ids
+                ):
+                    pulled = self._pending.popleft()
+                    admitted.append(pulled.message)
+                    ack_ids.append(pulled.message.ack_id)
+                    rows += pulled.rows
+                if admitted:
+                    writer = writer or self.staging.writer(batch)
+                    writer.write(staged_record_batch(admitted, self.options.unpack))
+                full = max_rows is not None and (rows >= max_rows or bool(self._pending))
+                if full or exhausted or (deadline is not None and time.monotonic() >= deadline):
+                    break
+                room = None if max_rows is None else max_rows - rows
+                fresh = self._pull_round(room, cutoff)
+                exhausted = not fresh
+                self._pending.extend(fresh)
+            if writer is None:
+                return None
             manifest = writer.commit()
-        ack_ids = [message.ack_id for message in messages]
-        # Their leases were already extended while pending; keep extending them as batch N.
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            self._hold_pending()
+        # Their leases were extended while pending; keep extending them as this batch's.
         self.leases.hold(batch, ack_ids, extend_now=False)
         return manifest
 
