@@ -337,3 +337,35 @@ def test_stale_ack_ids_are_reported_and_the_valid_ones_still_acknowledged(
     assert subscriber.acknowledge([ack_ids[0], "stale-ack-id", *ack_ids[1:]]) == 1
     subscriber.close()
     assert source_topic.redeliverable(ack_ids, expected=0) == []
+
+
+def test_delivery_attempt_is_reported_when_the_subscription_has_a_dead_letter_policy(
+    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+) -> None:
+    subscriber = pubsub_v1.SubscriberClient()
+    dead_letter = source_topic.publisher.create_topic(name=source_topic.topic_path + "-dead")
+    subscription = subscriber.create_subscription(
+        request={
+            "name": source_topic.subscription_path + "-with-dead-letter",
+            "topic": source_topic.topic_path,
+            "dead_letter_policy": {
+                "dead_letter_topic": dead_letter.name,
+                "max_delivery_attempts": 5,
+            },
+        }
+    )
+    subscriber.close()
+    source_topic.publish_packed(messages=1, events_per_message=2)
+    with_dead_letter = SourceTopic(
+        source_topic.emulator_host,
+        source_topic.topic_path,
+        subscription.name,
+        source_topic.publisher,
+    )
+    reader = new_reader(with_dead_letter, tmp_path, readers)
+    assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    assert [row["delivery_attempt"] for row in read_batch(reader, 0, 1)] == [1, 1]
+
+    plain = new_reader(source_topic, tmp_path / "plain", readers)
+    assert plain.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    assert [row["delivery_attempt"] for row in read_batch(plain, 0, 1)] == [None, None]
