@@ -117,7 +117,11 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # ----------------------------------------------------------------- driver: offsets
     def initialOffset(self) -> dict:
-        """Driver. Called only when the checkpoint has no offset yet."""
+        """Driver. ``{"batch": 0}``: nothing staged yet.
+
+        PySpark 4.3 calls this on every start, also when resuming from a checkpoint, so it
+        must not settle staged batches: the first ``latestOffset``/``partitions`` does.
+        """
         return INITIAL_OFFSET.to_dict()
 
     def getDefaultReadLimit(self) -> ReadLimit:
