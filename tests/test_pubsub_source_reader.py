@@ -24,7 +24,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from connectors.pubsub import parse_options
 from connectors.pubsub.reader import PubSubStreamReader
 from connectors.pubsub.records import output_arrow_schema
-from connectors.pubsub.subscriber import Subscriber
+from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
 from emulators.pubsub import PubSubEmulator
 from schemas.envelope import encode_events
 
@@ -369,3 +369,28 @@ def test_delivery_attempt_is_reported_when_the_subscription_has_a_dead_letter_po
     plain = new_reader(source_topic, tmp_path / "plain", readers)
     assert plain.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     assert [row["delivery_attempt"] for row in read_batch(plain, 0, 1)] == [None, None]
+
+
+def test_lease_keeper_gives_up_after_max_lease_and_messages_return(
+    source_topic: SourceTopic,
+) -> None:
+    source_topic.publish_packed(messages=2, events_per_message=1)
+    subscriber = Subscriber(source_topic.subscription_path, source_topic.emulator_host)
+    now = [1000.0]
+    keeper = LeaseKeeper(subscriber, 10, max_lease_seconds=30, clock=lambda: now[0])
+    received: list = []
+    while len(received) < 2:
+        received.extend(subscriber.pull(10, wait_seconds=0, timeout_seconds=10))
+    keeper.hold(7, [item.ack_id for item in received])
+
+    now[0] += 20
+    keeper.renew_once()
+    assert keeper.held_keys() == [7]
+    now[0] += 11
+    keeper.renew_once()
+    assert keeper.held_keys() == []
+    keeper.stop()
+    subscriber.close()
+    assert source_topic.redeliverable([item.ack_id for item in received], expected=2) == sorted(
+        source_topic.published_ids
+    )

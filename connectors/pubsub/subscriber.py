@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -233,9 +233,14 @@ class LeaseKeeper:
     """
 
     def __init__(
-        self, subscriber: Subscriber, ack_deadline_seconds: int, max_lease_seconds: int
+        self,
+        subscriber: Subscriber,
+        ack_deadline_seconds: int,
+        max_lease_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.subscriber = subscriber
+        self.clock = clock
         self.ack_deadline_seconds = ack_deadline_seconds
         self.max_lease_seconds = max_lease_seconds
         self.interval_seconds = ack_deadline_seconds / 3
@@ -252,7 +257,7 @@ class LeaseKeeper:
         if extend_now:
             self.subscriber.modify_ack_deadline(ack_ids, self.ack_deadline_seconds)
         with self._lock:
-            started, held = self._leases.get(key, (time.monotonic(), []))
+            started, held = self._leases.get(key, (self.clock(), []))
             self._leases[key] = (started, [*held, *ack_ids])
         self._ensure_started()
 
@@ -262,7 +267,7 @@ class LeaseKeeper:
             if not ack_ids:
                 self._leases.pop(key, None)
                 return
-            started, _ = self._leases.get(key, (time.monotonic(), []))
+            started, _ = self._leases.get(key, (self.clock(), []))
             self._leases[key] = (started, list(ack_ids))
         self._ensure_started()
 
@@ -292,7 +297,7 @@ class LeaseKeeper:
 
     def renew_once(self) -> None:
         """Extend every group still within its maximum lease (the thread calls this)."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             groups = list(self._leases.items())
         for key, (started, ack_ids) in groups:
