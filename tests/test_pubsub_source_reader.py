@@ -217,6 +217,11 @@ def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
     unacknowledged = sorted(set(source_topic.published_ids) - set(committed_ids))
     assert len(committed_ids) == 1
     assert source_topic.redeliverable(ack_ids, expected=2) == unacknowledged
+    assert reader.staging.read_stats() == {
+        "acknowledged_batches": 1,
+        "acknowledged_messages": 1,
+        "last_acknowledged_batch": 1,
+    }
 
 
 def test_leases_of_staged_messages_are_extended_past_the_ack_deadline(

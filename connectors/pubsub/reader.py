@@ -283,9 +283,18 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             ack_ids = self.leases.drop(batch) or self.staging.ack_ids(batch)
             stale = self.subscriber.acknowledge(ack_ids)
             self.staging.delete(batch)
+            self._count_acknowledged(batch, len(ack_ids))
             log.info(
                 "pubsub acknowledged batch=%d messages=%d stale=%d", batch, len(ack_ids), stale
             )
+
+    def _count_acknowledged(self, batch: int, messages: int) -> None:
+        """Keep the cumulative counters in ``stats.json`` (this process is not the job's)."""
+        stats = self.staging.read_stats()
+        stats["acknowledged_messages"] = stats.get("acknowledged_messages", 0) + messages
+        stats["acknowledged_batches"] = stats.get("acknowledged_batches", 0) + 1
+        stats["last_acknowledged_batch"] = batch
+        self.staging.write_stats(stats)
 
     def _drain(self, last_batch: int, max_rows: int | None) -> int:
         """Stage every message published before the available-now cutoff; returns the target."""

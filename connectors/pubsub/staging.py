@@ -95,6 +95,24 @@ class StagingArea:
             and path.name not in complete
         )
 
+    @property
+    def stats_path(self) -> Path:
+        """Counters of the source (``stats.json``), read by the job's ``/metrics``."""
+        return self.root / "stats.json"
+
+    def read_stats(self) -> dict[str, int]:
+        """The counters written by :meth:`write_stats`, or empty ones."""
+        try:
+            return {
+                key: int(value) for key, value in json.loads(self.stats_path.read_text()).items()
+            }
+        except FileNotFoundError:
+            return {}
+
+    def write_stats(self, stats: dict[str, int]) -> None:
+        """Replace the counters atomically (a reader never sees a half-written file)."""
+        _write_atomically(self.stats_path, json.dumps(stats, sort_keys=True))
+
     def manifest(self, batch: int) -> StagedBatch:
         path = self.manifest_path(batch)
         try:
