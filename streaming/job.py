@@ -83,6 +83,8 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     )
     if settings.max_records_per_trigger is not None:
         reader = reader.option("maxRecordsPerTrigger", str(settings.max_records_per_trigger))
+    if settings.pubsub_emulator_host:
+        reader = reader.option("emulatorHost", settings.pubsub_emulator_host)
     return reader.load()
 
 

@@ -51,6 +51,11 @@ class StreamSettings(BaseSettings):
     pubsub_subscription: str = Field(
         default="olist-order-events-streaming", description="Subscription the job reads."
     )
+    pubsub_emulator_host: str | None = Field(
+        default=None,
+        validation_alias="PUBSUB_EMULATOR_HOST",
+        description="host:port of a Pub/Sub emulator (the client convention); unset = Google.",
+    )
     spark_master: str = Field(
         default="local[2]", description="Spark master when the job builds its own session."
     )
