@@ -12,8 +12,13 @@ Pub/Sub emulator, then measures in the same run:
    empty cursor. Wall time from spawn to exit (start-up included), peak RSS and CPU of that
    process alone (``os.wait4``), messages from its summary line.
 
-``--sweep`` also drains the same events with other events-per-message and batch settings, the
-table the defaults in :mod:`producer.settings` were chosen from.
+3. **producer, synthetic source**: the same drain from a minimal HTTP server in this process
+   that follows the API contract and renders pages from one real event (fresh ``order_id``,
+   ``event_id`` and ``source_sequence`` per event). It shows what the producer itself sustains
+   when the source is not the bottleneck.
+
+``--sweep`` also drains the synthetic source with other events-per-message, batch and window
+settings: the table the defaults in :mod:`producer.settings` were chosen from.
 
 The topic has no subscription, so the emulator drops messages once it has acknowledged them
 (it would otherwise hold every byte in its Java heap); confirmation is what the producer waits
@@ -34,6 +39,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,28 +151,130 @@ def _measure_seed(api_url: str, topic: str, events: int) -> float:
     return published / seconds
 
 
+class SyntheticSource:
+    """A real HTTP server speaking ``GET /v1/order-events`` from one template event.
+
+    The cursor is the decimal sequence; ``total`` events exist. Runs in a thread of the bench
+    process (the bench's main thread only waits for the producer meanwhile).
+    """
+
+    def __init__(self, template: dict[str, object], total: int) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        from schemas import event_id_for
+
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                after = int(query.get("after", ["0"])[0])
+                limit = int(query.get("limit", ["1000"])[0])
+                last = min(total, after + limit)
+                events = []
+                for sequence in range(after + 1, last + 1):
+                    order_id = f"{sequence:032x}"
+                    event = dict(template)
+                    event["source_sequence"] = sequence
+                    event["order_id"] = order_id
+                    event["order_item_id"] = 1
+                    event["event_id"] = event_id_for(order_id, 1)
+                    events.append(event)
+                body = orjson.dumps(
+                    {
+                        "events": events,
+                        "next_cursor": str(last),
+                        "has_more": last < total,
+                        "head_sequence": total,
+                    }
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                source.requests += 1
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.requests = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SyntheticSource:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class PeakRss:
+    """Samples ``VmHWM`` (the peak resident set) of a process until it exits.
+
+    ``ru_maxrss`` of a child is useless here: Linux carries the parent's peak across fork and
+    exec, so a child of this bench (which generated the data set in memory) would report the
+    bench's own peak. ``VmHWM`` belongs to the child's address space only.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.kilobytes = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while not self._done.is_set():
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.kilobytes = max(self.kilobytes, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                return  # exited (or a zombie without an address space)
+            self._done.wait(self.interval)
+
+
 def _drain(
     name: str,
     settings: ProducerSettings,
     workdir: Path,
 ) -> Run:
-    cursor = workdir / f"cursor-{name}.json"
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
+    cursor = workdir / f"cursor-{slug}.json"
     cursor.unlink(missing_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
     for key, value in settings.model_dump().items():
         if value is not None:
             environment[f"OLIST_{key.upper()}"] = str(value)
     environment["OLIST_CURSOR_LOCATION"] = str(cursor)
-    log_path = workdir / f"producer-{name}.log"
+    log_path = workdir / f"producer-{slug}.log"
     started = time.perf_counter()
     process = start_process_group(
         [sys.executable, "-m", "olist_cli", "--log-level", "WARNING", "produce", "--once"],
         log_path,
         environment,
     )
-    # wait4 gives the rusage of this child alone (RUSAGE_CHILDREN would mix in the others).
+    peak = PeakRss(process.pid).start()
+    # wait4 gives the CPU of this child alone (RUSAGE_CHILDREN would mix in the others).
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    peak.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     output = log_path.read_text(errors="replace")
     match = SUMMARY.search(output)
@@ -177,7 +285,7 @@ def _drain(
         events=int(match.group(1)),
         messages=int(match.group(2)),
         seconds=seconds,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=peak.kilobytes / 1024,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
 
@@ -187,11 +295,14 @@ SWEEP: list[tuple[str, dict[str, object]]] = [
     ("n=100", {"events_per_message": 100}),
     ("n=500", {"events_per_message": 500}),
     ("n=2000", {"events_per_message": 2000}),
-    ("n=1000 batch=10msg", {"events_per_message": 1000, "batch_max_messages": 10}),
-    ("n=1000 latency=50ms", {"events_per_message": 1000, "batch_max_latency_seconds": 0.05}),
-    ("n=1000 window=2", {"events_per_message": 1000, "max_pages_in_flight": 2}),
-    ("n=1000 page=1000", {"events_per_message": 1000, "api_page_size": 1000}),
+    ("batch_max_messages=10", {"batch_max_messages": 10}),
+    ("batch_latency=50ms", {"batch_max_latency_seconds": 0.05}),
+    ("window=2 pages", {"max_pages_in_flight": 2}),
+    ("window=16 pages", {"max_pages_in_flight": 16}),
+    ("page=1000", {"api_page_size": 1000}),
+    ("page=5000", {"api_page_size": 5000}),
 ]
+"""Configurations the sweep drains the synthetic source with (defaults otherwise)."""
 
 
 async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict[str, float | int]:
@@ -216,11 +327,24 @@ async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict
             )
             seed_measured = _measure_seed(api_url, names.topic_path(), baseline_events)
             log.info("seed way measured events_per_s=%.1f", seed_measured)
-            main = _drain("default", settings, workdir)
+            main = _drain("API + PostgreSQL", settings, workdir)
             runs = [main]
-            if sweep:
-                for name, overrides in SWEEP:
-                    runs.append(_drain(name, settings.model_copy(update=overrides), workdir))
+            template = orjson.loads(
+                httpx.get(f"{api_url}/v1/order-events", params={"limit": 1}).content
+            )["events"][0]
+            with SyntheticSource(template, total) as synthetic:
+                synthetic_settings = settings.model_copy(update={"api_url": synthetic.url})
+                alone = _drain("synthetic source", synthetic_settings, workdir)
+                runs.append(alone)
+                if sweep:
+                    for name, overrides in SWEEP:
+                        runs.append(
+                            _drain(
+                                f"synthetic {name}",
+                                synthetic_settings.model_copy(update=overrides),
+                                workdir,
+                            )
+                        )
         finally:
             if api is not None:
                 kill_process_group(api)
@@ -237,6 +361,8 @@ async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict
         "seed_way_measured_events_per_s": round(seed_measured, 1),
         "speedup_vs_seed_way_measured": round(main.events_per_second / seed_measured, 1),
         "producer_cpu_s": round(main.cpu_seconds, 1),
+        "producer_alone_events_per_s": round(alone.events_per_second, 1),
+        "producer_alone_peak_rss_mb": round(alone.peak_rss_mb, 1),
         "seconds": round(main.seconds, 2),
         "events_per_message": settings.events_per_message,
     }
@@ -251,16 +377,16 @@ def _print_table(runs: list[Run], seed_measured: float, settings: ProducerSettin
         f"batch_max_latency_s={settings.batch_max_latency_seconds}"
     )
     header = (
-        f"{'run':<22}{'events':>10}{'messages':>10}{'seconds':>9}{'events/s':>11}"
+        f"{'run':<34}{'events':>10}{'messages':>10}{'seconds':>9}{'events/s':>11}"
         f"{'msgs/s':>9}{'cpu s':>8}{'peak RSS MB':>13}"
     )
     print(header)
     print("-" * len(header))
     print(f"{'seed (8,000/min cap)':<22}{'':>10}{'':>10}{'':>9}{SEED_EVENTS_PER_SECOND:>11,.1f}")
-    print(f"{'seed way, measured':<22}{'':>10}{'':>10}{'':>9}{seed_measured:>11,.1f}")
+    print(f"{'seed way, measured':<34}{'':>10}{'':>10}{'':>9}{seed_measured:>11,.1f}")
     for run_ in runs:
         print(
-            f"{run_.name:<22}{run_.events:>10,}{run_.messages:>10,}{run_.seconds:>9.1f}"
+            f"{run_.name:<34}{run_.events:>10,}{run_.messages:>10,}{run_.seconds:>9.1f}"
             f"{run_.events_per_second:>11,.0f}{run_.messages_per_second:>9,.1f}"
             f"{run_.cpu_seconds:>8.1f}{run_.peak_rss_mb:>13.0f}"
         )

@@ -8,8 +8,6 @@ from typing import Any
 
 import typer
 
-log = logging.getLogger(__name__)
-
 app = typer.Typer(no_args_is_help=True)
 pubsub_app = typer.Typer(no_args_is_help=True, help="Manage the pipeline's Pub/Sub resources.")
 app.add_typer(pubsub_app, name="pubsub")
@@ -72,6 +70,8 @@ def produce(
     from producer.errors import TerminalError
     from producer.settings import ProducerSettings
 
+    # httpx logs every request at INFO: dozens a second here, the producer logs what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = _settings(
         ProducerSettings,
         max_events_per_second=max_events_per_second,

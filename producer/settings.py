@@ -69,7 +69,7 @@ class ProducerSettings(PubSubSettings):
         default=None, description="Sent as X-API-Key when the API requires a key."
     )
     api_page_size: int = Field(
-        default=5000, ge=1, le=5000, description="Events asked for per API request."
+        default=2000, ge=1, le=5000, description="Events asked for per API request."
     )
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one API request (connect, read, write)."
@@ -113,7 +113,7 @@ class ProducerSettings(PubSubSettings):
         default=1.0, gt=0, description="Wait before asking again once the API head is reached."
     )
     max_pages_in_flight: int = Field(
-        default=6,
+        default=8,
         ge=1,
         description="Pages fetched and not yet behind the persisted cursor; bounds memory and "
         "the duplicates after a crash (at most this many pages are published again).",
