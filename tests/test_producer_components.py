@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import orjson
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from producer.backoff import BackoffPolicy, RetriesExhausted, retry_async
 from producer.confirmation import ConfirmationTracker, Cursor
@@ -15,8 +17,8 @@ from producer.errors import PublishRejected, SourceUnavailable
 from producer.packing import dead_letter_message, pack_events
 from producer.rate_limit import TokenBucket
 from producer.source_client import parse_retry_after
-from producer.validation import ValidEvent, validate_events
-from schemas import event_id_for
+from producer.validation import OrderEventDict, ValidEvent, validate_events
+from schemas import OrderEvent, event_id_for
 from schemas.envelope import MAX_PAYLOAD_BYTES, split_events
 
 
@@ -330,3 +332,49 @@ def test_tracker_counts_the_pages_behind_the_safe_cursor() -> None:
     assert tracker.pages_behind == 2
     tracker.confirm(pages[2])
     assert tracker.pages_behind == 3
+
+
+def _errors(adapter: TypeAdapter[Any], event: object) -> list[tuple[object, ...]]:
+    try:
+        adapter.validate_python([event])
+    except ValidationError as error:
+        return sorted((tuple(e["loc"]), e["type"], e["msg"]) for e in error.errors())
+    return []
+
+
+def test_the_fast_validator_refuses_exactly_what_order_event_refuses() -> None:
+    model = TypeAdapter(list[OrderEvent])
+    fast = TypeAdapter(list[OrderEventDict])
+    base = valid_event(1)
+    without_price = {key: value for key, value in base.items() if key != "price"}
+    cases: list[object] = [
+        base,
+        without_price,
+        {**base, "unexpected": 1},
+        {**base, "schema_version": 2},
+        {**base, "event_id": "not-a-uuid"},
+        {**base, "source_sequence": 0},
+        {**base, "order_id": "ABC"},
+        {**base, "order_status": "lost"},
+        {**base, "order_purchase_timestamp": "yesterday"},
+        {**base, "order_approved_at": None, "order_estimated_delivery_date": None},
+        {**base, "customer_zip_code_prefix": "1234"},
+        {**base, "customer_city": ""},
+        {**base, "customer_state": "XX"},
+        {**base, "product_weight_g": -1},
+        {**base, "price": -0.01},
+        {**base, "price": 1.234},
+        {**base, "freight_value": 10**13},
+        {**base, "payment_total": None, "payment_types": ["cash"]},
+        {**base, "payment_installments_max": -1},
+        {**base, "review_score": 0},
+        {**base, "review_score": 6},
+    ]
+
+    for case in cases:
+        assert _errors(fast, case) == _errors(model, case), case
+    assert _errors(fast, base) == []
+    # Only the wording for a non-object differs ("dictionary" vs "instance of OrderEvent").
+    assert [error[:2] for error in _errors(fast, "text")] == [((0,), "dict_type")]
+    assert [error[:2] for error in _errors(model, "text")] == [((0,), "model_type")]
+    assert len(_errors(fast, {**base, "customer_state": "XX", "review_score": 9})) == 2
