@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -47,9 +47,12 @@ OrderEventDict = _event_dict_type()
 _PAGE_VALIDATOR: TypeAdapter[list[Any]] = TypeAdapter(list[OrderEventDict])  # type: ignore[valid-type]
 
 
-@dataclass(frozen=True)
-class ValidEvent:
-    """An event that passed validation, ready to be packed into a message."""
+class ValidEvent(NamedTuple):
+    """An event that passed validation, ready to be packed into a message.
+
+    A NamedTuple rather than a frozen dataclass: one is built per event, and a tuple is
+    several times cheaper to create.
+    """
 
     source_sequence: int
     data: bytes
