@@ -111,7 +111,7 @@ class Pipeline:
         self._closing = False
         self._stop_requested = False
         self._fetch_complete = False
-        self._error: TerminalError | None = None
+        self._error: BaseException | None = None
         self._unsettled = 0
         self._pages_released = 0
         self._tracker = ConfirmationTracker(Cursor(None, 0))
@@ -128,14 +128,25 @@ class Pipeline:
         self._stop_requested = True
         self._finished.set()
 
-    def _fail(self, error: TerminalError) -> None:
+    def _fail(self, error: BaseException) -> None:
         if self._error is None:
-            log.error("producer stopping on error error_type=%s error=%r", type(error).__name__,
-                      str(error))  # fmt: skip
+            # A TerminalError is an expected stop with its own message; anything else is a bug
+            # and gets its traceback.
+            log.error(
+                "producer stopping on error error_type=%s error=%r",
+                type(error).__name__,
+                str(error),
+                exc_info=None if isinstance(error, TerminalError) else error,
+            )
             self._error = error
             self.metrics.healthy = False
         self._finished.set()
         self._progress.set()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # Any loop dying of an exception stops the run; it must never leave run() waiting.
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._fail(error)
 
     async def run(self, start: Cursor) -> PipelineResult:
         """Publish from ``start`` on; raises the first :class:`TerminalError` after persisting."""
@@ -148,6 +159,8 @@ class Pipeline:
         publish_task = asyncio.create_task(self._publish_loop(), name="producer-publish")
         commit_task = asyncio.create_task(self._commit_loop(), name="producer-commit")
         report_task = asyncio.create_task(self._report_loop(), name="producer-report")
+        for task in (fetch_task, publish_task, commit_task, report_task):
+            task.add_done_callback(self._task_done)
         try:
             await self._finished.wait()
         finally:
@@ -157,7 +170,7 @@ class Pipeline:
             await self._drain(loop)
             self._closing = True
             self._commit_wanted.set()
-            await commit_task
+            await asyncio.gather(commit_task, return_exceptions=True)
         if self._error is not None:
             raise self._error
         return PipelineResult(
@@ -214,7 +227,7 @@ class Pipeline:
                         return
                     await asyncio.sleep(self.settings.poll_interval_seconds)
         except TerminalError as error:
-            self._fail(error)
+            self._fail(error)  # expected: no traceback in the task
 
     def _prepare(self, page: Page, previous_sequence: int) -> PreparedPage:
         validated = validate_events(page.events)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
 import asyncpg
 import orjson
+import pytest
 
+from producer.backoff import BackoffPolicy
 from producer.confirmation import Cursor
 from producer.cursor_store import LocalFileCursorStore
 from producer.daemon import run_producer
+from producer.metrics import ProducerMetrics
+from producer.pipeline import Pipeline
+from producer.publisher import EventPublisher
 from producer.settings import ProducerSettings, PubSubSettings
+from producer.source_client import SourceClient
 from tests.fixtures.api import ApiProcess
 from tests.fixtures.producer import (
     producer_settings,
@@ -178,3 +185,34 @@ async def test_envelope_payload_is_the_events_as_the_api_served_them(
         == (messages[0].events[0]["event_id"])
     )
     assert isinstance(Cursor(served["next_cursor"], 0).value, str)
+
+
+class BrokenDiskStore(LocalFileCursorStore):
+    """A cursor file on a disk that starts failing in a way nobody anticipated."""
+
+    async def save(self, cursor: Cursor) -> None:
+        raise RuntimeError("disk controller reset")
+
+
+async def test_an_unexpected_error_stops_the_run_instead_of_hanging(
+    database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path
+) -> None:
+    await seed_events(database_url, orders=30)
+    settings = producer_settings(api_server.url, pubsub_resources, tmp_path / "cursor.json")
+    metrics = ProducerMetrics()
+    publisher = EventPublisher(settings, metrics)
+    try:
+        async with SourceClient(settings.api_url, BackoffPolicy(timeout=5)) as source:
+            pipeline = Pipeline(
+                settings,
+                source,
+                publisher,
+                BrokenDiskStore(tmp_path / "c.json"),
+                metrics,
+                once=True,
+            )
+            with pytest.raises(RuntimeError, match="disk controller reset"):
+                await asyncio.wait_for(pipeline.run(Cursor(None, 0)), timeout=60)
+    finally:
+        publisher.close()
+    assert metrics.healthy is False
