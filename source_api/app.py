@@ -2,7 +2,9 @@
 
 The lifespan opens the asyncpg pool before the first request and closes it after the last one:
 uvicorn turns SIGTERM into "stop accepting, finish open requests, run lifespan shutdown", and
-shutdown waits OLIST_API_SHUTDOWN_TIMEOUT seconds for the pool before terminating it.
+shutdown waits OLIST_API_SHUTDOWN_TIMEOUT seconds for the pool before terminating it. Between
+the two runs the feed refresher (:mod:`source_api.feed_refresher`), stopped before the pool
+closes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from source_api.database import close_pool, open_pool, redacted
 from source_api.errors import ApiError
+from source_api.feed_refresher import FeedRefresher
 from source_api.metrics import ApiMetrics, MetricsMiddleware
 from source_api.queries import fetch_event_page
 from source_api.read_ahead import ReadAhead
@@ -43,16 +46,25 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             max_pages=settings.api_read_ahead_pages,
         )
         app.state.read_ahead = read_ahead
+        feed_refresher = FeedRefresher(
+            pool,
+            app_metrics,
+            rows=settings.api_feed_refresh_rows,
+            interval=settings.api_feed_refresh_interval,
+        )
+        feed_refresher.start()
         log.info(
             "api started database=%s pool_min=%s pool_max=%s auth=%s default_limit=%s "
-            "max_limit=%s read_ahead_pages=%s",
+            "max_limit=%s read_ahead_pages=%s feed_refresh_rows=%s feed_refresh_interval_s=%s",
             redacted(settings.database_url), settings.api_pool_min_size,
             settings.api_pool_max_size, "on" if settings.api_key else "off",
             settings.api_default_limit, settings.api_max_limit, settings.api_read_ahead_pages,
+            settings.api_feed_refresh_rows, settings.api_feed_refresh_interval,
         )  # fmt: skip
         try:
             yield
         finally:
+            await feed_refresher.stop()
             await read_ahead.close()
             await close_pool(pool, settings.api_shutdown_timeout)
             log.info("api stopped pool=closed")

@@ -12,6 +12,12 @@ process (tests) do not collide. Exposed at ``/metrics``:
 - ``olist_api_pool_connections{state}``: asyncpg pool connections, ``in_use`` and ``idle``.
 - ``olist_api_read_ahead_total{outcome}``: pages by read-ahead outcome (``hit``, ``miss``,
   ``discarded``, ``failed``; see :mod:`source_api.read_ahead`).
+- ``olist_api_feed_lag_events``: events committed in ``order_items`` but not yet in the
+  pre-rendered feed, measured after each refresh (see :mod:`source_api.feed_refresher`).
+- ``olist_api_feed_refresh_duration_seconds``: histogram of one refresh call.
+- ``olist_api_feed_events_refreshed_total``: events this process rendered into the feed.
+- ``olist_api_feed_refresh_errors_total{reason}``: failed refreshes (``database_unavailable``,
+  ``database_not_initialised``, ``unexpected``).
 """
 
 from __future__ import annotations
@@ -53,6 +59,28 @@ class ApiMetrics:
             "olist_api_read_ahead",
             "Event pages by read-ahead outcome (hit, miss, discarded, failed).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.feed_lag = Gauge(
+            "olist_api_feed_lag_events",
+            "Events in order_items not yet in the pre-rendered feed, after the last refresh.",
+            registry=self.registry,
+        )
+        self.feed_refresh_duration = Histogram(
+            "olist_api_feed_refresh_duration_seconds",
+            "Duration of one call of olist.refresh_order_event_feed.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.feed_events_refreshed = Counter(
+            "olist_api_feed_events_refreshed",
+            "Events this process rendered into the pre-rendered feed.",
+            registry=self.registry,
+        )
+        self.feed_refresh_errors = Counter(
+            "olist_api_feed_refresh_errors",
+            "Failed feed refreshes, by reason.",
+            ["reason"],
             registry=self.registry,
         )
         self.pool_connections = Gauge(

@@ -1,18 +1,23 @@
-"""The SQL of the source API, and the functions that run it.
+"""The SQL of the source API, and the function that reads one page of events with it.
 
-A page is one statement, so it sees one snapshot: the events strictly after the cursor (a keyset
-range scan on the unique index of ``order_items.source_sequence``, O(page) whatever the table
-size, never OFFSET) and, in an extra column, the head of the feed in that same snapshot.
+Events are served from ``olist.order_event_feed``, where each one is stored as the JSON text the
+API sends, rendered once by ``olist.refresh_order_event_feed`` (source_api/sql/schema.sql, kept
+caught up by :mod:`source_api.feed_refresher`). A page is a keyset range scan on the feed's
+primary key (``source_sequence > $cursor ORDER BY source_sequence LIMIT $n``: O(page) at any
+depth, never OFFSET) and its JSON texts are spliced into the answer without being parsed.
 
-Why a reader never skips a row: every writer of ``order_items`` takes one advisory lock
-(source_api/sql/schema.sql) before its rows draw sequence numbers and keeps it until its commit
-is visible, so sequence numbers become visible in increasing order. Whatever snapshot a page is
-read from, no row with a sequence at or below the largest visible one can appear later.
+The feed trails the committed items by up to one refresh interval. When a page comes back
+short although ``order_items`` holds events after it, the rest of the page is rendered on the
+spot from the view (``olist.render_order_events``, same rendering), so a commit is served by
+the very next request, as when the API read the view directly.
 
-Rows come back typed (asyncpg's binary protocol) and are rendered to JSON by
-:mod:`source_api.rendering` in the API process. bench/api.py measured the alternative of
-letting PostgreSQL render JSON (``row_to_json``): it costs the database backend about 40% more
-CPU per event, and the backend is the one resource a sequential reader cannot spread.
+Why a reader never skips an event: writers of ``order_items`` commit in sequence order (one
+advisory lock, source_api/sql/schema.sql), and the feed is always a sequence-ordered prefix of
+the committed items (the refresher appends everything visible above its head, under its own
+lock). A short feed page therefore holds every feed row after the cursor; every item after
+its last sequence that is committed when the second statement runs is rendered by it, and any
+committed item below the feed's head is already in the feed. Items commit in order, so no row
+can appear later below a sequence a reader has passed.
 """
 
 from __future__ import annotations
@@ -21,34 +26,34 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from schemas import EVENT_FIELDS
-from schemas.derive import field_specs
-from source_api.rendering import render_events
+# Each page statement answers at least one row: the head of order_items, LEFT JOINed with the
+# page (null columns when it is empty), so head and events come from one snapshot and an
+# empty page costs one round trip. The lateral subquery keeps its ORDER BY for the one outer row.
+_HEAD = "SELECT coalesce(max(source_sequence), 0) AS head_sequence FROM olist.order_items"
 
-# Money is numeric(12, 2): float8 holds every such value exactly enough that its shortest
-# repr is the decimal (58.90 -> 58.9), and floats serialise without a Python callback.
-_MONEY = {spec.name for spec in field_specs() if spec.type == "decimal"}
-_COLUMNS = ", ".join(
-    f"{name}::float8 AS {name}" if name in _MONEY else name for name in EVENT_FIELDS
-)
-
-PAGE_SQL = f"""
-SELECT {_COLUMNS},
-       (SELECT coalesce(max(source_sequence), 0) FROM olist.order_items) AS head_sequence
-FROM olist.order_events
-WHERE source_sequence > $1
-ORDER BY source_sequence
-LIMIT $2
+FEED_PAGE_SQL = f"""
+SELECT head.head_sequence, page.source_sequence, page.event_json
+FROM ({_HEAD}) AS head
+LEFT JOIN LATERAL (
+    SELECT feed.source_sequence, feed.event_json
+    FROM olist.order_event_feed AS feed
+    WHERE feed.source_sequence > $1
+    ORDER BY feed.source_sequence
+    LIMIT $2
+) AS page ON true
 """
-"""At most ``$2`` events after ``$1``, each row ending with the head of the feed.
+"""The head of ``order_items`` and at most ``$2`` pre-rendered events after ``$1``."""
 
-``head_sequence`` is read from ``order_items``: the view inner-joins tables that every item
-references through NOT NULL foreign keys, so both hold the same sequences, and the index gives
-the maximum in one probe (an init plan: computed once per statement, not per row).
+RENDERED_PAGE_SQL = f"""
+SELECT head.head_sequence, page.source_sequence, page.event_json
+FROM ({_HEAD}) AS head
+LEFT JOIN LATERAL (
+    SELECT rendered.source_sequence, rendered.event_json
+    FROM olist.render_order_events($1, $2) AS rendered
+) AS page ON true
 """
-
-HEAD_SQL = "SELECT coalesce(max(source_sequence), 0) FROM olist.order_items"
-"""The head of the feed, for pages that came back empty."""
+"""The head of ``order_items`` and at most ``$2`` events after ``$1`` rendered now (the tail
+of a page beyond the feed's head)."""
 
 READY_SQL = "SELECT 1"
 """Cheapest round trip proving the database answers."""
@@ -56,7 +61,7 @@ READY_SQL = "SELECT 1"
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
-    """One page of the feed, as read in one snapshot."""
+    """One page of the feed."""
 
     events_json: bytes
     """The events as a JSON array (UTF-8), in ``source_sequence`` order."""
@@ -64,7 +69,7 @@ class EventPage:
     last_sequence: int | None
     """``source_sequence`` of the last event, ``None`` for an empty page."""
     head_sequence: int
-    """Largest ``source_sequence`` in the source at read time, 0 when it is empty."""
+    """Largest ``source_sequence`` in ``order_items`` when the page was read (0 when empty)."""
 
     @property
     def has_more(self) -> bool:
@@ -76,13 +81,21 @@ async def fetch_event_page(
     connection: asyncpg.Connection | asyncpg.Pool, after_sequence: int, limit: int
 ) -> EventPage:
     """Read up to ``limit`` events with ``source_sequence > after_sequence``."""
-    rows = await connection.fetch(PAGE_SQL, after_sequence, limit)
-    if not rows:
-        head = await connection.fetchval(HEAD_SQL)
-        return EventPage(b"[]", 0, None, head)
+    rows = await connection.fetch(FEED_PAGE_SQL, after_sequence, limit)
+    head_sequence = rows[0][0]
+    texts = [row[2] for row in rows if row[1] is not None]
+    last_sequence = rows[-1][1] if texts else None
+    end = after_sequence if last_sequence is None else last_sequence
+    if len(texts) < limit and head_sequence > end:
+        # The feed has not caught up with this commit yet: render the rest of the page now.
+        tail = await connection.fetch(RENDERED_PAGE_SQL, end, limit - len(texts))
+        head_sequence = tail[0][0]
+        if tail[-1][1] is not None:
+            texts.extend(row[2] for row in tail)
+            last_sequence = tail[-1][1]
     return EventPage(
-        events_json=render_events(rows),
-        event_count=len(rows),
-        last_sequence=rows[-1]["source_sequence"],
-        head_sequence=rows[0]["head_sequence"],
+        events_json=("[" + ",".join(texts) + "]").encode(),
+        event_count=len(texts),
+        last_sequence=last_sequence,
+        head_sequence=head_sequence,
     )

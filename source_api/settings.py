@@ -47,6 +47,18 @@ class ApiSettings(DatabaseSettings):
         le=16,
         description="Pages read ahead for sequential readers (0 disables read-ahead).",
     )
+    api_feed_refresh_interval: float = Field(
+        default=0.2,
+        gt=0,
+        le=60,
+        description="Seconds the feed refresher sleeps once the event feed has caught up.",
+    )
+    api_feed_refresh_rows: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Events the feed refresher renders per transaction (it loops while full).",
+    )
     api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
     api_log_level: str = Field(default="INFO", description="Logging level of the API process.")
 

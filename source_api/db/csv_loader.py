@@ -15,6 +15,8 @@ the table locked against other writers (not readers) until it commits:
    The other rows not inserted were already present.
 
 A table without parents that is still empty skips staging: its rows are copied straight in.
+When every file is loaded, the new events are rendered into the API's feed
+(:func:`source_api.db.feed.refresh_feed`).
 
 A bad row never stops a load; a file with a foreign header is refused and the others still
 load. Only a missing directory, a directory with none of the 9 files, or a database that
@@ -45,6 +47,7 @@ from source_api.db.csv_report import (
     Rejection,
 )
 from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
+from source_api.db.feed import refresh_feed
 from source_api.db.schema import init_database
 
 __all__ = ["FileReport", "LoadReport", "load_csv_directory"]
@@ -97,6 +100,8 @@ async def load_csv_directory(
                 cause = error.__context__ if isinstance(error, asyncpg.InterfaceError) else None
                 raise DatabaseConnectionLost(dsn, table.file_name, cause or error) from error
             report.files.append(file_report)
+        # Render the loaded events into the API's feed now, so they are served at full speed.
+        await refresh_feed(connection)
     finally:
         await connection.close()
     report.seconds = time.perf_counter() - started

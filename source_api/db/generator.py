@@ -15,6 +15,8 @@ How it works:
   database)``. On an empty database a seed always gives the same rows; a second run with the
   same seed on the same database draws a new, independent data set (new ids, no key clash)
   whose purchase times overlap the first run's.
+* At the end the new events are rendered into the API's feed
+  (:func:`source_api.db.feed.refresh_feed`), so they are served at full speed at once.
 
 The row builders (:func:`build_catalogue`, :func:`build_order_batch`) and the writer
 (:func:`write_tables`) are shared with the order simulator (:mod:`source_api.db.simulator`).
@@ -34,6 +36,7 @@ import asyncpg
 import numpy as np
 
 from source_api.db import reference_data as ref
+from source_api.db.feed import refresh_feed
 
 log = logging.getLogger(__name__)
 
@@ -968,6 +971,8 @@ async def generate_dataset(
             )  # fmt: skip
             if progress is not None:
                 progress(GenerationProgress(done, orders, items, elapsed))
+        # Render the new events into the API's feed now, so they are served at full speed.
+        await refresh_feed(connection)
     finally:
         await connection.close()
     return GenerationReport(
