@@ -1,24 +1,24 @@
-"""Throughput of the source API against a raw database read of the same rows.
+"""Throughput of the source API against raw database reads of the same rows.
 
 ``python -m bench.api --events 1000000`` starts its own PostgreSQL, fills it with about that
-many order-item events using the synthetic generator (``source_api.db.generator``), starts the
-API as a subprocess and reads every event, in the same run, these ways:
+many order-item events using the synthetic generator (``source_api.db.generator``), renders
+them into the pre-rendered feed (timed on its own: the one-time cost of each event), starts
+the API as a subprocess and reads every event, in the same run, these ways:
 
 1. **API over HTTP**: ``GET /v1/order-events?limit=5000`` page by page with one keep-alive
    httpx client, each page parsed with orjson (what a consumer does); read-ahead on (default).
 2. **API over HTTP, read-ahead off** (``OLIST_API_READ_AHEAD_PAGES=0``), to show what it buys.
-3. **raw asyncpg keyset, typed rows**: the baseline. The same keyset query on
-   ``olist.order_events`` fetched as asyncpg records; no HTTP, no JSON.
-4. **API page function in-process**: ``source_api.queries.fetch_event_page`` (typed rows
-   rendered by orjson), without HTTP.
-5. **PostgreSQL-rendered JSON in-process**: the alternative design, ``row_to_json`` aggregated
-   into one array by PostgreSQL and returned as bytes.
+3. **raw asyncpg keyset on the view, typed rows**: the first baseline, the read the API did
+   before the feed existed. The same keyset query on ``olist.order_events`` fetched as asyncpg
+   records; no HTTP, no JSON.
+4. **raw asyncpg keyset on the feed**: the second baseline, the API's page query
+   (``source_sequence, event_json`` of ``olist.order_event_feed``) with no HTTP and no splicing.
+5. **API page function in-process**: ``source_api.queries.fetch_event_page`` without HTTP.
 
 The table also shows the CPU seconds spent by the PostgreSQL backends, the API process and the
-client (from ``/proc/<pid>/stat``): on a sequential read the database backend is the
-bottleneck, so the design that costs it less wins, and on a shared machine total CPU is what
-the other processes leave. Prints the table, then, as the last line, one JSON object:
-``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., "ratio": ..., ...}``.
+client (from ``/proc/<pid>/stat``): on a shared machine total CPU is what the other processes
+leave, so it says more than wall-clock time. Prints the table, then, as the last line, one
+JSON object: ``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., ...}``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from emulators._process import free_port, kill_process_group, start_process_grou
 from emulators.postgres import LocalPostgres
 from schemas import EVENT_FIELDS
 from source_api.db import reference_data
+from source_api.db.feed import refresh_feed
 from source_api.db.generator import generate_dataset
 from source_api.db.schema import init_database
 from source_api.queries import fetch_event_page
@@ -55,11 +56,10 @@ log = logging.getLogger("bench.api")
 PAGE_SIZE = 5000
 _SELECT = f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events"
 ROWS_SQL = f"{_SELECT} WHERE source_sequence > $1 ORDER BY source_sequence LIMIT $2"
-POSTGRES_JSON_SQL = f"""
-SELECT convert_to('[' || coalesce(string_agg(row_to_json(page)::text, ','), '') || ']', 'UTF8'),
-       count(*), max(page.source_sequence)
-FROM ({ROWS_SQL}) AS page
-"""
+FEED_SQL = (
+    "SELECT source_sequence, event_json FROM olist.order_event_feed "
+    "WHERE source_sequence > $1 ORDER BY source_sequence LIMIT $2"
+)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,6 +93,27 @@ async def _fill(dsn: str, events: int, seed: int) -> int:
     try:
         await connection.execute("VACUUM ANALYZE")  # fresh statistics and visibility map
         return await connection.fetchval("SELECT count(*) FROM olist.order_items")
+    finally:
+        await connection.close()
+
+
+async def _render_feed(dsn: str) -> Measurement:
+    """Render the whole feed again (the generator did it once) and measure what it costs."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("TRUNCATE olist.order_event_feed")
+        await connection.execute("CHECKPOINT")  # the truncated pages are not flushed mid-run
+        pid = connection.get_server_pid()
+        cpu_before = _cpu_seconds(pid)
+        started = time.perf_counter()
+        events = await refresh_feed(connection)
+        seconds = time.perf_counter() - started
+        measurement = Measurement(
+            "render the feed (refresh_order_event_feed)", events, seconds,
+            database_cpu_seconds=_cpu_seconds(pid) - cpu_before,
+        )  # fmt: skip
+        await connection.execute("VACUUM ANALYZE olist.order_event_feed")
+        return measurement
     finally:
         await connection.close()
 
@@ -162,15 +183,13 @@ async def _read_api_pages(connection: asyncpg.Connection) -> int:
         last_sequence = page.last_sequence
 
 
-async def _read_postgres_json(connection: asyncpg.Connection) -> int:
-    statement = await connection.prepare(POSTGRES_JSON_SQL)
+async def _read_feed_rows(connection: asyncpg.Connection) -> int:
+    statement = await connection.prepare(FEED_SQL)
     events = last_sequence = 0
-    while True:
-        _events_json, count, last = await statement.fetchrow(last_sequence, PAGE_SIZE)
-        if count == 0:
-            return events
-        events += count
-        last_sequence = last
+    while rows := await statement.fetch(last_sequence, PAGE_SIZE):
+        events += len(rows)
+        last_sequence = rows[-1]["source_sequence"]
+    return events
 
 
 async def _measure_api(name: str, dsn: str, workdir: Path, read_ahead_pages: int) -> Measurement:
@@ -224,36 +243,44 @@ async def run(events: int, seed: int) -> dict[str, float | int]:
         started = time.perf_counter()
         total = await _fill(pg.dsn, events, seed)
         print(f"generated {total} events in {time.perf_counter() - started:.1f} s", flush=True)
-        # One untimed pass so every measurement finds the same pages in shared buffers.
+        render = await _render_feed(pg.dsn)
+        # One untimed pass of each source so every measurement finds its pages in shared
+        # buffers (the OS page cache, beyond them).
         await _in_process("warm-up", pg.dsn, _read_raw_rows)
+        await _in_process("warm-up", pg.dsn, _read_feed_rows)
         measurements = [
             await _measure_api("API over HTTP (read-ahead on)", pg.dsn, Path(workdir), 2),
             await _measure_api("API over HTTP (read-ahead off)", pg.dsn, Path(workdir), 0),
-            await _in_process("raw asyncpg keyset, typed rows", pg.dsn, _read_raw_rows),
+            await _in_process("raw asyncpg keyset on the view", pg.dsn, _read_raw_rows),
+            await _in_process("raw asyncpg keyset on the feed", pg.dsn, _read_feed_rows),
             await _in_process("API page function, no HTTP", pg.dsn, _read_api_pages),
-            await _in_process("PostgreSQL-rendered JSON, no HTTP", pg.dsn, _read_postgres_json),
         ]
-    for measurement in measurements:
+    for measurement in [render, *measurements]:
         if measurement.events != total:
             raise RuntimeError(f"{measurement.name} read {measurement.events} of {total} events")
-    print(f"\n{'method (page size 5000)':<36} {'events':>9} {'seconds':>8} {'events/s':>10} "
+    print(f"\n{'method (page size 5000)':<44} {'events':>9} {'seconds':>8} {'events/s':>10} "
           f"{'db cpu s':>9} {'api cpu s':>9} {'client cpu s':>12}")  # fmt: skip
-    for item in measurements:
+    for item in [*measurements, render]:
         cpu = [
             "" if value is None else f"{value:.1f}"
             for value in (item.database_cpu_seconds, item.api_cpu_seconds, item.client_cpu_seconds)
         ]
-        print(f"{item.name:<36} {item.events:>9} {item.seconds:>8.1f} "
+        print(f"{item.name:<44} {item.events:>9} {item.seconds:>8.1f} "
               f"{item.events_per_second:>10,.0f} {cpu[0]:>9} {cpu[1]:>9} {cpu[2]:>12}")  # fmt: skip
-    api, api_no_read_ahead, raw, api_pages, postgres_json = measurements
+    api, api_no_read_ahead, raw, feed, api_pages = measurements
     return {
         "events": total,
         "api_events_per_s": round(api.events_per_second),
         "raw_db_events_per_s": round(raw.events_per_second),
         "ratio": round(api.events_per_second / raw.events_per_second, 3),
+        "raw_feed_events_per_s": round(feed.events_per_second),
+        "ratio_to_feed": round(api.events_per_second / feed.events_per_second, 3),
         "api_no_read_ahead_events_per_s": round(api_no_read_ahead.events_per_second),
         "api_page_function_events_per_s": round(api_pages.events_per_second),
-        "postgres_json_events_per_s": round(postgres_json.events_per_second),
+        "feed_render_events_per_s": round(render.events_per_second),
+        "feed_render_db_cpu_us_per_event": round(
+            1e6 * (render.database_cpu_seconds or 0.0) / render.events, 1
+        ),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
