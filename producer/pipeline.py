@@ -245,6 +245,9 @@ class Pipeline:
         ]
         message_count = len(messages)
         for invalid in validated.invalid:
+            # A refused event still counts for the cursor's position (it is dead-lettered).
+            if invalid.source_sequence is not None:
+                sequence = max(sequence, invalid.source_sequence)
             log.warning(
                 "event refused: dead-lettered source_sequence=%s event_id=%s reason=%r",
                 invalid.source_sequence,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from producer.publisher import EventPublisher
 from producer.settings import ProducerSettings, PubSubSettings
 from producer.source_client import SourceClient
 from tests.fixtures.api import ApiProcess
+from tests.fixtures.api_orders import insert_order
 from tests.fixtures.producer import (
     producer_settings,
     pull_messages,
@@ -109,18 +111,24 @@ async def test_event_failing_validation_goes_to_the_dead_letter_topic_with_the_r
     await seed_events(database_url, orders=200)
     connection = await asyncpg.connect(database_url)
     try:
-        # An empty city passes the database but not OrderEvent (min_length=1).
-        broken = await connection.fetch(
-            "UPDATE olist.customers SET customer_city = '' WHERE customer_id = "
-            "(SELECT customer_id FROM olist.orders ORDER BY order_id LIMIT 1) "
-            "RETURNING customer_id"
-        )
-        assert len(broken) == 1
+        # One more order whose customer has an empty city: the database accepts it, OrderEvent
+        # does not (min_length=1). Broken in the same transaction, so the API renders its
+        # events (once, when it first serves them) with the empty city.
+        async with connection.transaction():
+            await insert_order(connection, random.Random(5))
+            order_id = await connection.fetchval(
+                "SELECT order_id FROM olist.order_items ORDER BY source_sequence DESC LIMIT 1"
+            )
+            await connection.execute(
+                "UPDATE olist.customers SET customer_city = '' WHERE customer_id = "
+                "(SELECT customer_id FROM olist.orders WHERE order_id = $1)",
+                order_id,
+            )
         broken_events = {
             row["event_id"]: row["source_sequence"]
             for row in await connection.fetch(
-                "SELECT event_id, source_sequence FROM olist.order_events WHERE customer_id = $1",
-                broken[0]["customer_id"].strip(),
+                "SELECT event_id, source_sequence FROM olist.order_events WHERE order_id = $1",
+                order_id.strip(),
             )
         }
     finally:
