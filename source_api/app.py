@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from source_api.database import close_pool, open_pool, redacted
+from source_api.database import close_pool, open_connection, open_pool, redacted
 from source_api.errors import ApiError
 from source_api.feed_refresher import FeedRefresher
 from source_api.metrics import ApiMetrics, MetricsMiddleware
@@ -47,7 +47,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         app.state.read_ahead = read_ahead
         feed_refresher = FeedRefresher(
-            pool,
+            partial(open_connection, settings),
             app_metrics,
             rows=settings.api_feed_refresh_rows,
             interval=settings.api_feed_refresh_interval,

@@ -59,6 +59,17 @@ def database_errors(action: str) -> Iterator[None]:
         ) from error
 
 
+SERVER_SETTINGS = {
+    # Timestamps render as ISO 8601 with the session offset: make it +00:00.
+    "TimeZone": "UTC",
+    "application_name": "olist-source-api",
+    # Page plans are index lookups; a JIT compile (jit_above_cost is reached once the tables
+    # are large) would add tens of milliseconds per page and save none.
+    "jit": "off",
+}
+"""Session settings of every connection the API opens."""
+
+
 async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
     """Open the pool; raise DatabaseUnavailable naming the DSN when it cannot connect."""
     with database_errors(f"connecting to {redacted(settings.database_url)}"):
@@ -67,17 +78,19 @@ async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
             min_size=settings.api_pool_min_size,
             max_size=settings.api_pool_max_size,
             command_timeout=settings.api_command_timeout,
-            server_settings={
-                # Timestamps render as ISO 8601 with the session offset: make it +00:00.
-                "TimeZone": "UTC",
-                "application_name": "olist-source-api",
-                # Page plans are index lookups; a JIT compile (jit_above_cost is reached once
-                # the tables are large) would add tens of milliseconds per page and save none.
-                "jit": "off",
-            },
+            server_settings=SERVER_SETTINGS,
         )
     assert pool is not None  # create_pool returns the pool once initialised
     return pool
+
+
+async def open_connection(settings: ApiSettings) -> asyncpg.Connection:
+    """One connection outside the pool, with the pool's session settings and timeout."""
+    return await asyncpg.connect(
+        settings.database_url,
+        command_timeout=settings.api_command_timeout,
+        server_settings=SERVER_SETTINGS,
+    )
 
 
 async def close_pool(pool: asyncpg.Pool, timeout: float) -> None:

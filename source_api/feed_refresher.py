@@ -1,15 +1,17 @@
 """Keep the pre-rendered event feed caught up with the committed order items, in the API process.
 
 :class:`FeedRefresher` is a background asyncio task started and stopped by the app's lifespan.
-It calls ``olist.refresh_order_event_feed(rows)`` on a pool connection in a loop: again at once
-while a call filled ``rows`` (catching up), otherwise after ``interval`` seconds. A committed
+It calls ``olist.refresh_order_event_feed(rows)`` in a loop on a connection of its own (outside
+the request pool, so it never competes with pages for a connection): again at once while a
+call filled ``rows`` (catching up), otherwise after ``interval`` seconds. A committed
 order is therefore in the feed within about one interval; until then the page reader renders
 it on the spot (:mod:`source_api.queries`), so no reader waits for the refresher.
 
 Several API processes on one database each run a refresher: the SQL function serialises them
 on an advisory lock, and the ones that come second find nothing new to append. A failed
-refresh is logged and counted, and retried after a backoff (doubling from ``interval``, at most
-:data:`MAX_BACKOFF` seconds); pages stay correct meanwhile, only slower.
+refresh is logged and counted, its connection is closed, and it is retried on a new connection
+after a backoff (doubling from ``interval``, at most :data:`MAX_BACKOFF` seconds); pages stay
+correct meanwhile, only slower.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -38,6 +41,9 @@ SELECT (SELECT coalesce(max(source_sequence), 0) FROM olist.order_items)
 MAX_BACKOFF = 5.0
 """Longest pause, in seconds, between two failed refreshes."""
 
+CLOSE_TIMEOUT = 5.0
+"""Seconds ``stop()`` waits for the connection to close before terminating it."""
+
 # The schema predates the feed (or is missing): 'olist db init' fixes it, so keep retrying.
 _NOT_INITIALISED = (
     asyncpg.UndefinedTableError,
@@ -54,16 +60,22 @@ class FeedRefresher:
     """
 
     def __init__(
-        self, pool: asyncpg.Pool, metrics: ApiMetrics, *, rows: int, interval: float
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        metrics: ApiMetrics,
+        *,
+        rows: int,
+        interval: float,
     ) -> None:
         if rows < 1:
             raise ValueError(f"rows must be >= 1, got {rows}")
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval}")
-        self._pool = pool
+        self._connect = connect
         self._metrics = metrics
         self._rows = rows
         self._interval = interval
+        self._connection: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,16 +92,32 @@ class FeedRefresher:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+            except (TimeoutError, *UNAVAILABLE_ERRORS) as error:
+                log.warning("feed refresher connection close failed error=%r", error)
+                connection.terminate()
+        log.info("feed refresher stopped")
 
     async def refresh_once(self) -> int:
         """One refresh call; returns how many events it appended, and updates the metrics."""
-        async with self._pool.acquire() as connection:
-            started = time.perf_counter()
-            appended: int = await connection.fetchval(REFRESH_SQL, self._rows)
-            self._metrics.feed_refresh_duration.observe(time.perf_counter() - started)
-            self._metrics.feed_events_refreshed.inc(appended)
-            self._metrics.feed_lag.set(await connection.fetchval(LAG_SQL))
+        if self._connection is None:
+            self._connection = await self._connect()
+        started = time.perf_counter()
+        appended: int = await self._connection.fetchval(REFRESH_SQL, self._rows)
+        self._metrics.feed_refresh_duration.observe(time.perf_counter() - started)
+        self._metrics.feed_events_refreshed.inc(appended)
+        self._metrics.feed_lag.set(await self._connection.fetchval(LAG_SQL))
         return appended
+
+    def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # terminate(), not close(): after a failure the connection may be broken, and a
+            # rolled-back refresh loses nothing (the next one appends the same range).
+            connection.terminate()
 
     async def _run(self) -> None:
         log.info("feed refresher started rows=%d interval_s=%s", self._rows, self._interval)
@@ -116,6 +144,7 @@ class FeedRefresher:
                 if appended >= self._rows:
                     continue  # catching up: the next batch is already waiting
             if failures:
+                self._disconnect()
                 await asyncio.sleep(min(self._interval * 2 ** min(failures, 16), MAX_BACKOFF))
             else:
                 await asyncio.sleep(self._interval)
