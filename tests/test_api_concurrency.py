@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -117,9 +118,24 @@ async def _write_orders(database_url: str, seed: int, transactions: int) -> tupl
     return committed, rolled_back
 
 
+async def _feed_event_ids(database_url: str) -> list[str]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT event_json::json ->> 'event_id' AS event_id FROM olist.order_event_feed "
+            "ORDER BY source_sequence"
+        )
+    finally:
+        await connection.close()
+    return [row["event_id"] for row in rows]
+
+
 async def test_paging_during_concurrent_inserts_serves_each_committed_event_exactly_once(
-    api_server: ApiProcess, database_url: str
+    database_url: str, start_api: Callable[..., ApiProcess]
 ) -> None:
+    # The feed refresher runs all the time, so pages mix pre-rendered events and events
+    # rendered on the spot, and the refresher races the writers' commits.
+    api_server = start_api(database_url, extra_env={"OLIST_API_FEED_REFRESH_INTERVAL": "0.005"})
     connection = await asyncpg.connect(database_url)
     try:  # the first insert writes the catalogue every writer then draws from
         await insert_random_orders(connection, 1, numpy.random.default_rng(99))
@@ -155,4 +171,11 @@ async def test_paging_during_concurrent_inserts_serves_each_committed_event_exac
     assert all(earlier < later for earlier, later in itertools.pairwise(sequences))
     served_ids = [event["event_id"] for event in served]
     assert len(set(served_ids)) == len(served_ids)
-    assert served_ids == await _committed_event_ids(database_url)
+    committed_ids = await _committed_event_ids(database_url)
+    assert served_ids == committed_ids
+    # The refresher appended every committed event once, none skipped, in sequence order.
+    deadline = time.monotonic() + 30
+    while (feed_ids := await _feed_event_ids(database_url)) != committed_ids:
+        assert committed_ids[: len(feed_ids)] == feed_ids
+        assert time.monotonic() < deadline, "the feed did not catch up within 30 s"
+        await asyncio.sleep(0.02)
