@@ -258,16 +258,19 @@ def _run(
             loaded, distinct = counts.n, counts.d
         except NotFound:
             log.debug("the table appears with the first batch")
-        status = _get_json(f"http://127.0.0.1:{status_port}/status")
+        try:
+            last_batch = _get_json(f"http://127.0.0.1:{status_port}/status")["last_batch_id"]
+        except OSError as error:  # the job may be restarting its HTTP server; poll() tells
+            last_batch = f"unknown ({error})"
         print(
             f"   source events {expected:,}  loaded in BigQuery {loaded:,}  "
-            f"last batch {status.get('last_batch_id')}",
+            f"last batch {last_batch}",
             flush=True,
         )
         if loaded >= expected:
             break
         time.sleep(5)
-    os.killpg(stream.pid, signal.SIGTERM)
+    os.kill(stream.pid, signal.SIGTERM)  # what Kubernetes sends to the driver (PID 1)
     stream.wait(timeout=120)
     print(f"   streaming job stopped on SIGTERM, exit code {stream.returncode}")
     if not loaded == distinct == expected:

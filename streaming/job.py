@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -47,8 +48,26 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
 
     builder = SparkSession.builder.appName("olist-order-events-stream")
     if SparkSession.getActiveSession() is None and not _launched_by_spark_submit():
+        # Python workers (and the data source's planner process) must run this interpreter,
+        # the one with the project's packages, not whatever "python3" is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(settings.spark_master).config("spark.driver.memory", "2g")
-    spark = (
+    # The JVM is our child: started with SIGTERM ignored (HotSpot then keeps it ignored), a
+    # SIGTERM sent to the whole process group (a terminal, `kill -- -PGID`) reaches only this
+    # driver, which stops the query between batches; the JVM exits when the driver does.
+    previous_handler = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        spark = _configured(builder, settings).getOrCreate()
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    from connectors.pubsub import PubSubDataSource
+
+    spark.dataSource.register(PubSubDataSource)
+    return spark
+
+
+def _configured(builder: SparkSession.Builder, settings: StreamSettings) -> SparkSession.Builder:
+    return (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(settings.state_partitions))
         .config(
@@ -57,17 +76,10 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
         )
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
     )
-    from connectors.pubsub import PubSubDataSource
-
-    spark.dataSource.register(PubSubDataSource)
-    return spark
 
 
 def _launched_by_spark_submit() -> bool:
-    import os
-
     # spark-submit starts the Python driver with the gateway already running.
     return "PYSPARK_GATEWAY_PORT" in os.environ
 

@@ -1,0 +1,304 @@
+"""One micro-batch of N events through the streaming job, against a plain Spark batch job.
+
+``python -m bench.stream --events 1000000`` starts the Pub/Sub emulator, fake-gcs-server and the
+BigQuery emulator, publishes N events (packed 1,000 per message, as the producer does), then:
+
+1. runs the streaming job (``streaming.job``: Pub/Sub source, validation, deduplication,
+   Parquet to Cloud Storage, BigQuery load) with ``availableNow`` so the N events form one
+   micro-batch, and reads the batch's wall time from Spark's progress (``triggerExecution``);
+2. restarts the query on a processing-time trigger with nothing to read and reports the
+   duration of an empty trigger;
+3. times the floor, in the same Spark session: a plain batch job reading the same events from a
+   local JSON Lines file with the event schema and writing Parquet locally.
+
+Peak memory is the largest summed RSS of this process and its children (the JVM, the Python
+workers) sampled every 100 ms. Prints a table, then, as the last line, one JSON object:
+``{"events": N, "batch_seconds": ..., "events_per_s": ..., "plain_spark_seconds": ...,
+"ratio_vs_plain_spark": ..., "empty_trigger_seconds": ..., "peak_rss_mb": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from emulators.bigquery import BigQueryEmulator
+from emulators.gcs import FakeGcsServer
+from emulators.pubsub import PubSubEmulator
+from schemas.envelope import encode_events
+from schemas.order_event import OrderEvent, event_id_for
+
+log = logging.getLogger("bench.stream")
+
+EVENTS_PER_MESSAGE = 1000
+TEMPLATE: dict[str, Any] = {
+    "schema_version": 1,
+    "order_status": "delivered",
+    "order_approved_at": "2017-10-02T11:07:15+00:00",
+    "order_delivered_carrier_date": "2017-10-04T19:55:00+00:00",
+    "order_delivered_customer_date": "2017-10-10T21:25:13+00:00",
+    "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
+    "customer_unique_id": "7c396fd4830fd04220f754e42b4e5bff",
+    "customer_zip_code_prefix": "03149",
+    "customer_city": "sao paulo",
+    "product_id": "87285b34884572647811a353c7ac498a",
+    "product_category_name": "utilidades_domesticas",
+    "product_category_name_english": "housewares",
+    "product_weight_g": 500,
+    "product_length_cm": 19,
+    "product_height_cm": 8,
+    "product_width_cm": 13,
+    "seller_id": "3504c0cb71d7fa48d967e0e4c94d59d9",
+    "seller_zip_code_prefix": "09350",
+    "seller_city": "maua",
+    "seller_state": "SP",
+    "shipping_limit_date": "2017-10-06T11:07:15+00:00",
+    "freight_value": 8.72,
+    "payment_total": 38.71,
+    "payment_types": ["credit_card"],
+    "payment_installments_max": 1,
+    "review_score": 4,
+    "review_creation_date": "2017-10-11T00:00:00+00:00",
+    "review_answer_timestamp": "2017-10-12T03:43:48+00:00",
+}
+STATES = ("SP", "SP", "SP", "RJ", "MG", "RS", "PR", "SC", "BA", "DF")
+
+
+def events(count: int, days: int) -> Iterator[bytes]:
+    """``count`` distinct, valid events as JSON, purchase dates spread over ``days`` days."""
+    start = dt.datetime(2018, 1, 1, tzinfo=dt.UTC)
+    for index in range(count):
+        order_id = f"{index:032x}"
+        purchased = start + dt.timedelta(seconds=(index * 86_400 * days) // count)
+        event = {
+            **TEMPLATE,
+            "event_id": event_id_for(order_id, 1),
+            "source_sequence": index + 1,
+            "order_id": order_id,
+            "order_item_id": 1,
+            "order_purchase_timestamp": purchased.isoformat(),
+            "customer_id": f"{index + 7:032x}",
+            "customer_state": STATES[index % len(STATES)],
+            "price": round(10 + (index % 9000) / 7, 2),
+        }
+        yield orjson.dumps(event)
+
+
+class PeakMemory:
+    """Largest summed RSS of this process and its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            total = sum(_rss_pages(pid) for pid in _tree(os.getpid())) * page
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
+
+
+def _tree(pid: int) -> list[int]:
+    pids, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for parent in frontier for child in _children(parent)]
+        pids += frontier
+    return pids
+
+
+def _rss_pages(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError):
+        return 0
+
+
+def publish(host: str, topic: str, count: int, days: int, json_path: Path) -> float:
+    """Publish the events (and write them as JSON Lines for the baseline); returns seconds."""
+    from google.cloud import pubsub_v1
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    publisher = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(max_messages=100, max_bytes=9_000_000)
+    )
+    started = time.monotonic()
+    futures = []
+    batch: list[bytes] = []
+    first = 1
+    with open(json_path, "wb") as lines:
+        for sequence, event in enumerate(events(count, days), start=1):
+            batch.append(event)
+            lines.write(event + b"\n")
+            if len(batch) == EVENTS_PER_MESSAGE or sequence == count:
+                message = encode_events(batch, first, sequence)
+                futures.append(publisher.publish(topic, message.data, **message.attributes))
+                batch, first = [], sequence + 1
+    for future in futures:
+        future.result(timeout=300)
+    return time.monotonic() - started
+
+
+def run(count: int, days: int) -> dict[str, Any]:
+    from google.cloud import pubsub_v1
+
+    from streaming import job
+    from streaming.metrics import StreamStatus
+    from streaming.settings import StreamSettings
+
+    OrderEvent.model_validate_json(next(events(1, days)))  # the template is a valid event
+    work = Path(tempfile.mkdtemp(prefix="olist-bench-stream-"))
+    with ExitStack() as stack, PeakMemory() as memory:
+        stack.callback(shutil.rmtree, work, True)
+        pubsub = stack.enter_context(PubSubEmulator())
+        gcs = stack.enter_context(FakeGcsServer(filesystem_root=work / "gcs"))
+        gcs.create_bucket("olist-lake")
+        bigquery = stack.enter_context(
+            BigQueryEmulator(gcs_root=gcs.filesystem_root, data_dir=work / "bigquery")
+        )
+        os.environ.update(
+            PUBSUB_EMULATOR_HOST=pubsub.host,
+            STORAGE_EMULATOR_HOST=gcs.endpoint,
+            OLIST_BIGQUERY_API_ENDPOINT=bigquery.endpoint,
+            OLIST_LAKE_BUCKET="olist-lake",
+            OLIST_CHECKPOINT_DIR=str(work / "checkpoint"),
+            OLIST_METRICS_PORT="0",
+        )
+        topic = "projects/olist-local/topics/bench"
+        subscription = "projects/olist-local/subscriptions/bench"
+        pubsub_v1.PublisherClient().create_topic(name=topic)
+        pubsub_v1.SubscriberClient().create_subscription(
+            name=subscription, topic=topic, ack_deadline_seconds=600
+        )
+        json_path = work / "events.jsonl"
+        publish_seconds = publish(pubsub.host, topic, count, days, json_path)
+        log.info("published events=%d seconds=%.1f", count, publish_seconds)
+
+        settings = StreamSettings(pubsub_subscription="bench", available_now=True)
+        status = StreamStatus()
+        spark = job.build_spark_session(settings)
+        writer = job.build_writer(settings, status)
+        outcomes: list[Any] = []
+        writer.on_batch = outcomes.append
+        query = job.start_query(spark, settings, writer)
+        query.awaitTermination()
+        if query.exception() is not None:
+            raise RuntimeError(f"streaming query failed: {query.exception()}")
+        data_progress = [p for p in query.recentProgress if p.numInputRows > 0]
+        if len(data_progress) != 1 or data_progress[0].numInputRows != count:
+            raise RuntimeError(
+                f"expected one batch of {count} rows, got {[p.numInputRows for p in data_progress]}"
+            )
+        batch_ms = data_progress[0].durationMs
+        batch_seconds = batch_ms["triggerExecution"] / 1000
+        loaded = next(
+            iter(bigquery.client().query("SELECT COUNT(*) AS n FROM olist.order_events").result())
+        ).n
+        if loaded != count:
+            raise RuntimeError(f"BigQuery holds {loaded} rows, expected {count}")
+
+        empty_settings = StreamSettings(pubsub_subscription="bench", trigger_interval="1 second")
+        idle = job.start_query(spark, empty_settings, writer)
+        deadline = time.monotonic() + 60
+        empty_trigger_seconds = None
+        while time.monotonic() < deadline and empty_trigger_seconds is None:
+            time.sleep(1)
+            for progress in idle.recentProgress:
+                if progress.numInputRows == 0 and "triggerExecution" in progress.durationMs:
+                    empty_trigger_seconds = progress.durationMs["triggerExecution"] / 1000
+        idle.stop()
+
+        from schemas.derive import spark_schema
+
+        plain_started = time.monotonic()
+        spark.read.schema(spark_schema()).json(str(json_path)).write.mode("overwrite").parquet(
+            str(work / "plain-parquet")
+        )
+        plain_seconds = time.monotonic() - plain_started
+        spark.stop()
+    outcome = outcomes[-1]
+    return {
+        "events": count,
+        "batch_seconds": round(batch_seconds, 2),
+        "events_per_s": round(count / batch_seconds),
+        "plain_spark_seconds": round(plain_seconds, 2),
+        "ratio_vs_plain_spark": round(batch_seconds / plain_seconds, 2),
+        "empty_trigger_seconds": empty_trigger_seconds,
+        "peak_rss_mb": round(memory.peak_bytes / 2**20),
+        "_details": {
+            "publish_seconds": round(publish_seconds, 1),
+            "spark_duration_ms": batch_ms,
+            "sink_seconds": round(outcome.seconds, 2),
+            "objects_written": outcome.objects,
+            "purchase_days": days,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30, help="purchase dates spread over")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+    )
+    result = run(arguments.events, arguments.days)
+    details = result.pop("_details")
+    rows = [
+        ("events in the micro-batch", f"{result['events']:,}"),
+        ("streaming job, one micro-batch", f"{result['batch_seconds']:.2f} s"),
+        ("  events per second", f"{result['events_per_s']:,}"),
+        ("  of which in the foreachBatch sink", f"{details['sink_seconds']:.2f} s"),
+        ("  Spark phases (ms)", json.dumps(details["spark_duration_ms"])),
+        ("  objects written", str(details["objects_written"])),
+        ("plain Spark JSON -> Parquet (floor)", f"{result['plain_spark_seconds']:.2f} s"),
+        ("ratio job / plain Spark", f"{result['ratio_vs_plain_spark']:.2f}"),
+        ("empty trigger", f"{result['empty_trigger_seconds']} s"),
+        ("peak RSS (driver + JVM + workers)", f"{result['peak_rss_mb']:,} MB"),
+        ("publishing to the emulator (setup)", f"{details['publish_seconds']} s"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label.ljust(width)}  {value}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
