@@ -2,7 +2,8 @@
 
 They document the responses in OpenAPI and let clients validate what they receive; the events
 route itself splices the pre-rendered JSON of the event feed (:mod:`source_api.queries`) into
-its answer and never builds these objects on the hot path. Tests check that every served event validates.
+its answer and never builds these objects on the hot path. Tests check that every served
+event validates.
 """
 
 from __future__ import annotations
