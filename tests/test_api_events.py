@@ -98,9 +98,7 @@ async def test_event_json_renders_timestamps_money_and_payment_types_exactly(
             await connection.execute(
                 "UPDATE olist.orders SET order_purchase_timestamp = '2017-10-02 10:56:33+00'"
             )
-            await connection.execute(
-                "UPDATE olist.order_items SET price = 58.9, freight_value = 0"
-            )
+            await connection.execute("UPDATE olist.order_items SET price = 58.9, freight_value = 0")
             await connection.execute("DELETE FROM olist.order_payments")
             await connection.execute(
                 "INSERT INTO olist.order_payments SELECT order_id, 1, 'voucher', 1, 10.5 FROM "
