@@ -28,9 +28,7 @@ def test_init_creates_topics_subscriptions_and_dead_letter_policy(
     assert streaming.ack_deadline_seconds == STREAMING_ACK_DEADLINE_SECONDS == 600
     assert streaming.dead_letter_policy.dead_letter_topic == settings.dead_letter_topic_path()
     assert streaming.dead_letter_policy.max_delivery_attempts == 7
-    dead_letter = subscriber.get_subscription(
-        subscription=settings.dead_letter_subscription_path()
-    )
+    dead_letter = subscriber.get_subscription(subscription=settings.dead_letter_subscription_path())
     assert dead_letter.topic == settings.dead_letter_topic_path()
 
 
