@@ -291,3 +291,78 @@ async def test_refresh_feed_appends_in_chunks_until_caught_up(database_url: str)
     finally:
         await connection.close()
     assert [sequence for sequence, _ in await _feed(database_url)] == list(range(1, total + 1))
+
+
+async def _stale_count(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM olist.order_event_feed_stale")
+        return count
+    finally:
+        await connection.close()
+
+
+async def test_change_after_rendering_is_served_at_once_and_rendered_again_by_the_next_refresh(
+    database_url: str, start_api: Callable[..., ApiProcess]
+) -> None:
+    api = start_api(database_url, extra_env={"OLIST_API_FEED_REFRESH_INTERVAL": NEVER})
+    total = await insert_orders(database_url, 8, seed=77)
+    assert await _refresh(database_url, 1000) == total
+    rendered = await _feed(database_url)
+    connection = await asyncpg.connect(database_url)
+    try:
+        first_order = await connection.fetchval(
+            "SELECT order_id FROM olist.order_items WHERE source_sequence = 1"
+        )
+        await connection.execute(
+            "UPDATE olist.orders SET order_status = 'canceled' WHERE order_id = $1", first_order
+        )
+        await connection.execute(
+            "INSERT INTO olist.order_payments VALUES ($1, 9, 'voucher', 12, 1000.25)", first_order
+        )
+        changed = await connection.fetchval(
+            "SELECT count(*) FROM olist.order_items WHERE order_id = $1", first_order
+        )
+    finally:
+        await connection.close()
+    assert await _feed(database_url) == rendered  # the feed rows themselves are not touched
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        events, _ = await read_feed(client, limit=3)
+    assert [OrderEvent.model_validate(event) for event in events] == await _view_events(
+        database_url
+    )
+    first_events = [event for event in events if event["order_id"] == first_order]
+    assert [event["order_status"] for event in first_events] == ["canceled"] * changed
+    assert all(event["payment_installments_max"] == 12 for event in first_events)
+    # Each statement marked the order's items; the refresh renders them once, in the feed.
+    assert await _stale_count(database_url) == 2 * changed
+    assert await _refresh(database_url, 1000) == changed
+    assert await _stale_count(database_url) == 0
+    assert [OrderEvent.model_validate_json(text) for _, text in await _feed(database_url)] == (
+        await _view_events(database_url)
+    )
+
+
+async def test_new_orders_mark_nothing_stale(database_url: str) -> None:
+    await generate_dataset(database_url, orders=100, seed=78, chunk_orders=50)
+    total = await insert_orders(database_url, 10, seed=79)
+    assert total > 0
+    assert await _stale_count(database_url) == 0
+
+
+async def test_deleted_item_leaves_the_pages_at_once_and_the_feed_at_the_next_refresh(
+    database_url: str, start_api: Callable[..., ApiProcess]
+) -> None:
+    api = start_api(database_url, extra_env={"OLIST_API_FEED_REFRESH_INTERVAL": NEVER})
+    total = await insert_orders(database_url, 5, seed=80)
+    assert await _refresh(database_url, 1000) == total
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("DELETE FROM olist.order_items WHERE source_sequence = 2")
+    finally:
+        await connection.close()
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        events, _ = await read_feed(client, limit=2)
+    assert [event["source_sequence"] for event in events] == [1, *range(3, total + 1)]
+    assert await _refresh(database_url, 1000) == 1
+    assert [sequence for sequence, _ in await _feed(database_url)] == [1, *range(3, total + 1)]

@@ -245,8 +245,22 @@ AS $$
     LIMIT max_rows
 $$;
 
--- Append to the feed the next events after its head, at most max_rows, in sequence order;
--- return how many were appended (0: the feed has caught up).
+-- The given events, rendered now (for feed rows marked stale that a page serves before the
+-- refresher has rendered them again). STABLE: it reads in its caller's snapshot.
+CREATE OR REPLACE FUNCTION olist.render_order_events_at(source_sequences bigint[])
+RETURNS TABLE (source_sequence bigint, event_json text)
+LANGUAGE sql STABLE
+SET TimeZone = 'UTC' SET jit = off
+AS $$
+    SELECT source_sequence, event_json
+    FROM olist.order_event_json
+    WHERE source_sequence = ANY (source_sequences)
+$$;
+
+-- Bring the feed up to date, at most max_rows events of each kind per call: first render again
+-- the events marked stale (olist.order_event_feed_stale, below), dropping those whose item is
+-- gone, then append the next events after the feed's head in sequence order. Returns how many
+-- feed rows it appended, re-rendered or dropped (0: the feed has caught up).
 --
 -- Why appending "everything visible above the feed's head" never skips an event: writers of
 -- order_items hold advisory lock 4242001 from before their rows draw sequence numbers until
@@ -264,6 +278,9 @@ SET TimeZone = 'UTC' SET jit = off
 AS $$
 DECLARE
     feed_head bigint;
+    stale bigint[];
+    rerendered integer := 0;
+    dropped integer := 0;
     appended integer;
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 THEN
@@ -278,6 +295,27 @@ BEGIN
     END IF;
     -- 4242003 is this project's lock key for "appending to order_event_feed".
     PERFORM pg_advisory_xact_lock(4242003);
+    -- Claim what writers committed before this statement; later marks wait for the next call.
+    -- The statements below see at least those writers' changes (each takes a newer snapshot).
+    -- A marked item not in the feed yet needs nothing: it is appended with a newer snapshot.
+    WITH claimed AS (
+        DELETE FROM olist.order_event_feed_stale
+        WHERE ctid = ANY (ARRAY(SELECT ctid FROM olist.order_event_feed_stale LIMIT max_rows))
+        RETURNING source_sequence
+    )
+    SELECT array_agg(DISTINCT source_sequence) INTO stale FROM claimed;
+    IF stale IS NOT NULL THEN
+        DELETE FROM olist.order_event_feed AS f
+        WHERE f.source_sequence = ANY (stale)
+          AND NOT EXISTS (
+              SELECT 1 FROM olist.order_items AS oi WHERE oi.source_sequence = f.source_sequence);
+        GET DIAGNOSTICS dropped = ROW_COUNT;
+        UPDATE olist.order_event_feed AS f
+        SET event_json = j.event_json
+        FROM olist.order_event_json AS j
+        WHERE j.source_sequence = ANY (stale) AND f.source_sequence = j.source_sequence;
+        GET DIAGNOSTICS rerendered = ROW_COUNT;
+    END IF;
     SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
     INSERT INTO olist.order_event_feed (source_sequence, event_json)
     SELECT j.source_sequence, j.event_json
@@ -286,6 +324,110 @@ BEGIN
     ORDER BY j.source_sequence
     LIMIT max_rows;
     GET DIAGNOSTICS appended = ROW_COUNT;
-    RETURN appended;
+    RETURN appended + rerendered + dropped;
+END;
+$$;
+
+-- Events already rendered whose source rows changed afterwards. Statement triggers on every
+-- table an event reads record the affected items' sequences here, in the writer's transaction;
+-- the next refresh renders those events again (see refresh_order_event_feed). Items written by
+-- the writer's own transaction are skipped: no refresher can have rendered them yet, which
+-- keeps bulk inserts of new orders (order, items, payments, review together) from marking
+-- anything. TRUNCATE is not tracked.
+CREATE TABLE IF NOT EXISTS olist.order_event_feed_stale (
+    source_sequence  bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_event_feed_stale_source_sequence_idx
+    ON olist.order_event_feed_stale (source_sequence);
+
+-- TG_ARGV[0] names the key column of the changed rows; the transition tables are
+-- changed_rows (and previous_rows for UPDATE, so a row moved to another key marks both).
+CREATE OR REPLACE FUNCTION olist.mark_feed_events_stale() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    key_column text := TG_ARGV[0];
+    keys text[];
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        EXECUTE format(
+            'SELECT array_agg(DISTINCT k) FROM (SELECT %1$I::text AS k FROM changed_rows '
+            'UNION ALL SELECT %1$I::text FROM previous_rows) AS changed', key_column)
+        INTO keys;
+    ELSE
+        EXECUTE format('SELECT array_agg(DISTINCT %1$I::text) FROM changed_rows', key_column)
+        INTO keys;
+    END IF;
+    -- Keys that reach order items through another table are translated first, and the
+    -- function stops as soon as nothing is affected, so that a change to reference data with
+    -- no orders yet (a CSV load) never touches order_items.
+    IF key_column = 'customer_id' AND keys IS NOT NULL THEN
+        SELECT array_agg(o.order_id::text) INTO keys
+        FROM olist.orders AS o WHERE o.customer_id = ANY (keys::char(32)[]);
+        key_column := 'order_id';
+    ELSIF key_column = 'product_category_name' AND keys IS NOT NULL THEN
+        SELECT array_agg(p.product_id::text) INTO keys
+        FROM olist.products AS p WHERE p.product_category_name = ANY (keys);
+        key_column := 'product_id';
+    END IF;
+    IF keys IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Items this transaction wrote are skipped (xmin = its own id): no refresher can have
+    -- rendered them. Updates of items mark unconditionally: an update gives the new row version
+    -- this transaction's xmin although the item may have been rendered long ago.
+    IF key_column = 'source_sequence' THEN
+        INSERT INTO olist.order_event_feed_stale SELECT unnest(keys::bigint[]);
+    ELSIF key_column = 'order_id' THEN
+        INSERT INTO olist.order_event_feed_stale
+        SELECT oi.source_sequence FROM olist.order_items AS oi
+        WHERE oi.order_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
+    ELSIF key_column = 'product_id' THEN
+        INSERT INTO olist.order_event_feed_stale
+        SELECT oi.source_sequence FROM olist.order_items AS oi
+        WHERE oi.product_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
+    ELSIF key_column = 'seller_id' THEN
+        INSERT INTO olist.order_event_feed_stale
+        SELECT oi.source_sequence FROM olist.order_items AS oi
+        WHERE oi.seller_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
+    ELSE
+        RAISE EXCEPTION 'mark_feed_events_stale: unknown key column %', key_column;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DO $$
+DECLARE
+    tracked constant text[][] := ARRAY[
+        -- table, key column, events tracked
+        ['order_items', 'source_sequence', 'UPDATE DELETE'],
+        ['orders', 'order_id', 'UPDATE'],
+        ['order_payments', 'order_id', 'INSERT UPDATE DELETE'],
+        ['order_reviews', 'order_id', 'INSERT UPDATE DELETE'],
+        ['customers', 'customer_id', 'UPDATE'],
+        ['products', 'product_id', 'UPDATE'],
+        ['sellers', 'seller_id', 'UPDATE'],
+        ['product_category_name_translation', 'product_category_name', 'INSERT UPDATE DELETE']
+    ];
+    entry text[];
+    operation text;
+BEGIN
+    FOREACH entry SLICE 1 IN ARRAY tracked LOOP
+        FOREACH operation IN ARRAY string_to_array(entry[3], ' ') LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON olist.%I',
+                           entry[1] || '_feed_stale_' || lower(operation), entry[1]);
+            -- Transition tables allow one event per trigger, hence one trigger per operation.
+            EXECUTE format(
+                'CREATE TRIGGER %I AFTER %s ON olist.%I REFERENCING %s '
+                'FOR EACH STATEMENT EXECUTE FUNCTION olist.mark_feed_events_stale(%L)',
+                entry[1] || '_feed_stale_' || lower(operation), operation, entry[1],
+                CASE operation
+                    WHEN 'INSERT' THEN 'NEW TABLE AS changed_rows'
+                    WHEN 'DELETE' THEN 'OLD TABLE AS changed_rows'
+                    ELSE 'NEW TABLE AS changed_rows OLD TABLE AS previous_rows'
+                END,
+                entry[2]);
+        END LOOP;
+    END LOOP;
 END;
 $$;
