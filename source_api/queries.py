@@ -12,16 +12,19 @@ spot from the view (``olist.render_order_events``, same rendering), so a commit 
 the very next request, as when the API read the view directly.
 
 Events whose source rows changed after they were rendered are marked stale by triggers and
-rendered again by the next refresh; a page that meets such a mark first renders the event on
-the spot, so a reader always sees the rows as they are when it reads.
+rendered again by the next refresh; a page that meets such a mark renders the event on the
+spot, so a reader sees the rows as they are when it reads.
+
+A page's statements (feed range, stale marks in that range, rendered tail) run in one
+read-only REPEATABLE READ transaction, so they all see one snapshot.
 
 Why a reader never skips an event: writers of ``order_items`` commit in sequence order (one
 advisory lock, source_api/sql/schema.sql), and the feed is always a sequence-ordered prefix of
 the committed items (the refresher appends everything visible above its head, under its own
-lock). A short feed page therefore holds every feed row after the cursor; every item after
-its last sequence that is committed when the second statement runs is rendered by it, and any
-committed item below the feed's head is already in the feed. Items commit in order, so no row
-can appear later below a sequence a reader has passed.
+lock). In one snapshot, a short feed page therefore holds every feed row after the cursor, any
+committed item below the feed's head is in the feed, and the tail renders every committed item
+after the page's last sequence. Items commit in order, so no row can appear later below a
+sequence a reader has passed.
 """
 
 from __future__ import annotations
