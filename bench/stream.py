@@ -40,41 +40,13 @@ from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
 from schemas.envelope import encode_events
+from schemas.examples import EXAMPLE_EVENT
 from schemas.order_event import OrderEvent, event_id_for
 
 log = logging.getLogger("bench.stream")
 
 EVENTS_PER_MESSAGE = 1000
-TEMPLATE: dict[str, Any] = {
-    "schema_version": 1,
-    "order_status": "delivered",
-    "order_approved_at": "2017-10-02T11:07:15+00:00",
-    "order_delivered_carrier_date": "2017-10-04T19:55:00+00:00",
-    "order_delivered_customer_date": "2017-10-10T21:25:13+00:00",
-    "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
-    "customer_unique_id": "7c396fd4830fd04220f754e42b4e5bff",
-    "customer_zip_code_prefix": "03149",
-    "customer_city": "sao paulo",
-    "product_id": "87285b34884572647811a353c7ac498a",
-    "product_category_name": "utilidades_domesticas",
-    "product_category_name_english": "housewares",
-    "product_weight_g": 500,
-    "product_length_cm": 19,
-    "product_height_cm": 8,
-    "product_width_cm": 13,
-    "seller_id": "3504c0cb71d7fa48d967e0e4c94d59d9",
-    "seller_zip_code_prefix": "09350",
-    "seller_city": "maua",
-    "seller_state": "SP",
-    "shipping_limit_date": "2017-10-06T11:07:15+00:00",
-    "freight_value": 8.72,
-    "payment_total": 38.71,
-    "payment_types": ["credit_card"],
-    "payment_installments_max": 1,
-    "review_score": 4,
-    "review_creation_date": "2017-10-11T00:00:00+00:00",
-    "review_answer_timestamp": "2017-10-12T03:43:48+00:00",
-}
+TEMPLATE: dict[str, Any] = {**EXAMPLE_EVENT, "payment_types": ["credit_card"]}
 STATES = ("SP", "SP", "SP", "RJ", "MG", "RS", "PR", "SC", "BA", "DF")
 
 

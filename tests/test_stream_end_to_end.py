@@ -32,10 +32,10 @@ from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
 from schemas.envelope import encode_events
+from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import event_id_for
 from source_api.db.generator import generate_dataset
 from tests.fixtures.api import ApiProcess
-from tests.test_schema_derivations import SAMPLE
 
 pytestmark = pytest.mark.slow
 _names = itertools.count(1)

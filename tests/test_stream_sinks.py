@@ -15,10 +15,10 @@ from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from schemas import warehouse
 from schemas.derive import arrow_schema
+from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import OrderEvent, event_id_for
 from streaming.bigquery_loader import BigQueryLoadError, BigQueryTable
 from streaming.lake_writer import LakeWriter
-from tests.test_schema_derivations import SAMPLE
 
 SCHEMA = arrow_schema(warehouse.order_events_table_fields())
 

@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from pyspark.sql import functions as F
 
 from schemas.derive import field_specs
+from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import OrderEvent
 from streaming.analytics import with_analytics
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
-from tests.test_schema_derivations import SAMPLE
 
 FREE_TEXT = {
     spec.name
