@@ -77,8 +77,29 @@ async def test_readyz_is_503_while_the_database_is_down_and_recovers(
         own_postgres.start()  # same data directory, same port
         assert (await _wait_for_status(client, "/readyz", 200)).status_code == 200
         served = await _wait_for_status(client, "/v1/order-events", 200)
+        # The feed refresher failed while the server was down, then reconnected by itself.
+        total = served.json()["head_sequence"] + await insert_orders(own_postgres.dsn, 2, seed=32)
+        deadline = time.monotonic() + 30
+        while await _feed_size(own_postgres.dsn) != total:
+            assert time.monotonic() < deadline, "the feed refresher did not recover"
+            await asyncio.sleep(0.05)
+        metrics = (await client.get("/metrics")).text
     assert served.status_code == 200
     assert len(served.json()["events"]) == served.json()["head_sequence"] > 0
+    failed = 'olist_api_feed_refresh_errors_total{reason="database_unavailable"}'
+    assert any(
+        line.startswith(failed) and float(line.split()[-1]) >= 1 for line in metrics.splitlines()
+    )
+    assert "feed refresh failed reason=database_unavailable attempt=1 " in api.log_tail(100_000)
+
+
+async def _feed_size(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        size: int = await connection.fetchval("SELECT count(*) FROM olist.order_event_feed")
+        return size
+    finally:
+        await connection.close()
 
 
 async def test_api_refuses_to_start_when_the_database_is_unreachable(
