@@ -17,7 +17,7 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("init")
 def db_init() -> None:
-    """Create the Olist tables and the order_events view (idempotent)."""
+    """Create the Olist tables, the order_events view and its pre-rendered feed (idempotent)."""
     from source_api.db.schema import init_database
 
     settings = DatabaseSettings()
