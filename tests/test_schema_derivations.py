@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import jsonschema
 import pyarrow as pa
@@ -141,20 +142,14 @@ def test_arrow_table_from_validated_events_has_the_derived_schema() -> None:
     assert table.column("price")[0].as_py() == Decimal("29.99")
 
 
-def test_spark_reads_a_json_event_with_the_derived_schema() -> None:
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.master("local[1]").appName("schema-test").getOrCreate()
-    try:
-        frame = spark.read.schema(derive.spark_schema()).json(
-            spark.sparkContext.parallelize([json.dumps(SAMPLE)])
-        )
-        row = frame.collect()[0]
-        assert row.price == Decimal("29.99")
-        assert row.payment_types == ["credit_card", "voucher"]
-        assert row.customer_zip_code_prefix == "03149"
-    finally:
-        spark.stop()
+def test_spark_reads_a_json_event_with_the_derived_schema(spark: Any) -> None:
+    frame = spark.read.schema(derive.spark_schema()).json(
+        spark.sparkContext.parallelize([json.dumps(SAMPLE)])
+    )
+    row = frame.collect()[0]
+    assert row.price == Decimal("29.99")
+    assert row.payment_types == ["credit_card", "voucher"]
+    assert row.customer_zip_code_prefix == "03149"
 
 
 def test_event_id_is_stable_and_distinct_per_item() -> None:
