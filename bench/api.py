@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -49,13 +48,11 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.source_data import fill_source_database
 from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
 from schemas import EVENT_FIELDS
-from source_api.db import reference_data
 from source_api.db.feed import refresh_feed
-from source_api.db.generator import generate_dataset
-from source_api.db.schema import init_database
 from source_api.queries import fetch_event_page
 from source_api.server import LOG_FORMAT
 
@@ -85,24 +82,6 @@ class Measurement:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds
-
-
-def _mean_items_per_order() -> float:
-    weights = reference_data.ITEMS_PER_ORDER_WEIGHTS
-    return sum(count * weight for count, weight in enumerate(weights, 1)) / sum(weights)
-
-
-async def _fill(dsn: str, events: int, seed: int) -> int:
-    await init_database(dsn)
-    orders = max(1, math.ceil(events / _mean_items_per_order()))
-    report = await generate_dataset(dsn, orders=orders, seed=seed)
-    log.info("generated orders=%d items=%d seconds=%.1f", orders, report.items, report.seconds)
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute("VACUUM ANALYZE")  # fresh statistics and visibility map
-        return await connection.fetchval("SELECT count(*) FROM olist.order_items")
-    finally:
-        await connection.close()
 
 
 async def _render_feed(dsn: str) -> Measurement:
@@ -249,7 +228,7 @@ async def run(events: int, seed: int) -> dict[str, float | int]:
     """Generate the data, take every measurement, print the table; return the JSON summary."""
     with tempfile.TemporaryDirectory(prefix="olist-bench-api-") as workdir, LocalPostgres() as pg:
         started = time.perf_counter()
-        total = await _fill(pg.dsn, events, seed)
+        total = await fill_source_database(pg.dsn, events, seed)
         print(f"generated {total} events in {time.perf_counter() - started:.1f} s", flush=True)
         render = await _render_feed(pg.dsn)
         # One untimed pass of each source so every measurement finds its pages in shared

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import re
 import sys
@@ -45,19 +44,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
 
-import asyncpg
 import httpx
 import orjson
 
+from bench.source_data import fill_source_database
 from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
 from emulators.pubsub import PubSubEmulator
 from producer.pubsub_admin import init_pubsub
 from producer.settings import ProducerSettings, PubSubSettings
 from schemas.envelope import encode_events
-from source_api.db import reference_data
-from source_api.db.generator import generate_dataset
-from source_api.db.schema import init_database
 
 log = logging.getLogger("bench.producer")
 
@@ -85,24 +81,6 @@ class Run:
     @property
     def messages_per_second(self) -> float:
         return self.messages / self.seconds
-
-
-def _mean_items_per_order() -> float:
-    weights = reference_data.ITEMS_PER_ORDER_WEIGHTS
-    return sum(count * weight for count, weight in enumerate(weights, 1)) / sum(weights)
-
-
-async def _fill(dsn: str, events: int, seed: int) -> int:
-    await init_database(dsn)
-    orders = max(1, math.ceil(events / _mean_items_per_order()))
-    report = await generate_dataset(dsn, orders=orders, seed=seed)
-    log.info("generated orders=%d items=%d seconds=%.1f", orders, report.items, report.seconds)
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute("VACUUM ANALYZE")
-        return int(await connection.fetchval("SELECT count(*) FROM olist.order_items"))
-    finally:
-        await connection.close()
 
 
 def _start_api(dsn: str, workdir: Path) -> tuple[Popen[bytes], str]:
@@ -313,7 +291,7 @@ async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict
         api: Popen[bytes] | None = None
         try:
             os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
-            total = await _fill(postgres.dsn, events, seed)
+            total = await fill_source_database(postgres.dsn, events, seed)
             log.info("source ready events=%d", total)
             api, api_url = _start_api(postgres.dsn, workdir)
             names = PubSubSettings(gcp_project="olist-bench")
