@@ -47,6 +47,9 @@ class BatchOutcome:
     loaded_rows: int
     replayed: bool
     seconds: float
+    collect_seconds: float = 0.0
+    lake_seconds: float = 0.0
+    bigquery_seconds: float = 0.0
 
 
 def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
@@ -105,9 +108,11 @@ class BatchWriter:
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         table = batch_columns(frame, batch_id).toArrow()
+        collected = time.monotonic()
         events, rejected = _split(table)
         written = self.events_lake.write_batch(events, batch_id)
         rejected_written = self.rejected_lake.write_batch(rejected, batch_id)
+        uploaded = time.monotonic()
         job_prefix = self.job_prefix()
         loaded = self.events_table.load_batch(
             [self.events_lake.uri(item) for item in written], job_prefix, batch_id
@@ -124,11 +129,16 @@ class BatchWriter:
             + (0 if rejected_loaded.already_loaded else rejected.num_rows),
             replayed=loaded.already_loaded or rejected_loaded.already_loaded,
             seconds=time.monotonic() - started,
+            collect_seconds=collected - started,
+            lake_seconds=uploaded - collected,
+            bigquery_seconds=time.monotonic() - uploaded,
         )
         log.info(
-            "batch done batch_id=%s valid=%d rejected=%d objects=%d replayed=%s seconds=%.2f",
+            "batch done batch_id=%s valid=%d rejected=%d objects=%d replayed=%s seconds=%.2f "
+            "spark_collect_seconds=%.2f lake_seconds=%.2f bigquery_seconds=%.2f",
             batch_id, outcome.valid_rows, outcome.rejected_rows, outcome.objects,
-            outcome.replayed, outcome.seconds,
+            outcome.replayed, outcome.seconds, outcome.collect_seconds, outcome.lake_seconds,
+            outcome.bigquery_seconds,
         )  # fmt: skip
         if rejected.num_rows:
             sample = rejected.slice(0, 1).to_pylist()[0]

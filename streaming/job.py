@@ -107,11 +107,23 @@ def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFram
     from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
 
     parsed = parse_events(source)
-    key = F.when(F.col(REASON_COLUMN).isNull(), F.col(EVENT_COLUMN)["event_id"]).otherwise(
+    rejected = F.col(REASON_COLUMN).isNotNull()
+    key = F.when(~rejected, F.col(EVENT_COLUMN)["event_id"]).otherwise(
         F.concat_ws(":", F.lit("message"), F.col("message_id"), F.col("event_index").cast("string"))
     )
+    # Only what the sinks need crosses the shuffle and reaches the driver: the raw payload and
+    # the attributes are kept for rejected rows alone (they are most of a valid row's bytes).
+    needed = parsed.select(
+        EVENT_COLUMN,
+        REASON_COLUMN,
+        "message_id",
+        "publish_time",
+        "event_index",
+        F.when(rejected, F.col("payload_text")).alias("payload_text"),
+        F.when(rejected, F.col("attributes")).alias("attributes"),
+    )
     return (
-        parsed.withColumn(DEDUP_KEY, key)
+        needed.withColumn(DEDUP_KEY, key)
         .withWatermark("publish_time", settings.dedup_window)
         .dropDuplicatesWithinWatermark([DEDUP_KEY])
     )
