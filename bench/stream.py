@@ -11,7 +11,8 @@ BigQuery emulator, publishes N events (packed 1,000 per message, as the producer
 3. times the floor, in the same Spark session: a plain batch job reading the same events from a
    local JSON Lines file with the event schema and writing Parquet locally.
 
-Peak memory is the largest summed RSS of the job's processes (this driver, the JVM, the
+Peak memory is the largest summed PSS (resident memory, shared pages split between sharers)
+of the job's processes (this driver, the JVM, the
 Python workers; not the emulators, which run in sessions of their own), sampled every 100 ms.
 Prints a table, then, as the last line, one JSON object: ``{"events": N, "batch_seconds": ...,
 "events_per_s": ..., "plain_spark_seconds": ..., "ratio_vs_plain_spark": ...,
@@ -94,7 +95,7 @@ class PeakMemory:
         while not self._stop.is_set():
             # The job's processes only: the emulators run in sessions of their own.
             pids = [pid for pid in _tree(os.getpid()) if _session(pid) == session]
-            total = sum(_rss_pages(pid) for pid in pids) * page
+            total = sum(_proportional_bytes(pid, page) for pid in pids)
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(self.interval)
 
@@ -124,9 +125,16 @@ def _session(pid: int) -> int | None:
         return None
 
 
-def _rss_pages(pid: int) -> int:
+def _proportional_bytes(pid: int, page: int) -> int:
+    """PSS: pages shared by forked Python workers count once in the sum, not once per worker."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
     except (OSError, IndexError):
         return 0
 
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         ("plain Spark JSON -> Parquet (floor)", f"{result['plain_spark_seconds']:.2f} s"),
         ("ratio job / plain Spark", f"{result['ratio_vs_plain_spark']:.2f}"),
         ("empty trigger", f"{result['empty_trigger_seconds']} s"),
-        ("peak RSS (driver + JVM + workers)", f"{result['peak_rss_mb']:,} MB"),
+        ("peak memory, PSS (driver + JVM + workers)", f"{result['peak_rss_mb']:,} MB"),
         ("publishing to the emulator (setup)", f"{details['publish_seconds']} s"),
     ]
     width = max(len(label) for label, _ in rows)
