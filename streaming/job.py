@@ -28,6 +28,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+if __package__ in (None, ""):
+    # Run as a script (spark-submit streaming/job.py): make the repository importable even
+    # when the project is not installed in the interpreter Spark starts.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -313,6 +318,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # spark-submit runs this file as a script: make the repository importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     raise SystemExit(main())
