@@ -311,3 +311,24 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     assert sorted(r["reason"] for r in lake_rejected) == sorted(reasons.values())
     prices = pipeline.query(f"SELECT SUM(price) AS total FROM {pipeline.table()}")
     assert prices[0]["total"] == Decimal("29.99") * 4
+
+
+def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: Pipeline) -> None:
+    topic = f"projects/olist-local/topics/{pipeline.env['OLIST_PUBSUB_TOPIC']}"
+    events = [
+        dict(SAMPLE, order_item_id=item, source_sequence=item,
+             event_id=event_id_for(SAMPLE["order_id"], item))
+        for item in (1, 2, 3)
+    ]  # fmt: skip
+    message = encode_events([json.dumps(event).encode() for event in events], 1, 3)
+    pubsub_v1.PublisherClient().publish(topic, message.data, **message.attributes).result()
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    job = Path(__file__).resolve().parent.parent / "streaming" / "job.py"
+    completed = subprocess.run(
+        [str(spark_submit), "--master", "local[2]", str(job), "--available-now"],
+        env={**pipeline.env, **pipeline.stream_env(), "PYSPARK_PYTHON": sys.executable},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    loaded = pipeline.query(f"SELECT order_item_id FROM {pipeline.table()} ORDER BY 1")
+    assert [row["order_item_id"] for row in loaded] == [1, 2, 3]
