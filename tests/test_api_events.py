@@ -14,7 +14,7 @@ import pytest
 from schemas import EVENT_FIELDS, OrderEvent
 from source_api.cursor import START_CURSOR, encode_cursor
 from tests.fixtures.api import ApiProcess, read_feed
-from tests.fixtures.api_orders import insert_order, insert_orders
+from tests.fixtures.api_orders import insert_order, insert_orders, view_events
 
 # Async fixtures run on the session loop (pyproject); the tests must share it.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -24,17 +24,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def client(api_server: ApiProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as http:
         yield http
-
-
-async def _database_events(database_url: str) -> list[OrderEvent]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events ORDER BY source_sequence"
-        )
-    finally:
-        await connection.close()
-    return [OrderEvent.model_validate(dict(row)) for row in rows]
 
 
 async def test_empty_source_answers_no_events_and_the_start_cursor(
@@ -55,7 +44,7 @@ async def test_paging_reads_every_event_once_in_sequence_order_for_any_limit(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     total = await insert_orders(database_url, 120, seed=1)
-    expected = [event.event_id for event in await _database_events(database_url)]
+    expected = [event.event_id for event in await view_events(database_url)]
     assert len(expected) == total
     for limit in (1, 7, 100, total, 5000):
         events, pages = await read_feed(client, limit=limit)
@@ -82,9 +71,7 @@ async def test_every_event_validates_and_equals_the_database_row(
     assert all(isinstance(event["price"], Decimal) for event in raw_events)
     assert all(isinstance(event["payment_types"], list) for event in raw_events)
     assert all(event["order_purchase_timestamp"].endswith("+00:00") for event in raw_events)
-    assert [OrderEvent.model_validate(event) for event in served] == await _database_events(
-        database_url
-    )
+    assert [OrderEvent.model_validate(event) for event in served] == await view_events(database_url)
 
 
 async def test_event_json_renders_timestamps_money_and_payment_types_exactly(

@@ -24,7 +24,7 @@ from source_api.db.csv_loader import load_csv_directory
 from source_api.db.feed import refresh_feed
 from source_api.db.generator import generate_dataset
 from tests.fixtures.api import ApiProcess, read_feed
-from tests.fixtures.api_orders import insert_order, insert_orders
+from tests.fixtures.api_orders import insert_order, insert_orders, view_events
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -54,17 +54,6 @@ async def _feed(database_url: str) -> list[tuple[int, str]]:
     finally:
         await connection.close()
     return [(row["source_sequence"], row["event_json"]) for row in rows]
-
-
-async def _view_events(database_url: str) -> list[OrderEvent]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        rows = await connection.fetch(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events ORDER BY source_sequence"
-        )
-    finally:
-        await connection.close()
-    return [OrderEvent.model_validate(dict(row)) for row in rows]
 
 
 async def _metric(client: httpx.AsyncClient, name: str) -> float:
@@ -102,7 +91,7 @@ async def test_feed_holds_the_view_row_for_row_rendered_as_the_api_serves_it(
     decoded = [json.loads(text) for _, text in feed]
     assert all(tuple(event) == EVENT_FIELDS for event in decoded)
     assert [event["source_sequence"] for event in decoded] == list(range(1, total + 1))
-    assert [OrderEvent.model_validate(event) for event in decoded] == await _view_events(
+    assert [OrderEvent.model_validate(event) for event in decoded] == await view_events(
         database_url
     )
 
@@ -174,7 +163,7 @@ async def test_refresh_never_skips_an_item_of_a_writer_that_commits_after_it_ran
             await connection.close()
     feed = await _feed(database_url)
     assert [sequence for sequence, _ in feed] == list(range(1, first_items + second_items + 1))
-    assert [OrderEvent.model_validate_json(text) for _, text in feed] == await _view_events(
+    assert [OrderEvent.model_validate_json(text) for _, text in feed] == await view_events(
         database_url
     )
 
@@ -212,9 +201,7 @@ async def test_background_refresher_puts_a_new_order_in_the_feed_within_a_second
         events, _ = await read_feed(client, limit=4)
         assert await _metric(client, "olist_api_feed_events_refreshed_total") == total + added
         assert await _metric(client, "olist_api_feed_lag_events") == 0
-    assert [OrderEvent.model_validate(event) for event in events] == await _view_events(
-        database_url
-    )
+    assert [OrderEvent.model_validate(event) for event in events] == await view_events(database_url)
 
 
 async def test_pages_render_on_the_spot_what_the_feed_does_not_hold_yet(
@@ -232,9 +219,7 @@ async def test_pages_render_on_the_spot_what_the_feed_does_not_hold_yet(
     assert [event["source_sequence"] for event in spanning["events"]] == list(range(1, in_feed + 3))
     assert spanning["has_more"] is True
     assert spanning["head_sequence"] == in_feed + not_in_feed
-    assert [OrderEvent.model_validate(event) for event in events] == await _view_events(
-        database_url
-    )
+    assert [OrderEvent.model_validate(event) for event in events] == await view_events(database_url)
     assert [page["has_more"] for page in pages] == [True] * (len(pages) - 1) + [False]
     # What was rendered on the spot is what the feed stores once it catches up.
     assert await _refresh(database_url, 1000) == not_in_feed
@@ -252,7 +237,7 @@ async def test_two_api_processes_on_one_database_serve_everything_and_render_eac
         total += await insert_orders(database_url, 15, seed=seed)
         await asyncio.sleep(0.05)
     await _wait_until_feed_has(database_url, total, within=10)
-    expected = await _view_events(database_url)
+    expected = await view_events(database_url)
     refreshed = 0.0
     for api in apis:
         async with httpx.AsyncClient(base_url=api.url) as client:
@@ -267,7 +252,7 @@ async def test_generator_leaves_the_feed_caught_up(database_url: str) -> None:
     report = await generate_dataset(database_url, orders=300, seed=75, chunk_orders=100)
     feed = await _feed(database_url)
     assert len(feed) == report.items
-    assert [OrderEvent.model_validate_json(text) for _, text in feed] == await _view_events(
+    assert [OrderEvent.model_validate_json(text) for _, text in feed] == await view_events(
         database_url
     )
 
@@ -277,7 +262,7 @@ async def test_csv_loader_leaves_the_feed_caught_up(
 ) -> None:
     await load_csv_directory(database_url, olist_csv_directory)
     feed = await _feed(database_url)
-    expected = await _view_events(database_url)
+    expected = await view_events(database_url)
     assert len(expected) > 0
     assert [OrderEvent.model_validate_json(text) for _, text in feed] == expected
 
@@ -328,9 +313,7 @@ async def test_change_after_rendering_is_served_at_once_and_rendered_again_by_th
     assert await _feed(database_url) == rendered  # the feed rows themselves are not touched
     async with httpx.AsyncClient(base_url=api.url) as client:
         events, _ = await read_feed(client, limit=3)
-    assert [OrderEvent.model_validate(event) for event in events] == await _view_events(
-        database_url
-    )
+    assert [OrderEvent.model_validate(event) for event in events] == await view_events(database_url)
     first_events = [event for event in events if event["order_id"] == first_order]
     assert [event["order_status"] for event in first_events] == ["canceled"] * changed
     assert all(event["payment_installments_max"] == 12 for event in first_events)
@@ -339,7 +322,7 @@ async def test_change_after_rendering_is_served_at_once_and_rendered_again_by_th
     assert await _refresh(database_url, 1000) == changed
     assert await _stale_count(database_url) == 0
     assert [OrderEvent.model_validate_json(text) for _, text in await _feed(database_url)] == (
-        await _view_events(database_url)
+        await view_events(database_url)
     )
 
 
