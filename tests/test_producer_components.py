@@ -20,45 +20,23 @@ from producer.source_client import parse_retry_after
 from producer.validation import OrderEventDict, ValidEvent, validate_events
 from schemas import OrderEvent, event_id_for
 from schemas.envelope import MAX_PAYLOAD_BYTES, split_events
+from schemas.examples import EXAMPLE_EVENT
 
 
 def valid_event(sequence: int) -> dict[str, object]:
     order_id = f"{sequence:032x}"
     return {
-        "schema_version": 1,
+        **EXAMPLE_EVENT,
         "event_id": event_id_for(order_id, 1),
         "source_sequence": sequence,
         "order_id": order_id,
-        "order_item_id": 1,
-        "order_status": "delivered",
-        "order_purchase_timestamp": "2017-10-02T10:56:33+00:00",
-        "order_approved_at": "2017-10-02T11:07:15+00:00",
         "order_delivered_carrier_date": None,
         "order_delivered_customer_date": None,
-        "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
         "customer_id": "b" * 32,
         "customer_unique_id": "c" * 32,
-        "customer_zip_code_prefix": "03149",
-        "customer_city": "sao paulo",
-        "customer_state": "SP",
         "product_id": "d" * 32,
-        "product_category_name": "utilidades_domesticas",
-        "product_category_name_english": "housewares",
-        "product_weight_g": 500,
-        "product_length_cm": 19,
-        "product_height_cm": 8,
-        "product_width_cm": 13,
         "seller_id": "e" * 32,
-        "seller_zip_code_prefix": "09350",
-        "seller_city": "maua",
-        "seller_state": "SP",
-        "shipping_limit_date": "2017-10-06T11:07:15+00:00",
-        "price": 29.99,
-        "freight_value": 8.72,
-        "payment_total": 38.71,
         "payment_types": ["credit_card"],
-        "payment_installments_max": 1,
-        "review_score": 4,
         "review_creation_date": None,
         "review_answer_timestamp": None,
     }
