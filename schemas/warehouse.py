@@ -59,7 +59,9 @@ LINEAGE_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 REJECTED_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("rejected_date", "date", False, description="Date the row was rejected (partition)."),
+    FieldSpec(
+        "rejected_date", "date", False, description="UTC publish date of the message (partition)."
+    ),
     FieldSpec("pubsub_message_id", "string", False, description="Pub/Sub message of the payload."),
     FieldSpec(
         "pubsub_publish_time", "timestamp", False, description="When the message was published."

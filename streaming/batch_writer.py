@@ -10,7 +10,6 @@ same batch on restart and the source acknowledges nothing meanwhile.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -44,7 +43,6 @@ class BatchOutcome:
     valid_rows: int
     rejected_rows: int
     objects: int
-    loaded_rows: int
     replayed: bool
     seconds: float
     collect_seconds: float = 0.0
@@ -61,6 +59,9 @@ def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
         F.lit(batch_id).cast("long").alias("stream_batch_id"),
     ]
     rejected = [
+        # The publish date, not today's: a batch replayed on a later day lands in the same
+        # partition under the same object names.
+        F.to_date(F.col("publish_time")).alias("rejected_date"),
         F.col("event_index").cast("long").alias("event_index"),
         F.to_json(F.col("attributes")).alias("attributes_json"),
         F.col("payload_text").alias("raw_payload"),
@@ -72,11 +73,7 @@ def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
 def _split(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     valid_mask = pc.is_null(table.column("reason"))
     events = table.filter(valid_mask).select([f.name for f in EVENTS_SCHEMA])
-    rejected = table.filter(pc.invert(valid_mask))
-    today = dt.datetime.now(dt.UTC).date()
-    rejected = rejected.append_column(
-        "rejected_date", pa.array([today] * rejected.num_rows, type=pa.date32())
-    ).select([f.name for f in REJECTED_SCHEMA])
+    rejected = table.filter(pc.invert(valid_mask)).select([f.name for f in REJECTED_SCHEMA])
     return _conform(events, EVENTS_SCHEMA), _conform(rejected, REJECTED_SCHEMA)
 
 
@@ -125,8 +122,6 @@ class BatchWriter:
             valid_rows=events.num_rows,
             rejected_rows=rejected.num_rows,
             objects=len(written) + len(rejected_written),
-            loaded_rows=(0 if loaded.already_loaded else events.num_rows)
-            + (0 if rejected_loaded.already_loaded else rejected.num_rows),
             replayed=loaded.already_loaded or rejected_loaded.already_loaded,
             seconds=time.monotonic() - started,
             collect_seconds=collected - started,
@@ -141,10 +136,9 @@ class BatchWriter:
             outcome.bigquery_seconds,
         )  # fmt: skip
         if rejected.num_rows:
-            sample = rejected.slice(0, 1).to_pylist()[0]
             log.warning(
                 "batch rejected rows batch_id=%s count=%d first_reason=%s",
-                batch_id, rejected.num_rows, json.dumps(sample["reason"]),
+                batch_id, rejected.num_rows, json.dumps(rejected.column("reason")[0].as_py()),
             )  # fmt: skip
         if self.on_batch is not None:
             self.on_batch(outcome)
