@@ -17,12 +17,6 @@ def stream(
     ),
 ) -> None:
     """Pub/Sub -> validate, deduplicate -> Parquet on Cloud Storage + BigQuery."""
-    from streaming.job import run
-    from streaming.settings import StreamSettings
+    from streaming.job import run, settings_with_overrides
 
-    overrides: dict[str, object] = {}
-    if available_now:
-        overrides["available_now"] = True
-    if trigger_interval:
-        overrides["trigger_interval"] = trigger_interval
-    raise typer.Exit(run(StreamSettings(**overrides)))
+    raise typer.Exit(run(settings_with_overrides(available_now, trigger_interval)))

@@ -305,16 +305,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--available-now", action="store_true", help="backfill, then stop")
     parser.add_argument("--trigger-interval", help="processingTime interval, e.g. '5 minutes'")
     arguments = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    if arguments.available_now:
-        overrides["available_now"] = True
-    if arguments.trigger_interval:
-        overrides["trigger_interval"] = arguments.trigger_interval
     logging.basicConfig(
         level=logging.INFO,
         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
     )
-    return run(StreamSettings(**overrides))
+    return run(settings_with_overrides(arguments.available_now, arguments.trigger_interval))
+
+
+def settings_with_overrides(available_now: bool, trigger_interval: str | None) -> StreamSettings:
+    """The environment's settings, with what the command line said on top."""
+    overrides: dict[str, object] = {}
+    if available_now:
+        overrides["available_now"] = True
+    if trigger_interval:
+        overrides["trigger_interval"] = trigger_interval
+    return StreamSettings(**overrides)
 
 
 if __name__ == "__main__":

@@ -59,3 +59,12 @@ def test_defaults_run_locally_and_staging_sits_beside_the_checkpoint(
     configured = StreamSettings()
     assert configured.pubsub_emulator_host == "127.0.0.1:8085"
     assert configured.resolved_staging_dir == Path("/data/pubsub-staging")
+
+
+def test_command_line_options_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streaming.job import settings_with_overrides
+
+    monkeypatch.setenv("OLIST_TRIGGER_INTERVAL", "2 minutes")
+    assert settings_with_overrides(False, None).trigger_interval == "2 minutes"
+    overridden = settings_with_overrides(True, "10 seconds")
+    assert (overridden.trigger_interval, overridden.available_now) == ("10 seconds", True)
