@@ -144,12 +144,13 @@ class StreamStatus:
 
     def refresh_source_stats(self) -> dict[str, Any]:
         """Read the Pub/Sub source's counters (it runs in another process and writes a file)."""
-        if self.source_stats_path is None or not self.source_stats_path.exists():
+        if self.source_stats_path is None:
             return {}
         try:
+            # Written with an atomic rename by the source: never seen half-written.
             stats = json.loads(self.source_stats_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}  # being replaced right now; the next scrape reads it
+        except FileNotFoundError:
+            return {}  # nothing acknowledged yet
         acknowledged = stats.get("acknowledged_messages")
         if isinstance(acknowledged, int):
             self.metrics.acknowledged_messages.set(acknowledged)
