@@ -124,8 +124,7 @@ class LocalPostgres:
     def _run_as() -> list[str]:
         if os.geteuid() != 0:
             return []
-        runuser = shutil.which("runuser") or shutil.which("su")
-        if runuser is None or not shutil.which("runuser"):
+        if shutil.which("runuser") is None:
             raise MissingSystemPackage("runuser", "util-linux")
         return ["runuser", "-u", _unprivileged_user(), "--"]
 
