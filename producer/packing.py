@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from producer.errors import PublishRejected
-from producer.validation import InvalidEvent, ValidEvent
+from producer.validation import InvalidEvent, RawEvent
 from schemas.envelope import MAX_PAYLOAD_BYTES, EncodedMessage, encode_events
 from schemas.order_event import SCHEMA_VERSION
 
@@ -19,37 +19,36 @@ DEAD_LETTER_ORIGIN = "producer"
 MAX_ATTRIBUTE_BYTES = 1024
 
 
-def pack_events(events: Sequence[ValidEvent], events_per_message: int) -> list[EncodedMessage]:
-    """Messages carrying ``events`` in order, each within the count and byte budgets."""
+def pack_events(
+    events: Sequence[RawEvent], sequences: Sequence[int], events_per_message: int
+) -> list[EncodedMessage]:
+    """Messages carrying ``events`` in order, each within the count and byte budgets.
+
+    ``sequences[i]`` is the ``source_sequence`` of ``events[i]``. A message takes as many
+    events as fit, in order: ``events_per_message``, fewer when their bytes would not fit.
+    """
     if events_per_message < 1:
         raise ValueError(f"events_per_message must be at least 1, found {events_per_message}")
+    sizes = list(map(len, events))
+    if sizes and max(sizes) > MAX_PAYLOAD_BYTES:
+        index = next(i for i, size in enumerate(sizes) if size > MAX_PAYLOAD_BYTES)
+        raise PublishRejected(
+            f"event source_sequence={sequences[index]} serialises to {sizes[index]} bytes, "
+            f"over the {MAX_PAYLOAD_BYTES}-byte message budget; it cannot be published"
+        )
     messages: list[EncodedMessage] = []
-    chunk: list[ValidEvent] = []
-    chunk_bytes = 0
-    for event in events:
-        size = len(event.data)
-        if size > MAX_PAYLOAD_BYTES:
-            raise PublishRejected(
-                f"event source_sequence={event.source_sequence} serialises to {size} bytes, "
-                f"over the {MAX_PAYLOAD_BYTES}-byte message budget; it cannot be published"
-            )
-        # +1 for the newline that joins it to the previous event.
-        if chunk and (
-            len(chunk) >= events_per_message or chunk_bytes + 1 + size > MAX_PAYLOAD_BYTES
-        ):
-            messages.append(_encode(chunk))
-            chunk, chunk_bytes = [], 0
-        chunk_bytes += size + (1 if chunk else 0)
-        chunk.append(event)
-    if chunk:
-        messages.append(_encode(chunk))
+    start, count = 0, len(events)
+    while start < count:
+        end = min(start + events_per_message, count)
+        # Events are joined by one newline each.
+        if sum(sizes[start:end]) + (end - start - 1) > MAX_PAYLOAD_BYTES:
+            end, payload = start + 1, sizes[start]
+            while end < count and payload + 1 + sizes[end] <= MAX_PAYLOAD_BYTES:
+                payload += 1 + sizes[end]
+                end += 1
+        messages.append(encode_events(events[start:end], sequences[start], sequences[end - 1]))
+        start = end
     return messages
-
-
-def _encode(chunk: list[ValidEvent]) -> EncodedMessage:
-    return encode_events(
-        [event.data for event in chunk], chunk[0].source_sequence, chunk[-1].source_sequence
-    )
 
 
 def _truncate(value: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,19 @@ from schemas.envelope import EncodedMessage
 log = logging.getLogger(__name__)
 
 PROGRESS_LOG_INTERVAL_SECONDS = 10.0
+
+
+def _check_increasing(sequences: list[int], previous: int) -> None:
+    """Raise unless ``sequences`` rise strictly from above ``previous`` (checked in C first)."""
+    if all(map(operator.lt, [previous, *sequences], sequences)):
+        return
+    for sequence in sequences:
+        if sequence <= previous:
+            raise SourceProtocolError(
+                f"expected source_sequence above {previous}, found {sequence}: "
+                "the API served events out of order or again; check the cursor and the API"
+            )
+        previous = sequence
 
 
 @dataclass(frozen=True)
@@ -231,17 +245,14 @@ class Pipeline:
 
     def _prepare(self, page: Page, previous_sequence: int) -> PreparedPage:
         validated = validate_events(page.events)
-        sequence = previous_sequence
-        for event in validated.valid:
-            if event.source_sequence <= sequence:
-                raise SourceProtocolError(
-                    f"expected source_sequence above {sequence}, found {event.source_sequence}: "
-                    "the API served events out of order or again; check the cursor and the API"
-                )
-            sequence = event.source_sequence
+        sequences = validated.sequences
+        _check_increasing(sequences, previous_sequence)
+        sequence = sequences[-1] if sequences else previous_sequence
         messages = [
             (self._topic, message)
-            for message in pack_events(validated.valid, self.settings.events_per_message)
+            for message in pack_events(
+                validated.events, sequences, self.settings.events_per_message
+            )
         ]
         message_count = len(messages)
         for invalid in validated.invalid:
@@ -257,7 +268,7 @@ class Pipeline:
             messages.append((self._dead_letter_topic, dead_letter_message(invalid)))
         return PreparedPage(
             messages=messages,
-            event_count=len(validated.valid),
+            event_count=len(sequences),
             message_count=message_count,
             dead_letter_count=len(validated.invalid),
             cursor_after=Cursor(page.next_cursor, sequence),

@@ -1,8 +1,12 @@
 """Async client of the source API's ``GET /v1/order-events``, with its retry policy.
 
 One :class:`httpx.AsyncClient` (keep-alive, explicit timeouts) is kept for the life of the
-producer. Connection errors, timeouts, 5xx and 429 are :class:`~producer.errors.SourceUnavailable`
-and are retried here, honouring ``Retry-After``; 401, 422 and other 4xx are terminal.
+producer. A page is decoded with msgspec into its envelope fields and the raw JSON of each
+event (a ``msgspec.Raw`` slice of the body, not parsed): validation reads the events from those
+bytes and publishes them unchanged.
+
+Connection errors, timeouts, 5xx and 429 are :class:`~producer.errors.SourceUnavailable` and are
+retried here, honouring ``Retry-After``; 401, 422 and other 4xx are terminal.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import NoReturn
 
 import httpx
+import msgspec
 import orjson
 
 from producer.backoff import BackoffPolicy, RetriesExhausted, retry_async
@@ -35,12 +40,28 @@ API_KEY_HEADER = "X-API-Key"
 
 @dataclass(frozen=True)
 class Page:
-    """One answer of the API: events in ``source_sequence`` order and where to continue."""
+    """One answer of the API: events in ``source_sequence`` order and where to continue.
 
-    events: list[dict[str, Any]]
+    ``events`` holds the JSON text of each event exactly as the API sent it (without a
+    newline: see :func:`parse_page`).
+    """
+
+    events: list[msgspec.Raw]
     next_cursor: str
     has_more: bool
     head_sequence: int
+
+
+class _PageDocument(msgspec.Struct):
+    """The page contract; unknown keys are ignored, as they always were."""
+
+    events: list[msgspec.Raw]
+    next_cursor: str
+    has_more: bool
+    head_sequence: int
+
+
+_decode_page = msgspec.json.Decoder(_PageDocument).decode
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -61,34 +82,45 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def parse_page(body: bytes) -> Page:
-    """Decode a page body, checking the fields the producer relies on."""
+    """Decode a page body, checking the fields the producer relies on.
+
+    The events are published as JSON Lines, one per line; JSON allows a raw newline only as
+    whitespace between tokens (never inside a string), so an event holding one gets a space
+    in its place and keeps its meaning.
+    """
+    try:
+        document = _decode_page(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        _raise_protocol_error(body, error)
+    events = document.events
+    if b"\n" in body:
+        events = [
+            msgspec.Raw(text.replace(b"\n", b" ")) if b"\n" in text else event
+            for event in events
+            for text in (bytes(event),)
+        ]
+    return Page(events, document.next_cursor, document.has_more, document.head_sequence)
+
+
+def _raise_protocol_error(body: bytes, error: Exception) -> NoReturn:
+    """Explain why ``body`` is not a page; the wording names what was found."""
     try:
         document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+    except orjson.JSONDecodeError as not_json:
         raise SourceProtocolError(
-            f"the source API answered a body that is not JSON ({error}); "
+            f"the source API answered a body that is not JSON ({not_json}); "
             "check OLIST_API_URL points at the olist source API"
         ) from error
     if not isinstance(document, dict):
         raise SourceProtocolError(
             f"expected a JSON object from {EVENTS_PATH}, found {type(document).__name__}"
-        )
-    events = document.get("events")
-    next_cursor = document.get("next_cursor")
-    has_more = document.get("has_more")
-    head_sequence = document.get("head_sequence")
-    if (
-        not isinstance(events, list)
-        or not isinstance(next_cursor, str)
-        or not isinstance(has_more, bool)
-        or not isinstance(head_sequence, int)
-    ):
-        raise SourceProtocolError(
-            "expected {events: list, next_cursor: str, has_more: bool, head_sequence: int} "
-            f"from {EVENTS_PATH}, found keys {sorted(document)} with types "
-            f"{[type(document.get(k)).__name__ for k in ('events', 'next_cursor', 'has_more', 'head_sequence')]}"  # noqa: E501
-        )
-    return Page(events, next_cursor, has_more, head_sequence)
+        ) from error
+    fields = ("events", "next_cursor", "has_more", "head_sequence")
+    raise SourceProtocolError(
+        "expected {events: list, next_cursor: str, has_more: bool, head_sequence: int} "
+        f"from {EVENTS_PATH} ({error}), found keys {sorted(document)} with types "
+        f"{[type(document.get(key)).__name__ for key in fields]}"
+    ) from error
 
 
 class SourceClient:

@@ -17,7 +17,7 @@ from producer.errors import PublishRejected, SourceUnavailable
 from producer.packing import dead_letter_message, pack_events
 from producer.rate_limit import TokenBucket
 from producer.source_client import parse_retry_after
-from producer.validation import OrderEventDict, ValidEvent, validate_events
+from producer.validation import OrderEventDict, validate_events
 from schemas import OrderEvent, event_id_for
 from schemas.envelope import MAX_PAYLOAD_BYTES, split_events
 from schemas.examples import EXAMPLE_EVENT
@@ -88,9 +88,10 @@ def test_confirming_a_page_twice_is_refused() -> None:
 
 
 def test_events_are_packed_in_order_with_at_most_n_per_message() -> None:
-    events = [ValidEvent(sequence, b'{"n":%d}' % sequence) for sequence in range(1, 8)]
+    sequences = list(range(1, 8))
+    events = [b'{"n":%d}' % sequence for sequence in sequences]
 
-    messages = pack_events(events, events_per_message=3)
+    messages = pack_events(events, sequences, events_per_message=3)
 
     assert [message.attributes["event_count"] for message in messages] == ["3", "3", "1"]
     assert [
@@ -106,9 +107,7 @@ def test_events_are_packed_in_order_with_at_most_n_per_message() -> None:
 
 
 def test_one_event_per_message_when_n_is_one() -> None:
-    events = [ValidEvent(sequence, b"{}") for sequence in range(1, 4)]
-
-    messages = pack_events(events, events_per_message=1)
+    messages = pack_events([b"{}"] * 3, [1, 2, 3], events_per_message=1)
 
     assert [message.data for message in messages] == [b"{}", b"{}", b"{}"]
     assert [message.attributes["first_sequence"] for message in messages] == ["1", "2", "3"]
@@ -116,32 +115,45 @@ def test_one_event_per_message_when_n_is_one() -> None:
 
 def test_messages_are_split_before_the_payload_budget() -> None:
     big = b'"' + b"x" * 3_000_000 + b'"'
-    events = [ValidEvent(sequence, big) for sequence in range(1, 8)]
 
-    messages = pack_events(events, events_per_message=1000)
+    messages = pack_events([big] * 7, list(range(1, 8)), events_per_message=1000)
 
     assert [message.attributes["event_count"] for message in messages] == ["3", "3", "1"]
+    assert [message.attributes["first_sequence"] for message in messages] == ["1", "4", "7"]
     assert all(len(message.data) <= MAX_PAYLOAD_BYTES for message in messages)
 
 
+def test_a_message_is_filled_up_to_the_byte_budget_exactly() -> None:
+    # Three events whose bytes plus the two joining newlines are the budget, then one more.
+    third = (MAX_PAYLOAD_BYTES - 2) // 3
+    sizes = [third, third, MAX_PAYLOAD_BYTES - 2 - 2 * third, 1]
+    events = [b"x" * size for size in sizes]
+
+    messages = pack_events(events, [1, 2, 3, 4], events_per_message=1000)
+
+    assert [len(message.data) for message in messages] == [MAX_PAYLOAD_BYTES, 1]
+
+
 def test_an_event_larger_than_a_message_is_refused_with_its_sequence() -> None:
-    huge = ValidEvent(42, b"x" * (MAX_PAYLOAD_BYTES + 1))
+    huge = b"x" * (MAX_PAYLOAD_BYTES + 1)
 
     with pytest.raises(PublishRejected, match="source_sequence=42 serialises to 9500001 bytes"):
-        pack_events([huge], events_per_message=10)
+        pack_events([b"{}", huge], [41, 42], events_per_message=10)
 
 
 # --- validation ------------------------------------------------------------------------------
 
 
 def test_valid_events_keep_the_bytes_the_api_sent() -> None:
-    events = [valid_event(1), valid_event(2)]
+    # Spacing and key order orjson would not produce: the bytes must come through untouched.
+    rest = {key: value for key, value in valid_event(1).items() if key != "source_sequence"}
+    raw = [b'{ "source_sequence" : 1, ' + orjson.dumps(rest)[1:], orjson.dumps(valid_event(2))]
 
-    page = validate_events(events)
+    page = validate_events(raw)
 
     assert page.invalid == []
-    assert [event.source_sequence for event in page.valid] == [1, 2]
-    assert [orjson.loads(event.data) for event in page.valid] == events
+    assert page.sequences == [1, 2]
+    assert page.events == raw
 
 
 def test_invalid_event_is_set_apart_with_the_precise_reason() -> None:
@@ -150,9 +162,9 @@ def test_invalid_event_is_set_apart_with_the_precise_reason() -> None:
     del broken["price"]
     events = [valid_event(1), broken, valid_event(3)]
 
-    page = validate_events(events)
+    page = validate_events([orjson.dumps(event) for event in events])
 
-    assert [event.source_sequence for event in page.valid] == [1, 3]
+    assert page.sequences == [1, 3]
     assert len(page.invalid) == 1
     invalid = page.invalid[0]
     assert invalid.source_sequence == 2
@@ -165,7 +177,7 @@ def test_invalid_event_is_set_apart_with_the_precise_reason() -> None:
 def test_dead_letter_message_carries_reason_sequence_and_event_id() -> None:
     broken = valid_event(5)
     broken["review_score"] = 9
-    invalid = validate_events([broken]).invalid[0]
+    invalid = validate_events([orjson.dumps(broken)]).invalid[0]
 
     message = dead_letter_message(invalid)
 
@@ -178,9 +190,9 @@ def test_dead_letter_message_carries_reason_sequence_and_event_id() -> None:
 
 
 def test_event_that_is_not_an_object_is_dead_lettered_without_sequence() -> None:
-    page = validate_events([valid_event(1), "not an event"])
+    page = validate_events([orjson.dumps(valid_event(1)), b'"not an event"'])
 
-    assert [event.source_sequence for event in page.valid] == [1]
+    assert page.sequences == [1]
     assert page.invalid[0].source_sequence is None
     assert page.invalid[0].event_id is None
     assert page.invalid[0].data == b'"not an event"'

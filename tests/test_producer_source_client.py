@@ -83,7 +83,7 @@ async def test_pages_follow_the_cursor_to_the_head_of_the_real_api(
     async with SourceClient(api_server.url, QUICK) as client:
         while True:
             page = await client.fetch_page(after, limit=25)
-            sequences.extend(event["source_sequence"] for event in page.events)
+            sequences.extend(orjson.loads(bytes(event))["source_sequence"] for event in page.events)
             after = page.next_cursor
             if not page.has_more:
                 break
