@@ -13,8 +13,8 @@ definition of the schema:
 What a msgspec type cannot express is checked after decoding, from the same field specs:
 money (``Decimal`` with ``max_digits`` / ``decimal_places``) is decoded as the float pydantic
 itself receives from a JSON parser, then bounded and checked for its decimal places
-(``round(value, scale) == value``, which holds exactly when the float's shortest text has at
-most ``scale`` decimals: the text pydantic turns into a ``Decimal``). Patterns are pydantic's
+(``round(x * 100) / 100 == x`` for two: true exactly when the float's shortest text has at
+most two decimals, and that text is what pydantic turns into a ``Decimal``). Patterns are pydantic's
 (Rust regex, where ``$`` matches only at the very end); Python's ``re``, which msgspec uses,
 would also let ``$`` match before a trailing newline, so a final ``$`` becomes ``\\Z``.
 Fixed-width patterns (ids, zip codes) are checked over the whole page at once by
@@ -34,7 +34,7 @@ import typing
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, mul, truediv
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -178,12 +178,16 @@ def _present(getter: attrgetter[Any], nullable: bool, structs: list[Any]) -> lis
 
 
 def _decimal_check(spec: FieldSpec) -> PageCheck:
-    getter, scale = attrgetter(spec.name), spec.scale
+    getter, factor = attrgetter(spec.name), 10 ** (spec.scale or 0)
 
     def decimal_places_hold(structs: list[Any]) -> bool:
-        # C-level map/round over the page: ~0.07 µs a value, against ~0.2 µs in a loop.
+        # x has at most `scale` decimals in its shortest text exactly when it is the double
+        # nearest to n / 10**scale for the integer n = round(x * 10**scale) (n < 2**53 under
+        # the bound already checked). C-level map over the page: ~0.08 µs a value, against
+        # ~0.25 µs for round(x, scale), which formats the float.
         values = _present(getter, spec.nullable, structs)
-        return list(map(round, values, repeat(scale))) == values
+        scaled = map(round, map(mul, values, repeat(factor)))
+        return list(map(truediv, scaled, repeat(factor))) == values
 
     return decimal_places_hold
 

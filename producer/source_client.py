@@ -1,9 +1,9 @@
 """Async client of the source API's ``GET /v1/order-events``, with its retry policy.
 
-One :class:`httpx.AsyncClient` (keep-alive, explicit timeouts) is kept for the life of the
-producer. A page is decoded with msgspec into its envelope fields and the raw JSON of each
-event (a ``msgspec.Raw`` slice of the body, not parsed): validation reads the events from those
-bytes and publishes them unchanged.
+One :class:`~producer.source_connection.SourceConnection` (keep-alive, explicit timeouts) is
+kept for the life of the producer. A page is decoded with msgspec into its envelope fields and
+the raw JSON of each event (a ``msgspec.Raw`` slice of the body, not parsed): validation reads
+the events from those bytes and publishes them unchanged.
 
 Connection errors, timeouts, 5xx and 429 are :class:`~producer.errors.SourceUnavailable` and are
 retried here, honouring ``Retry-After``; 401, 422 and other 4xx are terminal.
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NoReturn
 
-import httpx
 import msgspec
 import orjson
 
@@ -31,6 +30,7 @@ from producer.errors import (
     SourceUnavailable,
     TransientError,
 )
+from producer.source_connection import SourceConnection
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,6 @@ class SourceClient:
         api_key: str | None = None,
         timeout: float = 30.0,
         on_retry: Callable[[TransientError], None] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy
@@ -145,12 +144,8 @@ class SourceClient:
         headers = {"Accept": "application/json"}
         if api_key:
             headers[API_KEY_HEADER] = api_key
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-            transport=transport,
+        self._connection = SourceConnection(
+            self.base_url, headers, timeout=timeout, connect_timeout=min(timeout, 5.0)
         )
 
     async def __aenter__(self) -> SourceClient:
@@ -162,7 +157,7 @@ class SourceClient:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._client.aclose()
+        await self._connection.aclose()
 
     async def fetch_page(
         self, after: str | None, limit: int, policy: BackoffPolicy | None = None
@@ -185,20 +180,15 @@ class SourceClient:
         params: dict[str, str | int] = {"limit": limit}
         if after is not None:
             params["after"] = after
-        try:
-            response = await self._client.get(EVENTS_PATH, params=params)
-        except httpx.TransportError as error:
-            raise SourceUnavailable(
-                f"cannot reach {self.base_url}: {type(error).__name__}: {error}"
-            ) from error
-        status = response.status_code
+        response = await self._connection.get(EVENTS_PATH, params)
+        status = response.status
         if status == 200:
-            return parse_page(response.content)
+            return parse_page(response.body)
         detail = response.text[:300]
         if status == 429 or status >= 500:
             raise SourceUnavailable(
                 f"{EVENTS_PATH} answered {status}: {detail}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
         if status == 401 or status == 403:
             raise SourceRejected(

@@ -177,6 +177,23 @@ def test_random_edits_never_pass_the_fast_path_unless_the_model_accepts_them(see
     assert fast_accepted > 100  # edits inside strings and digits often keep an event valid
 
 
+def test_money_is_refused_exactly_when_the_model_refuses_it() -> None:
+    rng = random.Random(11)
+    edges = [0.0, -0.0, 0.01, 0.005, 1e-5, 0.1 + 0.2, 9999999999.99, 9999999999.994]
+    prices: list[float | int] = [*edges, 9999999999.995, 1e10, 123456789012.0, 30]
+    for _ in range(6000):
+        digits = rng.randint(0, 12)
+        prices.append(round(rng.uniform(0, 10**digits), rng.randint(0, 4)))
+        prices.append(rng.randint(0, 10 ** rng.randint(0, 13)) / 100)
+        prices.append(rng.uniform(0, 1e11))
+    raws = [orjson.dumps({**EXAMPLE_EVENT, "price": price}) for price in prices]
+
+    fast = [struct is not None for struct in FAST.validate(raws)]
+
+    assert fast == [_model_accepts(raw) for raw in raws]
+    assert 0 < fast.count(True) < len(fast)
+
+
 def test_an_event_that_is_not_json_stops_the_page_as_a_protocol_error() -> None:
     broken = orjson.dumps(EXAMPLE_EVENT).replace(b"sao paulo", b"s\xffo paulo")
 
