@@ -8,7 +8,8 @@
         │                                              │ safe cursor
         └── window slot released <── commit loop ──> CursorStore.save
 
-Fetching the next page overlaps publishing the previous ones. A page holds a window slot
+The next page is asked for as soon as a page arrives, so the API renders it while this one is
+validated, and the previous ones are being published. A page holds a window slot
 (``max_pages_in_flight``) from before it is fetched until the persisted cursor is past it, so
 the pages in memory *and* the events a crash can make us publish twice are both bounded by
 that window, whatever the speeds of the API, Pub/Sub and the cursor store. The cursor
@@ -217,16 +218,28 @@ class Pipeline:
         after = start.value
         last_sequence = start.last_sequence
         first = True
+        # The next page, asked for before this one is validated so that the API renders it
+        # meanwhile; it holds its window slot from the moment it is asked for.
+        next_page: asyncio.Task[Page] | None = None
         try:
             while True:
-                await self._window.acquire()
-                page = await self.source.fetch_page(
-                    after, self._page_size, self._startup_policy if first else None
-                )
+                if next_page is None:
+                    await self._window.acquire()
+                    page = await self.source.fetch_page(
+                        after, self._page_size, self._startup_policy if first else None
+                    )
+                else:
+                    page, next_page = await next_page, None
                 first = False
                 self.metrics.events_fetched.inc(len(page.events))
                 self.metrics.observe_head(page.head_sequence)
                 if page.events or page.next_cursor != after:
+                    if page.has_more and not self._window.locked():
+                        await self._window.acquire()  # free slot: returns at once
+                        next_page = asyncio.create_task(
+                            self.source.fetch_page(page.next_cursor, self._page_size),
+                            name="producer-fetch-ahead",
+                        )
                     if self._rate_limiter is not None and page.events:
                         await self._rate_limiter.acquire(len(page.events))
                     prepared = self._prepare(page, last_sequence)
@@ -242,6 +255,10 @@ class Pipeline:
                     await asyncio.sleep(self.settings.poll_interval_seconds)
         except TerminalError as error:
             self._fail(error)  # expected: no traceback in the task
+        finally:
+            if next_page is not None:
+                next_page.cancel()
+                await asyncio.gather(next_page, return_exceptions=True)
 
     def _prepare(self, page: Page, previous_sequence: int) -> PreparedPage:
         validated = validate_events(page.events)
