@@ -54,6 +54,7 @@ from emulators.pubsub import PubSubEmulator
 from producer.pubsub_admin import init_pubsub
 from producer.settings import ProducerSettings, PubSubSettings
 from schemas.envelope import encode_events
+from schemas.examples import EXAMPLE_EVENT
 
 log = logging.getLogger("bench.producer")
 
@@ -73,6 +74,8 @@ class Run:
     seconds: float
     peak_rss_mb: float
     cpu_seconds: float
+    other_cpu_seconds: dict[str, float]
+    """CPU of the other servers during the run (API, PostgreSQL, emulator), by name."""
 
     @property
     def events_per_second(self) -> float:
@@ -132,8 +135,10 @@ def _measure_seed(api_url: str, topic: str, events: int) -> float:
 class SyntheticSource:
     """A real HTTP server speaking ``GET /v1/order-events`` from one template event.
 
-    The cursor is the decimal sequence; ``total`` events exist. Runs in a thread of the bench
-    process (the bench's main thread only waits for the producer meanwhile).
+    The cursor is the decimal sequence; ``total`` events exist. Each event is the template's
+    JSON text with a fresh ``source_sequence``, ``order_id`` and ``event_id`` formatted in
+    (~1 µs of CPU per event, so the server leaves the machine to the producer). Runs in a
+    thread of the bench process (the bench's main thread only waits for the producer).
     """
 
     def __init__(self, template: dict[str, object], total: int) -> None:
@@ -142,6 +147,27 @@ class SyntheticSource:
 
         from schemas import event_id_for
 
+        marker_sequence, marker_order = 987654321987, "f" * 31 + "e"
+        marker_event = event_id_for(marker_order, 1)
+        rendered = orjson.dumps(
+            {
+                **template,
+                "source_sequence": marker_sequence,
+                "order_id": marker_order,
+                "order_item_id": 1,
+                "event_id": marker_event,
+            }
+        ).decode()
+        for marker in (str(marker_sequence), marker_order, marker_event):
+            if rendered.count(marker) != 1:
+                raise ValueError(f"template event already holds {marker!r}: pick another")
+        event_format = (
+            rendered.replace("{", "{{")
+            .replace("}", "}}")
+            .replace(str(marker_sequence), "{sequence}")
+            .replace(marker_event, "{event_id}")
+            .replace(marker_order, "{order_id}")
+        )
         source = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -154,21 +180,20 @@ class SyntheticSource:
                 last = min(total, after + limit)
                 events = []
                 for sequence in range(after + 1, last + 1):
-                    order_id = f"{sequence:032x}"
-                    event = dict(template)
-                    event["source_sequence"] = sequence
-                    event["order_id"] = order_id
-                    event["order_item_id"] = 1
-                    event["event_id"] = event_id_for(order_id, 1)
-                    events.append(event)
-                body = orjson.dumps(
-                    {
-                        "events": events,
-                        "next_cursor": str(last),
-                        "has_more": last < total,
-                        "head_sequence": total,
-                    }
-                )
+                    events.append(
+                        event_format.format(
+                            sequence=sequence,
+                            order_id=f"{sequence:032x}",
+                            # Unique and UUID-shaped; the md5 of event_id_for would cost
+                            # this server more CPU than the producer spends per event.
+                            event_id=f"00000000-0000-4000-8000-{sequence:012x}",
+                        )
+                    )
+                has_more = "true" if last < total else "false"
+                body = (
+                    f'{{"events":[{",".join(events)}],"next_cursor":"{last}",'
+                    f'"has_more":{has_more},"head_sequence":{total}}}'
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -228,10 +253,32 @@ class PeakRss:
             self._done.wait(self.interval)
 
 
+def process_group_cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process of ``group``, and of the children they reaped."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # Fields after the command name (which may hold spaces): state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == group:
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process_group_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+
+
 def _drain(
     name: str,
     settings: ProducerSettings,
     workdir: Path,
+    watched_groups: dict[str, int] | None = None,
 ) -> Run:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     cursor = workdir / f"cursor-{slug}.json"
@@ -242,6 +289,8 @@ def _drain(
             environment[f"OLIST_{key.upper()}"] = str(value)
     environment["OLIST_CURSOR_LOCATION"] = str(cursor)
     log_path = workdir / f"producer-{slug}.log"
+    groups = watched_groups or {}
+    before = {other: process_group_cpu_seconds(group) for other, group in groups.items()}
     started = time.perf_counter()
     process = start_process_group(
         [sys.executable, "-m", "olist_cli", "--log-level", "WARNING", "produce", "--once"],
@@ -252,6 +301,9 @@ def _drain(
     # wait4 gives the CPU of this child alone (RUSAGE_CHILDREN would mix in the others).
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    others = {
+        other: process_group_cpu_seconds(group) - before[other] for other, group in groups.items()
+    }
     peak.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     output = log_path.read_text(errors="replace")
@@ -265,6 +317,7 @@ def _drain(
         seconds=seconds,
         peak_rss_mb=peak.kilobytes / 1024,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
+        other_cpu_seconds=others,
     )
 
 
@@ -283,52 +336,79 @@ SWEEP: list[tuple[str, dict[str, object]]] = [
 """Configurations the sweep drains the synthetic source with (defaults otherwise)."""
 
 
-async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict[str, float | int]:
+def _pubsub_names(emulator: PubSubEmulator) -> PubSubSettings:
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+    names = PubSubSettings(gcp_project="olist-bench")
+    init_pubsub(names)
+    # No subscription on the events topic: the emulator drops what it acknowledged.
+    from google.cloud import pubsub_v1
+
+    pubsub_v1.SubscriberClient().delete_subscription(subscription=names.subscription_path())
+    return names
+
+
+def _synthetic_runs(
+    template: dict[str, object],
+    total: int,
+    settings: ProducerSettings,
+    workdir: Path,
+    sweep: bool,
+    watched_groups: dict[str, int],
+) -> list[Run]:
+    with SyntheticSource(template, total) as synthetic:
+        synthetic_settings = settings.model_copy(update={"api_url": synthetic.url})
+        runs = [_drain("synthetic source", synthetic_settings, workdir, watched_groups)]
+        if sweep:
+            for name, overrides in SWEEP:
+                runs.append(
+                    _drain(
+                        f"synthetic {name}",
+                        synthetic_settings.model_copy(update=overrides),
+                        workdir,
+                        watched_groups,
+                    )
+                )
+    return runs
+
+
+async def run(
+    events: int, seed: int, baseline_events: int, sweep: bool
+) -> dict[str, float | int | dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="olist-bench-producer-") as directory:
         workdir = Path(directory)
         postgres = LocalPostgres().start()
         emulator = PubSubEmulator().start()
         api: Popen[bytes] | None = None
         try:
-            os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+            names = _pubsub_names(emulator)
             total = await fill_source_database(postgres.dsn, events, seed)
             log.info("source ready events=%d", total)
             api, api_url = _start_api(postgres.dsn, workdir)
-            names = PubSubSettings(gcp_project="olist-bench")
-            init_pubsub(names)
-            # No subscription on the events topic: the emulator drops what it acknowledged.
-            from google.cloud import pubsub_v1
-
-            pubsub_v1.SubscriberClient().delete_subscription(subscription=names.subscription_path())
+            assert postgres.data_dir is not None and emulator._process is not None
+            postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+            watched = {
+                "api": api.pid,
+                "postgresql": _process_group_of(postmaster),
+                "pubsub_emulator": emulator._process.pid,
+            }
             settings = ProducerSettings(
                 **names.model_dump(), api_url=api_url, metrics_port=0, metrics_host="127.0.0.1"
             )
             seed_measured = _measure_seed(api_url, names.topic_path(), baseline_events)
             log.info("seed way measured events_per_s=%.1f", seed_measured)
-            main = _drain("API + PostgreSQL", settings, workdir)
-            runs = [main]
+            main = _drain("API + PostgreSQL", settings, workdir, watched)
             template = orjson.loads(
                 httpx.get(f"{api_url}/v1/order-events", params={"limit": 1}).content
             )["events"][0]
-            with SyntheticSource(template, total) as synthetic:
-                synthetic_settings = settings.model_copy(update={"api_url": synthetic.url})
-                alone = _drain("synthetic source", synthetic_settings, workdir)
-                runs.append(alone)
-                if sweep:
-                    for name, overrides in SWEEP:
-                        runs.append(
-                            _drain(
-                                f"synthetic {name}",
-                                synthetic_settings.model_copy(update=overrides),
-                                workdir,
-                            )
-                        )
+            del watched["api"], watched["postgresql"]
+            synthetic = _synthetic_runs(template, total, settings, workdir, sweep, watched)
         finally:
             if api is not None:
                 kill_process_group(api)
             emulator.stop()
             postgres.stop()
-    _print_table(runs, seed_measured, settings)
+    _print_table([main, *synthetic], seed_measured, settings)
+    alone = synthetic[0]
     return {
         "events": main.events,
         "events_per_s": round(main.events_per_second, 1),
@@ -339,14 +419,47 @@ async def run(events: int, seed: int, baseline_events: int, sweep: bool) -> dict
         "seed_way_measured_events_per_s": round(seed_measured, 1),
         "speedup_vs_seed_way_measured": round(main.events_per_second / seed_measured, 1),
         "producer_cpu_s": round(main.cpu_seconds, 1),
+        "other_cpu_s": {name: round(value, 1) for name, value in main.other_cpu_seconds.items()},
         "producer_alone_events_per_s": round(alone.events_per_second, 1),
+        "producer_alone_cpu_s": round(alone.cpu_seconds, 1),
         "producer_alone_peak_rss_mb": round(alone.peak_rss_mb, 1),
         "seconds": round(main.seconds, 2),
         "events_per_message": settings.events_per_message,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
-def _print_table(runs: list[Run], seed_measured: float, settings: ProducerSettings) -> None:
+def run_synthetic_only(events: int, sweep: bool) -> dict[str, float | int | dict[str, float]]:
+    """Only the synthetic-source drains (no PostgreSQL, no API): the producer's own speed."""
+    with tempfile.TemporaryDirectory(prefix="olist-bench-producer-") as directory:
+        emulator = PubSubEmulator().start()
+        try:
+            names = _pubsub_names(emulator)
+            settings = ProducerSettings(
+                **names.model_dump(), metrics_port=0, metrics_host="127.0.0.1"
+            )
+            assert emulator._process is not None
+            watched = {"pubsub_emulator": emulator._process.pid}
+            runs = _synthetic_runs(
+                dict(EXAMPLE_EVENT), events, settings, Path(directory), sweep, watched
+            )
+        finally:
+            emulator.stop()
+    _print_table(runs, None, settings)
+    alone = runs[0]
+    return {
+        "events": alone.events,
+        "producer_alone_events_per_s": round(alone.events_per_second, 1),
+        "producer_alone_cpu_s": round(alone.cpu_seconds, 1),
+        "producer_alone_cpu_us_per_event": round(1e6 * alone.cpu_seconds / alone.events, 2),
+        "producer_alone_peak_rss_mb": round(alone.peak_rss_mb, 1),
+        "other_cpu_s": {name: round(value, 1) for name, value in alone.other_cpu_seconds.items()},
+        "seconds": round(alone.seconds, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _print_table(runs: list[Run], seed_measured: float | None, settings: ProducerSettings) -> None:
     print()
     print(
         f"defaults: events_per_message={settings.events_per_message} "
@@ -361,12 +474,22 @@ def _print_table(runs: list[Run], seed_measured: float, settings: ProducerSettin
     print(header)
     print("-" * len(header))
     print(f"{'seed (8,000/min cap)':<22}{'':>10}{'':>10}{'':>9}{SEED_EVENTS_PER_SECOND:>11,.1f}")
-    print(f"{'seed way, measured':<34}{'':>10}{'':>10}{'':>9}{seed_measured:>11,.1f}")
+    if seed_measured is not None:
+        print(f"{'seed way, measured':<34}{'':>10}{'':>10}{'':>9}{seed_measured:>11,.1f}")
     for run_ in runs:
         print(
             f"{run_.name:<34}{run_.events:>10,}{run_.messages:>10,}{run_.seconds:>9.1f}"
             f"{run_.events_per_second:>11,.0f}{run_.messages_per_second:>9,.1f}"
             f"{run_.cpu_seconds:>8.1f}{run_.peak_rss_mb:>13.0f}"
+        )
+    print()
+    print("CPU seconds during each run (the machine has", os.cpu_count(), "cores):")
+    for run_ in runs:
+        others = " ".join(f"{name}={value:.1f}" for name, value in run_.other_cpu_seconds.items())
+        print(
+            f"  {run_.name}: producer={run_.cpu_seconds:.1f} "
+            f"({1e6 * run_.cpu_seconds / run_.events:.1f} us/event) {others} "
+            f"wall={run_.seconds:.1f}"
         )
     print()
 
@@ -381,14 +504,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sweep", action="store_true", help="also drain with other batching settings"
     )
+    parser.add_argument(
+        "--synthetic-only",
+        action="store_true",
+        help="only the synthetic-source drain (no PostgreSQL or API): quick, the producer alone",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level="INFO", format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    result = asyncio.run(
-        run(arguments.events, arguments.seed, arguments.baseline_events, arguments.sweep)
-    )
+    if arguments.synthetic_only:
+        result = run_synthetic_only(arguments.events, arguments.sweep)
+    else:
+        result = asyncio.run(
+            run(arguments.events, arguments.seed, arguments.baseline_events, arguments.sweep)
+        )
     print(json.dumps(result))
 
 

@@ -2,10 +2,10 @@
 
 ::
 
-    fetch loop ──(bounded queue of pages)──> publish loop ──> Pub/Sub client threads
-        ^                                                            │ futures
-        │                                      ConfirmationTracker <─┘
-        │                                              │ safe cursor
+    fetch loop ──(bounded queue)──> publish loop ──(flow control)──> Pub/Sub client threads
+        ^                                                                    │ futures
+        │                                              ConfirmationTracker <─┘
+        │                                                      │ safe cursor
         └── window slot released <── commit loop ──> CursorStore.save
 
 The next page is asked for as soon as a page arrives, so the API renders it while this one is
@@ -28,6 +28,7 @@ from producer.backoff import BackoffPolicy
 from producer.confirmation import ConfirmationTracker, Cursor
 from producer.cursor_store import CursorStore
 from producer.errors import SourceProtocolError, TerminalError
+from producer.flow_control import PageFlowControl
 from producer.metrics import ProducerMetrics
 from producer.packing import dead_letter_message, pack_events
 from producer.publisher import EventPublisher
@@ -60,6 +61,7 @@ class PreparedPage:
     """A fetched page turned into messages, with the cursor that follows it."""
 
     messages: list[tuple[str, EncodedMessage]]
+    payload_bytes: int
     event_count: int
     message_count: int
     dead_letter_count: int
@@ -117,6 +119,9 @@ class Pipeline:
             timeout=settings.startup_check_timeout_seconds,
         )
         self._window = asyncio.Semaphore(settings.max_pages_in_flight)
+        self._flow = PageFlowControl(
+            settings.flow_control_max_messages, settings.flow_control_max_bytes
+        )
         self._queue: asyncio.Queue[PreparedPage | None] = asyncio.Queue(
             maxsize=settings.fetch_queue_pages
         )
@@ -285,6 +290,7 @@ class Pipeline:
             messages.append((self._dead_letter_topic, dead_letter_message(invalid)))
         return PreparedPage(
             messages=messages,
+            payload_bytes=sum(len(message.data) for _, message in messages),
             event_count=len(sequences),
             message_count=message_count,
             dead_letter_count=len(validated.invalid),
@@ -298,6 +304,7 @@ class Pipeline:
                 self._fetch_complete = True
                 self._check_complete()
                 return
+            await self._flow.acquire(len(page.messages), page.payload_bytes)
             index = self._tracker.register(page.cursor_after)
             self._unsettled += 1
             self._pages += 1
@@ -311,6 +318,7 @@ class Pipeline:
 
     def _page_settled(self, index: int, page: PreparedPage, error: TerminalError | None) -> None:
         self._unsettled -= 1
+        self._flow.release(len(page.messages), page.payload_bytes)
         self._progress.set()
         if error is not None:
             self._fail(error)

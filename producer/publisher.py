@@ -3,8 +3,9 @@
 The three knobs are named objects built from :class:`~producer.settings.ProducerSettings`:
 
 * :func:`batch_settings` - how many messages / bytes / how long a publish request collects.
-* :func:`flow_control` - how much the client may hold unconfirmed before ``publish`` blocks
-  (``BLOCK``, so memory stays bounded whatever Pub/Sub's speed).
+* :func:`flow_control` - the client's own flow control, off (``IGNORE``): the limits are
+  enforced page by page before publishing (:mod:`producer.flow_control`), because the client
+  measures each message by serialising it, three times.
 * :func:`publish_retry` - retryable codes (UNAVAILABLE, DEADLINE_EXCEEDED, ...) are retried by
   the client with jittered exponential backoff for ``publish_timeout_seconds``; every retry is
   logged and counted. Anything else, or the timeout running out, fails the message's future.
@@ -66,10 +67,11 @@ def batch_settings(settings: ProducerSettings) -> BatchSettings:
 
 
 def flow_control(settings: ProducerSettings) -> PublishFlowControl:
+    """Off: :class:`producer.flow_control.PageFlowControl` bounds the same limits, cheaper."""
     return PublishFlowControl(
         message_limit=settings.flow_control_max_messages,
         byte_limit=settings.flow_control_max_bytes,
-        limit_exceeded_behavior=LimitExceededBehavior.BLOCK,
+        limit_exceeded_behavior=LimitExceededBehavior.IGNORE,
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from producer.backoff import BackoffPolicy, RetriesExhausted, retry_async
 from producer.confirmation import ConfirmationTracker, Cursor
 from producer.errors import PublishRejected, SourceUnavailable
+from producer.flow_control import PageFlowControl
 from producer.packing import dead_letter_message, pack_events
 from producer.rate_limit import TokenBucket
 from producer.source_client import parse_retry_after
@@ -196,6 +197,41 @@ def test_event_that_is_not_an_object_is_dead_lettered_without_sequence() -> None
     assert page.invalid[0].source_sequence is None
     assert page.invalid[0].event_id is None
     assert page.invalid[0].data == b'"not an event"'
+
+
+# --- flow control ----------------------------------------------------------------------------
+
+
+async def test_flow_control_holds_a_page_until_settled_pages_make_room() -> None:
+    flow = PageFlowControl(max_messages=4, max_bytes=1000)
+    await flow.acquire(3, 600)
+
+    waiting = asyncio.create_task(flow.acquire(2, 100))  # 5 messages > 4: must wait
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    flow.release(3, 600)
+    await asyncio.wait_for(waiting, 1)
+
+    assert (flow.messages, flow.bytes) == (2, 100)
+    too_big = asyncio.create_task(flow.acquire(1, 901))  # 1001 bytes > 1000: must wait
+    await asyncio.sleep(0)
+    assert not too_big.done()
+    flow.release(2, 100)
+    await asyncio.wait_for(too_big, 1)
+    assert (flow.messages, flow.bytes) == (1, 901)
+
+
+async def test_a_page_over_the_limits_goes_through_alone() -> None:
+    flow = PageFlowControl(max_messages=1, max_bytes=10)
+
+    await asyncio.wait_for(flow.acquire(5, 10_000), 1)
+
+    assert (flow.messages, flow.bytes) == (5, 10_000)
+
+
+def test_flow_control_refuses_limits_that_are_not_positive() -> None:
+    with pytest.raises(ValueError, match="max_messages=0 max_bytes=10"):
+        PageFlowControl(0, 10)
 
 
 # --- backoff and Retry-After -----------------------------------------------------------------
