@@ -253,8 +253,13 @@ class PeakRss:
             self._done.wait(self.interval)
 
 
-def process_group_cpu_seconds(group: int) -> float:
-    """User + system CPU of every live process of ``group``, and of the children they reaped."""
+def process_cpu_seconds(group: int | None = None, parent: int | None = None) -> float:
+    """User + system CPU of the live processes of ``group``, or of ``parent`` and its children.
+
+    The children a process has reaped count too (``cutime``/``cstime``). PostgreSQL needs
+    ``parent``: each backend makes itself a group leader (``setsid``), so the postmaster's group
+    holds the postmaster alone.
+    """
     ticks = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -265,20 +270,17 @@ def process_group_cpu_seconds(group: int) -> float:
             continue  # exited meanwhile
         # Fields after the command name (which may hold spaces): state ppid pgrp ...
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == group:
+        pid, ppid, pgrp = int(entry), int(fields[1]), int(fields[2])
+        if pgrp == group or parent in (pid, ppid):
             ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _process_group_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
 
 
 def _drain(
     name: str,
     settings: ProducerSettings,
     workdir: Path,
-    watched_groups: dict[str, int] | None = None,
+    watched: dict[str, dict[str, int]] | None = None,
 ) -> Run:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     cursor = workdir / f"cursor-{slug}.json"
@@ -289,8 +291,8 @@ def _drain(
             environment[f"OLIST_{key.upper()}"] = str(value)
     environment["OLIST_CURSOR_LOCATION"] = str(cursor)
     log_path = workdir / f"producer-{slug}.log"
-    groups = watched_groups or {}
-    before = {other: process_group_cpu_seconds(group) for other, group in groups.items()}
+    servers = watched or {}
+    before = {other: process_cpu_seconds(**which) for other, which in servers.items()}
     started = time.perf_counter()
     process = start_process_group(
         [sys.executable, "-m", "olist_cli", "--log-level", "WARNING", "produce", "--once"],
@@ -302,7 +304,7 @@ def _drain(
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     others = {
-        other: process_group_cpu_seconds(group) - before[other] for other, group in groups.items()
+        other: process_cpu_seconds(**which) - before[other] for other, which in servers.items()
     }
     peak.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -353,11 +355,11 @@ def _synthetic_runs(
     settings: ProducerSettings,
     workdir: Path,
     sweep: bool,
-    watched_groups: dict[str, int],
+    watched: dict[str, dict[str, int]],
 ) -> list[Run]:
     with SyntheticSource(template, total) as synthetic:
         synthetic_settings = settings.model_copy(update={"api_url": synthetic.url})
-        runs = [_drain("synthetic source", synthetic_settings, workdir, watched_groups)]
+        runs = [_drain("synthetic source", synthetic_settings, workdir, watched)]
         if sweep:
             for name, overrides in SWEEP:
                 runs.append(
@@ -365,7 +367,7 @@ def _synthetic_runs(
                         f"synthetic {name}",
                         synthetic_settings.model_copy(update=overrides),
                         workdir,
-                        watched_groups,
+                        watched,
                     )
                 )
     return runs
@@ -387,9 +389,9 @@ async def run(
             assert postgres.data_dir is not None and emulator._process is not None
             postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
             watched = {
-                "api": api.pid,
-                "postgresql": _process_group_of(postmaster),
-                "pubsub_emulator": emulator._process.pid,
+                "api": {"group": api.pid},
+                "postgresql": {"parent": postmaster},
+                "pubsub_emulator": {"group": emulator._process.pid},
             }
             settings = ProducerSettings(
                 **names.model_dump(), api_url=api_url, metrics_port=0, metrics_host="127.0.0.1"
@@ -439,7 +441,7 @@ def run_synthetic_only(events: int, sweep: bool) -> dict[str, float | int | dict
                 **names.model_dump(), metrics_port=0, metrics_host="127.0.0.1"
             )
             assert emulator._process is not None
-            watched = {"pubsub_emulator": emulator._process.pid}
+            watched = {"pubsub_emulator": {"group": emulator._process.pid}}
             runs = _synthetic_runs(
                 dict(EXAMPLE_EVENT), events, settings, Path(directory), sweep, watched
             )

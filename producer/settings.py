@@ -135,12 +135,14 @@ class ProducerSettings(PubSubSettings):
         default=0.01, gt=0, description="Longest wait for a publish request to fill up."
     )
     flow_control_max_messages: int = Field(
-        default=2000, ge=1, description="Messages the client holds unconfirmed before blocking."
+        default=2000,
+        ge=1,
+        description="Messages handed to Pub/Sub and unconfirmed before the next page waits.",
     )
     flow_control_max_bytes: int = Field(
         default=64_000_000,
         ge=MAX_MESSAGE_BYTES,
-        description="Bytes the client holds unconfirmed before blocking.",
+        description="Payload bytes handed to Pub/Sub and unconfirmed before the next page waits.",
     )
     publish_timeout_seconds: float = Field(
         default=600.0,
