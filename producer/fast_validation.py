@@ -2,8 +2,8 @@
 
 Validating with pydantic costs ~10 µs per event; decoding the event's raw JSON into a
 ``msgspec.Struct`` built from :func:`schemas.derive.field_specs` checks the same rules in one C
-pass for about half that, and needs no ``orjson.loads`` before it. It is a filter, not a second
-definition of the schema:
+pass, ~2.4 µs with the checks below, and needs no ``orjson.loads`` before it. It is a
+filter, not a second definition of the schema:
 
 * an event it accepts is one :class:`schemas.OrderEvent` accepts (msgspec is stricter: it never
   coerces ``"5"`` to ``5`` nor a number to a timestamp);
@@ -24,8 +24,8 @@ Checks after decoding run once per page; when one fails, it is run again event b
 leave only the events at fault to pydantic.
 
 Deriving refuses (``TypeError`` at import) a model this module cannot mirror: validators, or a
-constraint kind it does not know. ``tests/test_producer_components.py`` checks that this
-decoder and the model accept and refuse the same corpus.
+constraint kind it does not know. ``tests/test_producer_fast_validation.py`` checks this
+decoder against the model on a corpus derived from the field specs and on random edits.
 """
 
 from __future__ import annotations

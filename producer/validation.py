@@ -6,7 +6,8 @@ serialised again), so every consumer gets exactly the bytes the API rendered and
 
 1. :class:`producer.fast_validation.FastEventValidator` decodes each event into a msgspec
    struct derived from the schema; it accepts only events the model accepts. Nearly every
-   event stops here (~5 µs instead of ~15 µs for ``orjson.loads`` + pydantic + ``orjson.dumps``).
+   event stops here (~2.4 µs instead of ~15 µs for ``orjson.loads`` + pydantic +
+   ``orjson.dumps``).
 2. Each event it does not vouch for is parsed and validated by pydantic, which decides: a lax
    coercion pydantic allows (``"5"`` for an int) still passes, anything else is refused with
    pydantic's errors, field by field, as the dead-letter reason.
@@ -14,7 +15,9 @@ serialised again), so every consumer gets exactly the bytes the API rendered and
 The pydantic validator checks a ``TypedDict`` derived field by field from
 :class:`schemas.OrderEvent` (same annotations, same constraints, ``extra="forbid"``): the same
 rules and error messages, without building a frozen model per event that is thrown away at
-once. tests/test_producer_components.py checks that all three refuse the same inputs.
+once. tests/test_producer_components.py checks that it and the model refuse the same inputs
+with the same errors; tests/test_producer_fast_validation.py that the fast path never accepts
+what the model refuses and never changes an event's outcome or reason.
 """
 
 from __future__ import annotations
