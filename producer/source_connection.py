@@ -151,6 +151,9 @@ class SourceConnection:
             "Accept-Encoding": "identity",
             **headers,
         }
+        for name, value in header_lines.items():
+            if any(character in f"{name}{value}" for character in "\r\n"):
+                raise ConfigurationError(f"HTTP header {name} holds a line break: remove it")
         self._header_block = "".join(
             f"{name}: {value}\r\n" for name, value in header_lines.items()
         ).encode("latin-1")
@@ -183,7 +186,9 @@ class SourceConnection:
                 raise SourceUnavailable(
                     f"no complete answer from {self.host}:{self.port} within {self.timeout} s"
                 ) from error
-            except SourceUnavailable:
+            except (SourceUnavailable, asyncio.CancelledError):
+                # Cancelled mid-request, the answer could still arrive and be taken for the
+                # next request's: the connection is never reused.
                 self._discard()
                 raise
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import socketserver
 import threading
@@ -167,6 +168,31 @@ async def test_no_answer_within_the_timeout_is_transient_and_the_connection_drop
     assert server.connections == 2
 
 
+async def test_a_cancelled_request_never_leaves_its_answer_to_the_next_one(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    answered = threading.Event()
+
+    def script(number: int, head: bytes) -> Answer | None:
+        if number == 1:
+            answered.wait(5)  # answers only once the client has given up on it
+            return ok(b"stale answer"), False
+        return ok(b"fresh answer"), False
+
+    server = raw_server(script)
+    client = connection(server.url)
+    request = asyncio.create_task(client.get("/x", {}))
+    while not server.requests:
+        await asyncio.sleep(0.01)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    answered.set()
+
+    assert (await client.get("/x", {})).body == b"fresh answer"
+    assert server.connections == 2
+
+
 async def test_nothing_listening_is_transient() -> None:
     port = free_port()
 
@@ -177,3 +203,8 @@ async def test_nothing_listening_is_transient() -> None:
 def test_a_url_without_http_scheme_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="expected an http:// or https:// URL"):
         connection("ftp://example.org")
+
+
+def test_a_header_with_a_line_break_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="HTTP header X-API-Key holds a line break"):
+        SourceConnection("http://h", {"X-API-Key": "k\r\nX: y"}, timeout=1, connect_timeout=1)
