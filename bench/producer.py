@@ -10,8 +10,8 @@ Pub/Sub emulator, then measures in the same run:
    133.3 events/s: ``seed_events_per_s``; the speed-up is computed against that figure.)
 2. **producer**: ``olist produce --once`` as a child process draining every event from an
    empty cursor. Wall time from spawn to exit (start-up included), peak RSS and CPU of that
-   process alone (``os.wait4``), messages from its summary line.
-
+   process alone (``os.wait4``), messages from its summary line; meanwhile the CPU of the API,
+   of PostgreSQL and of the emulator (``other_cpu_s``), read from ``/proc``.
 3. **producer, synthetic source**: the same drain from a minimal HTTP server in this process
    that follows the API contract and renders pages from one real event (fresh ``order_id``,
    ``event_id`` and ``source_sequence`` per event). It shows what the producer itself sustains
@@ -19,6 +19,8 @@ Pub/Sub emulator, then measures in the same run:
 
 ``--sweep`` also drains the synthetic source with other events-per-message, batch and window
 settings: the table the defaults in :mod:`producer.settings` were chosen from.
+``--synthetic-only`` runs the synthetic-source drains alone (no PostgreSQL, API or seed
+baseline; about a minute): the quick measure of the producer's own CPU per event.
 
 The topic has no subscription, so the emulator drops messages once it has acknowledged them
 (it would otherwise hold every byte in its Java heap); confirmation is what the producer waits
