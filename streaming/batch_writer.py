@@ -1,11 +1,13 @@
 """The ``foreachBatch`` sink: one micro-batch to Parquet in Cloud Storage, then to BigQuery.
 
 Called on the driver with the batch's DataFrame (already parsed, validated and deduplicated)
-and its batch id. The batch is collected once as Arrow, split into valid events and rejected
-payloads, written as Parquet objects with deterministic names (a replay overwrites), then
-loaded into BigQuery with a load job whose id is derived from the batch id (a replay does not
-load twice). Any failure raises, which fails the query before its commit: Spark replays the
-same batch on restart and the source acknowledges nothing meanwhile.
+and its batch id. Each Spark task splits its rows into valid events and rejected payloads and
+uploads them as Parquet objects with deterministic names (``mapInArrow``; a replay
+overwrites), returning only the names; the driver records the batch's manifest, then loads
+the objects into BigQuery with a load job whose id is derived from the batch id (a replay
+does not load twice). Rows never gather on the driver. Any failure raises, which fails the
+query before its commit: Spark replays the same batch on restart and the source acknowledges
+nothing meanwhile.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,13 +29,27 @@ from schemas.order_event import EVENT_FIELDS
 from schemas.warehouse import REJECTED_FIELDS, order_events_table_fields
 from streaming.analytics import derived_columns
 from streaming.bigquery_loader import BigQueryTable
-from streaming.lake_writer import LakeWriter
+from streaming.lake_writer import LakeWriter, WrittenObject
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN
 
 log = logging.getLogger(__name__)
 
 EVENTS_SCHEMA = arrow_schema(order_events_table_fields())
 REJECTED_SCHEMA = arrow_schema(list(REJECTED_FIELDS))
+WRITTEN_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("partition", pa.string()),
+        pa.field("rows", pa.int64()),
+        pa.field("bytes", pa.int64()),
+        pa.field("first_reason", pa.string()),
+    ]
+)
+"""What each task reports back to the driver: one row per object it uploaded."""
+WRITTEN_DDL = (
+    "kind string, name string, partition string, rows bigint, bytes bigint, first_reason string"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +62,7 @@ class BatchOutcome:
     objects: int
     replayed: bool
     seconds: float
-    collect_seconds: float = 0.0
-    lake_seconds: float = 0.0
+    write_seconds: float = 0.0
     bigquery_seconds: float = 0.0
 
 
@@ -83,6 +99,36 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+@dataclass(frozen=True)
+class LakeTask:
+    """The ``mapInArrow`` function: one Spark task's rows to Parquet objects in the lake."""
+
+    events_lake: LakeWriter
+    rejected_lake: LakeWriter
+    batch_id: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        received = list(batches)
+        if not received:
+            return
+        context = TaskContext.get()
+        task = context.partitionId() if context is not None else 0
+        events, rejected = _split(pa.Table.from_batches(received))
+        del received
+        first_reason = rejected.column("reason")[0].as_py() if rejected.num_rows else None
+        rows = [
+            {**vars(item), "kind": kind, "first_reason": first_reason}
+            for kind, lake, table in (
+                ("events", self.events_lake, events),
+                ("rejected", self.rejected_lake, rejected),
+            )
+            for item in lake.write_parts(table, self.batch_id, task)
+        ]
+        yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
+
+
 class BatchWriter:
     """Callable given to ``foreachBatch``."""
 
@@ -104,41 +150,53 @@ class BatchWriter:
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        table = batch_columns(frame, batch_id).toArrow()
-        collected = time.monotonic()
-        events, rejected = _split(table)
-        written = self.events_lake.write_batch(events, batch_id)
-        rejected_written = self.rejected_lake.write_batch(rejected, batch_id)
+        task = LakeTask(self.events_lake, self.rejected_lake, batch_id)
+        reports = batch_columns(frame, batch_id).mapInArrow(task, WRITTEN_DDL).collect()
+        written = _written(reports, "events")
+        rejected_written = _written(reports, "rejected")
+        self.events_lake.finish_batch(written, batch_id)
+        self.rejected_lake.finish_batch(rejected_written, batch_id)
         uploaded = time.monotonic()
         job_prefix = self.job_prefix()
         loaded = self.events_table.load_batch(
-            [self.events_lake.uri(item) for item in written], job_prefix, batch_id
+            self.events_lake.load_uris(written, batch_id), job_prefix, batch_id
         )
         rejected_loaded = self.rejected_table.load_batch(
-            [self.rejected_lake.uri(item) for item in rejected_written], job_prefix, batch_id
+            self.rejected_lake.load_uris(rejected_written, batch_id), job_prefix, batch_id
         )
+        rejected_rows = sum(item.rows for item in rejected_written)
         outcome = BatchOutcome(
             batch_id=batch_id,
-            valid_rows=events.num_rows,
-            rejected_rows=rejected.num_rows,
+            valid_rows=sum(item.rows for item in written),
+            rejected_rows=rejected_rows,
             objects=len(written) + len(rejected_written),
             replayed=loaded.already_loaded or rejected_loaded.already_loaded,
             seconds=time.monotonic() - started,
-            collect_seconds=collected - started,
-            lake_seconds=uploaded - collected,
+            write_seconds=uploaded - started,
             bigquery_seconds=time.monotonic() - uploaded,
         )
         log.info(
             "batch done batch_id=%s valid=%d rejected=%d objects=%d replayed=%s seconds=%.2f "
-            "spark_collect_seconds=%.2f lake_seconds=%.2f bigquery_seconds=%.2f",
+            "spark_and_lake_seconds=%.2f bigquery_seconds=%.2f",
             batch_id, outcome.valid_rows, outcome.rejected_rows, outcome.objects,
-            outcome.replayed, outcome.seconds, outcome.collect_seconds, outcome.lake_seconds,
-            outcome.bigquery_seconds,
+            outcome.replayed, outcome.seconds, outcome.write_seconds, outcome.bigquery_seconds,
         )  # fmt: skip
-        if rejected.num_rows:
+        if rejected_rows:
+            first_reason = next(row.first_reason for row in reports if row.kind == "rejected")
             log.warning(
                 "batch rejected rows batch_id=%s count=%d first_reason=%s",
-                batch_id, rejected.num_rows, json.dumps(rejected.column("reason")[0].as_py()),
+                batch_id, rejected_rows, json.dumps(first_reason),
             )  # fmt: skip
         if self.on_batch is not None:
             self.on_batch(outcome)
+
+
+def _written(reports: list[Any], kind: str) -> list[WrittenObject]:
+    return sorted(
+        (
+            WrittenObject(name=row.name, partition=row.partition, rows=row.rows, bytes=row.bytes)
+            for row in reports
+            if row.kind == kind
+        ),
+        key=lambda item: item.name,
+    )

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUP_KEY = "dedup_key"
+EVENT_DECODER = "streaming.event_decoder:OrderEventDecoder"
+"""The source's ``decoder`` option: see :mod:`streaming.event_decoder`."""
 
 
 def build_spark_session(settings: StreamSettings) -> SparkSession:
@@ -97,6 +99,8 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
         .option("subscription", settings.pubsub_subscription)
         .option("stagingLocation", str(settings.resolved_staging_dir))
         .option("numPartitions", str(settings.read_partitions))
+        # Valid events arrive typed from the source; Spark parses only what it declines.
+        .option("decoder", EVENT_DECODER)
     )
     if settings.max_records_per_trigger is not None:
         reader = reader.option("maxRecordsPerTrigger", str(settings.max_records_per_trigger))

@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from connectors.pubsub.decoding import DECODED_COLUMN
 from schemas.derive import FieldSpec, field_specs, spark_schema
 
 EVENT_COLUMN = "event"
@@ -202,7 +203,17 @@ def parse_events(
 
     ``payload_column`` holds the JSON of one event (binary or string). Rows whose reason is
     null are valid events; the others go to the dead-letter sink with the reason.
+
+    When ``frame`` has the source's ``decoded`` column (option ``decoder``, see
+    :mod:`streaming.event_decoder`), rows it holds are valid events already typed: they are
+    taken as they are, and only the other rows are parsed and checked here.
     """
+    decoded = F.col(DECODED_COLUMN) if DECODED_COLUMN in frame.columns else None
+
+    def undecoded_only(expression: Column) -> Column:
+        # Inside a CASE branch, the parse runs for the rows the decoder declined alone.
+        return expression if decoded is None else F.when(decoded.isNull(), expression)
+
     # Two projections on purpose: the JSON is parsed once into columns, then every rule reads
     # those columns. Built as one expression, Spark would inline from_json into each of the
     # ~150 rule expressions and parse every payload that many times (measured: 5x slower).
@@ -211,13 +222,17 @@ def parse_events(
         "*", F.col(payload_column).cast(T.StringType()).alias("payload_text")
     ).select(
         "*",
-        F.from_json(text, _parse_schema(), {"mode": "PERMISSIVE"}).alias(_PARSED),
-        F.from_json(text, _raw_schema(), {"mode": "PERMISSIVE"}).alias(RAW_COLUMN),
+        undecoded_only(F.from_json(text, _parse_schema(), {"mode": "PERMISSIVE"})).alias(_PARSED),
+        undecoded_only(F.from_json(text, _raw_schema(), {"mode": "PERMISSIVE"})).alias(RAW_COLUMN),
         # json_object_keys is null for anything but a JSON object (size(null) is not).
-        F.when(F.json_object_keys(text).isNotNull(), F.size(F.json_object_keys(text))).alias(
-            KEY_COUNT_COLUMN
-        ),
+        undecoded_only(
+            F.when(F.json_object_keys(text).isNotNull(), F.size(F.json_object_keys(text)))
+        ).alias(KEY_COUNT_COLUMN),
     )
-    parsed = parsed.withColumn(EVENT_COLUMN, _typed_event(F.col(_PARSED))).drop(_PARSED)
+    event = _typed_event(F.col(_PARSED))
+    if decoded is not None:
+        event = F.when(decoded.isNotNull(), decoded).otherwise(event)
+    parsed = parsed.withColumn(EVENT_COLUMN, event).drop(_PARSED)
     unpack_error = F.col(unpack_error_column) if unpack_error_column else None
-    return parsed.withColumn(REASON_COLUMN, rejection_reason(F.col("payload_text"), unpack_error))
+    reason = undecoded_only(rejection_reason(F.col("payload_text"), unpack_error))
+    return parsed.withColumn(REASON_COLUMN, reason)

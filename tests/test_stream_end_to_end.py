@@ -214,7 +214,7 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
     lake = pipeline.gcs.filesystem_root / pipeline.bucket / "order_events"
     for attempt, batch in enumerate(range(1, 4)):
         stream = pipeline.start(f"stream-{attempt}", "stream", **stream_env)
-        marker = f"batch={batch:012d}-part"
+        marker = f"batch={batch:012d}-"
         _wait_for(
             lambda marker=marker: any(marker in path.name for path in lake.rglob("*.parquet")),
             240, f"the first object of batch {batch}", stream, interval=0.02,

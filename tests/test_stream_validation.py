@@ -7,14 +7,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 from pyspark.sql import functions as F
 
+from connectors.pubsub.decoding import DECODED_COLUMN
 from schemas.derive import field_specs
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import OrderEvent
 from streaming.analytics import with_analytics
+from streaming.event_decoder import OrderEventDecoder
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
 
 FREE_TEXT = {
@@ -178,3 +181,54 @@ def test_valid_rows_pass_the_filter_the_job_uses(spark: Any) -> None:
     assert parsed.where(F.col(REASON_COLUMN).isNull()).count() == 1
     assert parsed.where(F.col(REASON_COLUMN).isNotNull()).count() == 2
     assert datetime.now(UTC).year >= 2026
+
+
+def _decoded_frame(spark: Any, payloads: list[bytes]) -> Any:
+    """Rows as the source delivers them with the job's decoder (payload null where decoded)."""
+    decoded = OrderEventDecoder().decode(payloads)
+    kept = [None if decoded[i].is_valid else payload for i, payload in enumerate(payloads)]
+    table = pa.table(
+        {
+            "i": pa.array(range(len(payloads)), pa.int32()),
+            "payload": pa.array(kept, pa.binary()),
+            DECODED_COLUMN: decoded,
+        }
+    )
+    return spark.createDataFrame(table)
+
+
+def test_event_decoder_decodes_only_events_the_model_accepts() -> None:
+    cases = _mutations()
+    decoded = OrderEventDecoder().decode([json.dumps(event).encode() for _, event in cases])
+    accepted_invalid = []
+    for (label, event), entry in zip(cases, decoded, strict=True):
+        if not entry.is_valid:
+            continue
+        try:
+            OrderEvent.model_validate_json(json.dumps(event))
+        except ValidationError:
+            accepted_invalid.append(label)
+    assert accepted_invalid == []
+    assert decoded[0].is_valid  # the sample
+    assert sum(entry.is_valid for entry in decoded) > 10
+
+
+def test_decoded_rows_give_the_same_events_and_reasons_as_parsing_in_spark(spark: Any) -> None:
+    payloads = [json.dumps(event).encode() for _, event in _mutations()]
+    payloads.append(
+        json.dumps({**SAMPLE, "order_purchase_timestamp": "2017-10-02T13:56:33+03:00"}).encode()
+    )
+    parsed_in_spark = spark.createDataFrame(
+        [(index, payload) for index, payload in enumerate(payloads)], "i int, payload binary"
+    )
+    columns = [REASON_COLUMN, *[f"{EVENT_COLUMN}.{name}" for name in OrderEvent.model_fields]]
+
+    def rows(frame: Any) -> list[Any]:
+        parsed = parse_events(frame, unpack_error_column=None).orderBy("i")
+        return [tuple(row) for row in parsed.select(*columns).collect()]
+
+    expected = rows(parsed_in_spark)
+    assert rows(_decoded_frame(spark, payloads)) == expected
+    assert expected[-1][1 + list(OrderEvent.model_fields).index("order_purchase_timestamp")] == (
+        datetime(2017, 10, 2, 10, 56, 33)
+    )

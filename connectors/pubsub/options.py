@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from connectors.pubsub.decoding import check_reference
 from connectors.pubsub.errors import PubSubOptionError
 
 UnpackMode = Literal["envelope", "none"]
@@ -48,6 +49,7 @@ class PubSubOptions:
     pull_wait_seconds: float = 0.0
     pull_timeout_seconds: float = 30.0
     max_pull_seconds_per_trigger: float = 20.0
+    decoder: str | None = None
 
     @property
     def project(self) -> str:
@@ -71,6 +73,7 @@ _KNOWN_OPTIONS = {
     "pullwaitseconds",
     "pulltimeoutseconds",
     "maxpullsecondspertrigger",
+    "decoder",
 }
 # Spark adds these itself (e.g. "path" when .load(path) is used); they are not ours to check.
 _IGNORED_OPTIONS = {"path"}
@@ -100,6 +103,7 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
     if unpack not in ("envelope", "none"):
         raise PubSubOptionError("unpack", f"expected 'envelope' or 'none', found {unpack!r}")
     max_records = options.get("maxrecordspertrigger")
+    decoder = options.get("decoder") or None
     return PubSubOptions(
         subscription_path=_subscription_path(options),
         staging_location=_staging_location(options),
@@ -143,6 +147,7 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
             defaults.max_pull_seconds_per_trigger,
             maximum=3600.0,
         ),
+        decoder=None if decoder is None else check_reference(decoder),
     )
 
 

@@ -46,10 +46,16 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
+from connectors.pubsub.decoding import PayloadDecoder, decode_batch, load_decoder, output_schema
 from connectors.pubsub.errors import OffsetError
 from connectors.pubsub.offsets import INITIAL_OFFSET, BatchOffset
 from connectors.pubsub.options import PubSubOptions
-from connectors.pubsub.records import expected_rows, staged_record_batch, unpack_messages
+from connectors.pubsub.records import (
+    OUTPUT_SCHEMA,
+    expected_rows,
+    staged_record_batch,
+    unpack_messages,
+)
 from connectors.pubsub.staging import (
     StagedBatch,
     StagedBatchWriter,
@@ -63,6 +69,14 @@ log = logging.getLogger(__name__)
 
 PENDING = "pending"
 """Lease group of messages pulled beyond the read limit, held in memory for the next batch."""
+
+PULL_ROUND_BYTES = 64 * 1024 * 1024
+"""About how many payload bytes one round of concurrent pulls may bring into memory.
+
+A pull asks for a number of messages, not bytes; with 1,000 messages of 1 MB each a round
+of 8 pulls would hold 8 GB. Each round asks for as many messages as fit this budget at the
+average size seen so far (the first round, blind, asks for few)."""
+FIRST_ROUND_MESSAGES_PER_PULL = 50
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,8 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._available_now_cutoff: float | None = None
         self._available_now_target: int | None = None
         self._lock = threading.RLock()
+        self._decoder: tuple[PayloadDecoder, pa.Schema] | None = None
+        self._message_bytes: float | None = None
 
     # Pickling: read() runs on a copy in executor workers, which must not carry the client,
     # the thread pool, the lease thread or the pull buffer of the driver process.
@@ -220,11 +236,25 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         """Executor. Yield the rows of the staged slices as Arrow record batches."""
         assert isinstance(partition, PubSubInputPartition), type(partition)
+        decoding = self._decoding()
         for staged_slice in partition.slices:
             table = read_staged_file(self.staging.data_path(staged_slice.batch)).slice(
                 staged_slice.first, staged_slice.count
             )
-            yield from unpack_messages(table, self.options.unpack)
+            for batch in unpack_messages(table, self.options.unpack):
+                yield batch if decoding is None else decode_batch(batch, *decoding)
+
+    def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
+        """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""
+        if self.options.decoder is None:
+            return None
+        if self._decoder is None:
+            from pyspark.sql.pandas.types import to_arrow_schema
+
+            decoder = load_decoder(self.options.decoder)
+            schema = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
+            self._decoder = (decoder, schema)
+        return self._decoder
 
     # ----------------------------------------------------------------- driver internals
     @property
@@ -366,6 +396,11 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """One round of concurrent pulls; ``room`` bounds the messages (each is >= 1 row)."""
         per_pull = self.options.pull_max_messages
         pulls = self.options.pull_concurrency
+        if self._message_bytes is None:
+            per_pull = min(per_pull, FIRST_ROUND_MESSAGES_PER_PULL)
+        else:
+            fits = int(PULL_ROUND_BYTES // (pulls * max(self._message_bytes, 1.0)))
+            per_pull = max(1, min(per_pull, fits))
         if room is not None:
             per_pull = max(1, min(per_pull, room))
             pulls = max(1, min(pulls, -(-room // per_pull)))
@@ -380,6 +415,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         received = [message for result in results for message in result]
         if not received:
             return []
+        self._message_bytes = sum(len(m.message.data) for m in received) / len(received)
         # Extend right away: the subscription's own deadline may be as short as 10 s.
         self.leases.hold(PENDING, [message.ack_id for message in received])
         if cutoff is not None:

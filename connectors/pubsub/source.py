@@ -22,10 +22,17 @@ from __future__ import annotations
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader
 from pyspark.sql.types import StructType
 
+from connectors.pubsub.decoding import load_decoder, output_schema
 from connectors.pubsub.errors import PubSubOptionError
-from connectors.pubsub.options import parse_options
+from connectors.pubsub.options import PubSubOptions, parse_options
 from connectors.pubsub.reader import PubSubStreamReader
 from connectors.pubsub.records import OUTPUT_SCHEMA
+
+
+def source_schema(options: PubSubOptions) -> StructType:
+    """:data:`OUTPUT_SCHEMA`, plus the ``decoded`` column when option ``decoder`` is set."""
+    decoder = load_decoder(options.decoder) if options.decoder else None
+    return output_schema(OUTPUT_SCHEMA, decoder)
 
 
 class PubSubDataSource(DataSource):
@@ -33,7 +40,8 @@ class PubSubDataSource(DataSource):
 
     Options are checked when the stream is defined (``.load()``), each error naming its
     option. The schema is fixed (:data:`connectors.pubsub.records.OUTPUT_SCHEMA`); parse
-    ``payload`` with ``from_json`` downstream.
+    ``payload`` with ``from_json`` downstream, or name a ``decoder`` (see
+    :mod:`connectors.pubsub.decoding`) to get typed columns straight from the source.
     """
 
     @classmethod
@@ -41,15 +49,16 @@ class PubSubDataSource(DataSource):
         return "pubsub"
 
     def schema(self) -> StructType:
-        parse_options(self.options)
-        return OUTPUT_SCHEMA
+        return source_schema(parse_options(self.options))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         """Runs in the driver's long-lived Python process of the query."""
-        if schema != OUTPUT_SCHEMA:
+        options = parse_options(self.options)
+        expected = source_schema(options)
+        if schema != expected:
             raise PubSubOptionError(
                 "schema",
-                f"the pubsub source has a fixed schema {OUTPUT_SCHEMA.simpleString()}, "
+                f"the pubsub source has a fixed schema {expected.simpleString()}, "
                 f"found {schema.simpleString()}; drop .schema(...) from the reader",
             )
-        return PubSubStreamReader(parse_options(self.options))
+        return PubSubStreamReader(options)

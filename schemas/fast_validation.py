@@ -7,8 +7,10 @@ filter, not a second definition of the schema:
 
 * an event it accepts is one :class:`schemas.OrderEvent` accepts (msgspec is stricter: it never
   coerces ``"5"`` to ``5`` nor a number to a timestamp);
-* an event it refuses goes to the pydantic validator (:mod:`producer.validation`), which
-  decides and writes the precise reason. The outcome is therefore always pydantic's.
+* an event it refuses goes to the full validator, which decides and writes the precise
+  reason: pydantic in the producer (:mod:`producer.validation`), the schema-derived Spark SQL
+  rules in the streaming job (:mod:`streaming.event_decoder`). The outcome is therefore
+  always the full validator's.
 
 What a msgspec type cannot express is checked after decoding, from the same field specs:
 money (``Decimal`` with ``max_digits`` / ``decimal_places``) is decoded as the float pydantic
@@ -18,7 +20,7 @@ most two decimals, and that text is what pydantic turns into a ``Decimal``). Pat
 (Rust regex, where ``$`` matches only at the very end); Python's ``re``, which msgspec uses,
 would also let ``$`` match before a trailing newline, so a final ``$`` becomes ``\\Z``.
 Fixed-width patterns (ids, zip codes) are checked over the whole page at once by
-:mod:`producer.fixed_width_pattern`, ten times cheaper than ``re`` string by string.
+:mod:`schemas.fixed_width_pattern`, ten times cheaper than ``re`` string by string.
 
 Checks after decoding run once per page; when one fails, it is run again event by event to
 leave only the events at fault to pydantic.
@@ -42,8 +44,8 @@ from annotated_types import BaseMetadata, Ge, Le, MinLen
 from pydantic import BaseModel, PlainSerializer
 from pydantic.fields import FieldInfo
 
-from producer.fixed_width_pattern import FixedWidthPattern, compile_fixed_width
 from schemas.derive import FieldSpec, field_specs
+from schemas.fixed_width_pattern import FixedWidthPattern, compile_fixed_width
 from schemas.order_event import OrderEvent
 
 _SCALARS: dict[str, type] = {
@@ -72,7 +74,7 @@ def _refuse_unknown_constraints(model: type[BaseModel]) -> None:
     if decorators.model_validators or decorators.field_validators:
         raise TypeError(
             f"{model.__name__} has validators msgspec cannot run: remove "
-            "producer.fast_validation or teach it those rules"
+            "schemas.fast_validation or teach it those rules"
         )
 
     def check(name: str, item: Any) -> None:
@@ -92,7 +94,7 @@ def _refuse_unknown_constraints(model: type[BaseModel]) -> None:
         else:
             raise TypeError(
                 f"{model.__name__}.{name} carries {item!r}, a constraint "
-                "producer.fast_validation does not enforce: add it there"
+                "schemas.fast_validation does not enforce: add it there"
             )
 
     for name, info in model.model_fields.items():

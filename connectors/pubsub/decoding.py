@@ -1,0 +1,123 @@
+"""Optional payload decoding inside ``read()``: typed columns without a second pass in Spark.
+
+Like Kafka's ``value.deserializer``, option ``decoder`` names a Python object by import path
+(``package.module:name``). It is loaded in the driver (to declare the schema) and in each
+executor worker (to decode), never pickled. With it, every output row carries one more
+column, ``decoded``: the struct the decoder made of the row's payload, or null where it
+declined. ``payload`` is then null on decoded rows (the raw bytes are not shipped to the JVM
+twice) and kept on the others, so a downstream parser can still explain why they failed.
+
+A decoder is a filter for the common case, not the judge: it may decline any payload it
+cannot vouch for (the row then flows on undecoded), but what it decodes must be exactly what
+a full parse would make of it. Rows with an ``unpack_error`` are never decoded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql.types import StructField, StructType
+
+from connectors.pubsub.errors import PubSubOptionError
+
+DECODED_COLUMN = "decoded"
+"""Name of the column holding what the decoder made of each payload (null where it declined)."""
+
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@runtime_checkable
+class PayloadDecoder(Protocol):
+    """What option ``decoder`` must name (an instance, or a class built without arguments)."""
+
+    def decoded_type(self) -> StructType:
+        """The Spark type of the ``decoded`` column."""
+        ...
+
+    def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
+        """One entry per payload, in order: the decoded struct, or null to decline it.
+
+        The array's type must be the Arrow form of :meth:`decoded_type`.
+        """
+        ...
+
+
+def check_reference(reference: str) -> str:
+    """``reference`` if it has the ``package.module:name`` shape, else a precise option error."""
+    if not _REFERENCE.match(reference):
+        raise PubSubOptionError(
+            "decoder",
+            f"expected an import path such as 'mypackage.decoders:Orders', found {reference!r}",
+        )
+    return reference
+
+
+def load_decoder(reference: str) -> PayloadDecoder:
+    """Import the object ``package.module:name`` and return it (instantiated if it is a class)."""
+    module_name, _, attribute = check_reference(reference).partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise PubSubOptionError(
+            "decoder",
+            f"cannot import module {module_name!r} ({error}); it must be importable by the "
+            "driver and by every executor's Python",
+        ) from error
+    try:
+        target = getattr(module, attribute)
+    except AttributeError:
+        raise PubSubOptionError(
+            "decoder", f"module {module_name!r} has no attribute {attribute!r}"
+        ) from None
+    decoder = target() if isinstance(target, type) else target
+    if not isinstance(decoder, PayloadDecoder):
+        raise PubSubOptionError(
+            "decoder",
+            f"{reference} is a {type(decoder).__name__}, which lacks decoded_type() and decode()",
+        )
+    return decoder
+
+
+def output_schema(base: StructType, decoder: PayloadDecoder | None) -> StructType:
+    """``base``, plus the nullable ``decoded`` struct and a nullable ``payload`` with a decoder."""
+    if decoder is None:
+        return base
+    fields = [
+        StructField(field.name, field.dataType, True, field.metadata)
+        if field.name == "payload"
+        else field
+        for field in base.fields
+    ]
+    return StructType([*fields, StructField(DECODED_COLUMN, decoder.decoded_type(), True)])
+
+
+def decode_batch(
+    batch: pa.RecordBatch, decoder: PayloadDecoder, target: pa.Schema
+) -> pa.RecordBatch:
+    """``batch`` with the ``decoded`` column added and ``payload`` nulled where decoded."""
+    payload = batch.column("payload")
+    decoded = decoder.decode(payload.to_pylist())
+    if len(decoded) != batch.num_rows:
+        raise ValueError(
+            f"decoder returned {len(decoded)} entries for {batch.num_rows} payloads; "
+            "it must return one per payload (null to decline)"
+        )
+    decoded_type = target.field(DECODED_COLUMN).type
+    if not decoded.type.equals(decoded_type):
+        decoded = decoded.cast(decoded_type)
+    unpack_error = batch.column("unpack_error")
+    if unpack_error.null_count < batch.num_rows:
+        # A message whose envelope is broken is delivered whole with the reason: never decoded.
+        decoded = pc.if_else(
+            unpack_error.is_null(), decoded, pa.nulls(batch.num_rows, decoded_type)
+        )
+    kept_payload = pc.if_else(decoded.is_valid(), pa.scalar(None, payload.type), payload)
+    columns = [
+        kept_payload if name == "payload" else batch.column(name) for name in batch.schema.names
+    ]
+    return pa.RecordBatch.from_arrays([*columns, decoded], schema=target)

@@ -1,0 +1,143 @@
+"""Pub/Sub source option ``decoder``: typed columns made in ``read()``, declined rows kept raw.
+
+No Spark session and no emulator: the decoder is loaded and applied as ``read()`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pytest
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import LongType, StructField, StructType
+
+from connectors.pubsub import PubSubOptionError, parse_options
+from connectors.pubsub.decoding import (
+    DECODED_COLUMN,
+    decode_batch,
+    load_decoder,
+    output_schema,
+)
+from connectors.pubsub.records import (
+    OUTPUT_SCHEMA,
+    STAGED_SCHEMA,
+    expected_rows,
+    unpack_messages,
+)
+from connectors.pubsub.source import source_schema
+from schemas.envelope import encode_events
+
+SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
+DECODER = "tests.test_pubsub_source_decoder:NumberDecoder"
+
+
+class NumberDecoder:
+    """Decodes payloads that are a decimal number; declines everything else."""
+
+    def decoded_type(self) -> StructType:
+        return StructType([StructField("value", LongType(), False)])
+
+    def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
+        values = [int(p) if p.isdigit() else None for p in payloads]
+        return pa.StructArray.from_arrays(
+            [pa.array([v or 0 for v in values], pa.int64())],
+            fields=[pa.field("value", pa.int64(), nullable=False)],
+            mask=pa.array([v is None for v in values]),
+        )
+
+
+class ShortDecoder(NumberDecoder):
+    def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
+        return super().decode(payloads[1:])
+
+
+NOT_A_DECODER = "a string, not a decoder"
+
+
+def staged(messages: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "message_id": str(index),
+                "publish_time": 1_700_000_000_000_000,
+                "attributes": list(attributes.items()),
+                "ordering_key": "",
+                "data": data,
+                "delivery_attempt": None,
+                "ack_id": f"ack-{index}",
+                "row_count": expected_rows(data, attributes, "envelope"),
+            }
+            for index, (data, attributes) in enumerate(messages)
+        ],
+        schema=STAGED_SCHEMA,
+    )
+
+
+def decoded_rows(reference: str, messages: list[tuple[bytes, dict[str, str]]]) -> list[dict]:
+    decoder = load_decoder(reference)
+    target = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
+    batches = [
+        decode_batch(batch, decoder, target)
+        for batch in unpack_messages(staged(messages), "envelope")
+    ]
+    assert all(batch.schema.equals(target) for batch in batches)
+    return pa.Table.from_batches(batches).to_pylist()
+
+
+def test_decoder_option_adds_a_nullable_decoded_struct_and_relaxes_payload() -> None:
+    options = parse_options(
+        {"subscription": SUBSCRIPTION, "stagingLocation": "/s", "decoder": DECODER}
+    )
+    schema = source_schema(options)
+    assert schema.names == [*OUTPUT_SCHEMA.names, DECODED_COLUMN]
+    assert schema[DECODED_COLUMN].nullable is True
+    assert schema[DECODED_COLUMN].dataType == NumberDecoder().decoded_type()
+    assert schema["payload"].nullable is True
+    without = parse_options({"subscription": SUBSCRIPTION, "stagingLocation": "/s"})
+    assert source_schema(without) == OUTPUT_SCHEMA
+
+
+def test_decoded_rows_carry_the_struct_and_declined_rows_keep_their_payload() -> None:
+    packed = encode_events([b"7", b"x", b"42"], 1, 3)
+    rows = decoded_rows(DECODER, [(packed.data, packed.attributes), (b"5", {})])
+    assert [(r["payload"], r[DECODED_COLUMN]) for r in rows] == [
+        (None, {"value": 7}),
+        (b"x", None),
+        (None, {"value": 42}),
+        (None, {"value": 5}),
+    ]
+
+
+def test_a_message_with_a_broken_envelope_is_never_decoded() -> None:
+    packed = encode_events([b"8"], 1, 1)
+    attributes = {**packed.attributes, "event_count": "2"}
+    rows = decoded_rows(DECODER, [(packed.data, attributes)])
+    assert rows[0]["unpack_error"] == "message declares event_count=2 but carries 1 events"
+    assert (rows[0]["payload"], rows[0][DECODED_COLUMN]) == (b"8", None)
+
+
+def test_a_decoder_returning_the_wrong_number_of_entries_fails_the_read() -> None:
+    with pytest.raises(ValueError, match="decoder returned 1 entries for 2 payloads"):
+        decoded_rows("tests.test_pubsub_source_decoder:ShortDecoder", [(b"1", {}), (b"2", {})])
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_colon_here", "expected an import path"),
+        ("tests.no_such_module:Thing", "cannot import module 'tests.no_such_module'"),
+        ("tests.test_pubsub_source_decoder:Missing", "has no attribute 'Missing'"),
+        ("tests.test_pubsub_source_decoder:NOT_A_DECODER", "lacks decoded_type"),
+    ],
+)
+def test_a_bad_decoder_reference_is_an_error_naming_the_option(
+    reference: str, message: str
+) -> None:
+    with pytest.raises(PubSubOptionError, match=message) as raised:
+        source_schema(
+            parse_options(
+                {"subscription": SUBSCRIPTION, "stagingLocation": "/s", "decoder": reference}
+            )
+        )
+    assert "decoder" in str(raised.value)
