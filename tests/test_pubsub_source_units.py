@@ -26,7 +26,7 @@ from connectors.pubsub.records import (
     split_message,
     unpack_messages,
 )
-from connectors.pubsub.staging import StagingArea
+from connectors.pubsub.staging import StagingArea, read_staged_slice
 from connectors.pubsub.subscriber import (
     MAX_ACK_IDS_PER_REQUEST,
     MAX_ACK_REQUEST_BYTES,
@@ -251,6 +251,32 @@ def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
     assert area.batches() == []
     with pytest.raises(StagingError, match="no manifest"):
         area.manifest(7)
+
+
+def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path: Path) -> None:
+    area = StagingArea(tmp_path)
+    writer = area.writer(2)
+    rounds = [3, 4, 5]
+    for size in rounds:  # one record batch per pull round, message ids 0.. per round
+        writer.write(staged_rows([(b"raw", {})] * size).to_batches()[0])
+    writer.commit()
+    path = area.data_path(2)
+    everything = [
+        f"{index}:{message_id}"
+        for index, size in enumerate(rounds)
+        for message_id in [str(i) for i in range(size)]
+    ]
+
+    def read(first: int, count: int) -> tuple[list[int], list[str]]:
+        tables = list(read_staged_slice(path, first, count))
+        ids = [row for table in tables for row in table.column("message_id").to_pylist()]
+        return [table.num_rows for table in tables], ids
+
+    assert read(0, 12) == ([3, 4, 5], [item.split(":")[1] for item in everything])
+    assert read(2, 6) == ([1, 4, 1], ["2", "0", "1", "2", "3", "0"])
+    assert read(7, 1) == ([1], ["0"])
+    with pytest.raises(StagingError, match="holds 12 messages, the plan reads up to 13"):
+        read(10, 3)
 
 
 def test_interrupted_staging_leaves_only_leftovers(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ from connectors.pubsub.staging import (
     StagedBatchWriter,
     StagingArea,
     read_ack_ids_of_leftover,
-    read_staged_file,
+    read_staged_slice,
 )
 from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
 
@@ -238,11 +238,10 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         assert isinstance(partition, PubSubInputPartition), type(partition)
         decoding = self._decoding()
         for staged_slice in partition.slices:
-            table = read_staged_file(self.staging.data_path(staged_slice.batch)).slice(
-                staged_slice.first, staged_slice.count
-            )
-            for batch in unpack_messages(table, self.options.unpack):
-                yield batch if decoding is None else decode_batch(batch, *decoding)
+            path = self.staging.data_path(staged_slice.batch)
+            for table in read_staged_slice(path, staged_slice.first, staged_slice.count):
+                for batch in unpack_messages(table, self.options.unpack):
+                    yield batch if decoding is None else decode_batch(batch, *decoding)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
         """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""

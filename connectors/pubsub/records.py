@@ -71,9 +71,12 @@ STAGED_SCHEMA = pa.schema(
 )
 
 # Output record batches stay well below Arrow's 2 GiB limit of a 32-bit-offset binary column
-# and small enough for Spark's Arrow-to-row conversion to pipeline.
+# and small enough for Spark's Arrow-to-row conversion to pipeline and for a worker's memory
+# to hold a few batches, not a whole partition.
 OUTPUT_BATCH_ROWS = 65_536
-OUTPUT_BATCH_BYTES = 128 * 1024 * 1024
+OUTPUT_BATCH_BYTES = 32 * 1024 * 1024
+_MESSAGES_PER_READ = 64
+"""Messages whose payloads are turned into Python bytes at once (not the whole slice)."""
 
 
 def output_arrow_schema() -> pa.Schema:
@@ -154,8 +157,7 @@ def split_message(
 def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordBatch]:
     """Output record batches (schema :func:`output_arrow_schema`) for staged message rows."""
     target = output_arrow_schema()
-    data_column = staged.column("data").to_pylist()
-    attributes_column = staged.column("attributes").to_pylist()
+    messages = _messages(staged)
     start = 0
     while start < staged.num_rows:
         payloads: list[bytes] = []
@@ -167,17 +169,28 @@ def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordB
         while stop < staged.num_rows and (
             len(payloads) < OUTPUT_BATCH_ROWS and payload_bytes < OUTPUT_BATCH_BYTES
         ):
-            events, error = split_message(data_column[stop], dict(attributes_column[stop]), unpack)
+            data, attributes = next(messages)
+            events, error = split_message(data, attributes, unpack)
             payloads.extend(events)
             message_rows.extend([stop - start] * len(events))
             event_indexes.extend(range(len(events)))
             errors.extend([error] * len(events))
-            payload_bytes += len(data_column[stop])
+            payload_bytes += len(data)
             stop += 1
         yield _output_batch(
             staged.slice(start, stop - start), payloads, message_rows, event_indexes, errors, target
         )
         start = stop
+
+
+def _messages(staged: pa.Table) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """(payload, attributes) of each staged message, a few messages in memory at a time."""
+    for start in range(0, staged.num_rows, _MESSAGES_PER_READ):
+        window = staged.slice(start, _MESSAGES_PER_READ)
+        data = window.column("data").to_pylist()
+        attributes = window.column("attributes").to_pylist()
+        for payload, pairs in zip(data, attributes, strict=True):
+            yield payload, dict(pairs)
 
 
 def _output_batch(

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -168,6 +169,39 @@ def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     except pa.ArrowInvalid as error:
         raise StagingError(f"staged file {path} is not a readable Arrow file: {error}") from error
     return table.select(columns) if columns is not None else table
+
+
+def read_staged_slice(path: Path, first: int, count: int) -> Iterator[pa.Table]:
+    """Messages ``first .. first + count - 1`` of a staged file, one written round at a time.
+
+    Each round (record batch) is mapped, handed out and unmapped before the next, so a
+    reader holds one round of payloads in memory, not the whole slice (memory-mapped pages
+    stay counted in a process's resident memory while mapped).
+    """
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            reader = pa.ipc.open_file(source)
+            # Reading a batch's header touches no data page.
+            sizes = [reader.get_batch(index).num_rows for index in range(reader.num_record_batches)]
+    except FileNotFoundError:
+        raise StagingError(
+            f"staged file {path} is missing: the staging location was changed or cleaned "
+            "while the checkpoint still refers to it; restore it or start with a new checkpoint"
+        ) from None
+    except pa.ArrowInvalid as error:
+        raise StagingError(f"staged file {path} is not a readable Arrow file: {error}") from error
+    offset = 0
+    for index, size in enumerate(sizes):
+        low, high = max(first, offset), min(first + count, offset + size)
+        if low < high:
+            with pa.memory_map(str(path), "r") as source:
+                batch = pa.ipc.open_file(source).get_batch(index)
+                yield pa.Table.from_batches([batch.slice(low - offset, high - low)])
+        offset += size
+    if offset < first + count:
+        raise StagingError(
+            f"staged file {path} holds {offset} messages, the plan reads up to {first + count}"
+        )
 
 
 def read_ack_ids_of_leftover(path: Path) -> list[str]:
