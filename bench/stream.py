@@ -1,7 +1,8 @@
 """One micro-batch of N events through the streaming job, against a plain Spark batch job.
 
 ``python -m bench.stream --events 1000000`` starts the Pub/Sub emulator, fake-gcs-server and the
-BigQuery emulator, publishes N events (packed 1,000 per message, as the producer does), then:
+BigQuery emulator, publishes N events (packed 1,000 per message and zstd-compressed, as the
+producer does by default), then:
 
 1. runs the streaming job (``streaming.job``: Pub/Sub source, validation, deduplication,
    Parquet to Cloud Storage, BigQuery load) with ``availableNow`` so the N events form one
@@ -41,6 +42,7 @@ import orjson
 from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
+from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
 from schemas.order_event import OrderEvent, event_id_for
@@ -48,6 +50,8 @@ from schemas.order_event import OrderEvent, event_id_for
 log = logging.getLogger("bench.stream")
 
 EVENTS_PER_MESSAGE = 1000
+PRODUCER_COMPRESSION = ProducerSettings.model_fields["message_compression"].default
+"""Messages are packed and compressed as the producer does by default."""
 TEMPLATE: dict[str, Any] = {**EXAMPLE_EVENT, "payment_types": ["credit_card"]}
 STATES = ("SP", "SP", "SP", "RJ", "MG", "RS", "PR", "SC", "BA", "DF")
 
@@ -184,7 +188,7 @@ def publish(host: str, topic: str, count: int, days: int, json_path: Path) -> fl
             batch.append(event)
             lines.write(event + b"\n")
             if len(batch) == EVENTS_PER_MESSAGE or sequence == count:
-                message = encode_events(batch, first, sequence)
+                message = encode_events(batch, first, sequence, PRODUCER_COMPRESSION)
                 futures.append(publisher.publish(topic, message.data, **message.attributes))
                 batch, first = [], sequence + 1
     for future in futures:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from producer.errors import PublishRejected
 from producer.validation import InvalidEvent, RawEvent
-from schemas.envelope import MAX_PAYLOAD_BYTES, EncodedMessage, encode_events
+from schemas.envelope import MAX_PAYLOAD_BYTES, Compression, EncodedMessage, encode_events
 from schemas.order_event import SCHEMA_VERSION
 
 DEAD_LETTER_ORIGIN = "producer"
@@ -20,12 +20,16 @@ MAX_ATTRIBUTE_BYTES = 1024
 
 
 def pack_events(
-    events: Sequence[RawEvent], sequences: Sequence[int], events_per_message: int
+    events: Sequence[RawEvent],
+    sequences: Sequence[int],
+    events_per_message: int,
+    compression: Compression = "none",
 ) -> list[EncodedMessage]:
     """Messages carrying ``events`` in order, each within the count and byte budgets.
 
     ``sequences[i]`` is the ``source_sequence`` of ``events[i]``. A message takes as many
-    events as fit, in order: ``events_per_message``, fewer when their bytes would not fit.
+    events as fit, in order: ``events_per_message``, fewer when their bytes would not fit
+    (the budget is on the JSON Lines before ``compression``).
     """
     if events_per_message < 1:
         raise ValueError(f"events_per_message must be at least 1, found {events_per_message}")
@@ -46,7 +50,9 @@ def pack_events(
             while end < count and payload + 1 + sizes[end] <= MAX_PAYLOAD_BYTES:
                 payload += 1 + sizes[end]
                 end += 1
-        messages.append(encode_events(events[start:end], sequences[start], sequences[end - 1]))
+        messages.append(
+            encode_events(events[start:end], sequences[start], sequences[end - 1], compression)
+        )
         start = end
     return messages
 

@@ -273,7 +273,10 @@ class Pipeline:
         messages = [
             (self._topic, message)
             for message in pack_events(
-                validated.events, sequences, self.settings.events_per_message
+                validated.events,
+                sequences,
+                self.settings.events_per_message,
+                self.settings.message_compression,
             )
         ]
         message_count = len(messages)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.envelope import MAX_MESSAGE_BYTES
+from schemas.envelope import MAX_MESSAGE_BYTES, Compression
 
 
 class PubSubSettings(BaseSettings):
@@ -105,6 +105,12 @@ class ProducerSettings(PubSubSettings):
 
     events_per_message: int = Field(
         default=1000, ge=1, description="Most events packed into one Pub/Sub message."
+    )
+    message_compression: Compression = Field(
+        default="zstd",
+        description="Compression of the JSON Lines payload of packed messages: 'zstd' "
+        "(attribute content_encoding=zstd; ~0.7 µs of CPU per event, 5-30x fewer bytes to "
+        "publish, store and pull) or 'none'.",
     )
     max_events_per_second: float | None = Field(
         default=None, gt=0, description="Token-bucket limit on published events (unset: none)."

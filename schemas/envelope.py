@@ -10,7 +10,14 @@ separated, no trailing newline). Its attributes describe the batch without openi
 ``event_count``         number of events (lines) in the payload
 ``first_sequence``      ``source_sequence`` of the first event
 ``last_sequence``       ``source_sequence`` of the last event
+``content_encoding``    ``zstd`` when the payload is compressed (absent: plain JSON Lines)
+``uncompressed_bytes``  size of the JSON Lines once decompressed (with ``zstd`` only)
 ======================  ==============================================================
+
+Compression (``zstd``, a standard Zstandard frame any zstd library reads) is the producer's
+default: order events compress 5-30x for ~0.7 µs of CPU per event, and Pub/Sub bills, limits
+and transfers compressed bytes. The JSON Lines inside never exceed :data:`MAX_PAYLOAD_BYTES`,
+which also bounds what a consumer agrees to decompress.
 
 The producer writes it (:func:`encode_events`), the Spark source unpacks it
 (:func:`split_events`); neither imports the other, both import this module.
@@ -20,6 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+import pyarrow as pa
 
 from schemas.order_event import SCHEMA_VERSION
 
@@ -32,6 +42,11 @@ ATTRIBUTE_CONTENT_TYPE = "content_type"
 ATTRIBUTE_EVENT_COUNT = "event_count"
 ATTRIBUTE_FIRST_SEQUENCE = "first_sequence"
 ATTRIBUTE_LAST_SEQUENCE = "last_sequence"
+ATTRIBUTE_CONTENT_ENCODING = "content_encoding"
+ATTRIBUTE_UNCOMPRESSED_BYTES = "uncompressed_bytes"
+
+Compression = Literal["zstd", "none"]
+ZSTD = "zstd"
 
 MAX_MESSAGE_BYTES = 10_000_000
 """Pub/Sub's limit on one message (data plus attributes), in bytes."""
@@ -53,7 +68,10 @@ class EncodedMessage:
 
 
 def encode_events(
-    events: Sequence[bytes], first_sequence: int, last_sequence: int
+    events: Sequence[bytes],
+    first_sequence: int,
+    last_sequence: int,
+    compression: Compression = "none",
 ) -> EncodedMessage:
     """Pack already-serialised JSON events (one object each, no newline inside) into a message."""
     if not events:
@@ -64,17 +82,48 @@ def encode_events(
             f"payload of {len(data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte budget: "
             "pack fewer events per message"
         )
-    return EncodedMessage(
-        data=data,
-        attributes={
-            ATTRIBUTE_ENVELOPE_VERSION: ENVELOPE_VERSION,
-            ATTRIBUTE_SCHEMA_VERSION: str(SCHEMA_VERSION),
-            ATTRIBUTE_CONTENT_TYPE: CONTENT_TYPE,
-            ATTRIBUTE_EVENT_COUNT: str(len(events)),
-            ATTRIBUTE_FIRST_SEQUENCE: str(first_sequence),
-            ATTRIBUTE_LAST_SEQUENCE: str(last_sequence),
-        },
-    )
+    attributes = {
+        ATTRIBUTE_ENVELOPE_VERSION: ENVELOPE_VERSION,
+        ATTRIBUTE_SCHEMA_VERSION: str(SCHEMA_VERSION),
+        ATTRIBUTE_CONTENT_TYPE: CONTENT_TYPE,
+        ATTRIBUTE_EVENT_COUNT: str(len(events)),
+        ATTRIBUTE_FIRST_SEQUENCE: str(first_sequence),
+        ATTRIBUTE_LAST_SEQUENCE: str(last_sequence),
+    }
+    if compression == ZSTD:
+        attributes[ATTRIBUTE_CONTENT_ENCODING] = ZSTD
+        attributes[ATTRIBUTE_UNCOMPRESSED_BYTES] = str(len(data))
+        data = _ZSTD.compress(data, asbytes=True)
+    elif compression != "none":
+        raise EnvelopeError(f"unknown compression {compression!r}; use 'zstd' or 'none'")
+    return EncodedMessage(data=data, attributes=attributes)
+
+
+_ZSTD = pa.Codec(ZSTD)
+
+
+def decoded_payload(data: bytes, attributes: Mapping[str, str]) -> bytes:
+    """The JSON Lines of a message: ``data`` itself, or decompressed per ``content_encoding``."""
+    encoding = attributes.get(ATTRIBUTE_CONTENT_ENCODING)
+    if encoding is None or encoding == "identity":
+        return data
+    if encoding != ZSTD:
+        raise EnvelopeError(f"unknown content_encoding {encoding!r} (this reader knows zstd)")
+    declared = attributes.get(ATTRIBUTE_UNCOMPRESSED_BYTES, "")
+    if not declared.isdigit() or not 0 < int(declared) <= MAX_PAYLOAD_BYTES:
+        raise EnvelopeError(
+            f"zstd message needs uncompressed_bytes between 1 and {MAX_PAYLOAD_BYTES}, "
+            f"found {declared!r}"
+        )
+    try:
+        payload = _ZSTD.decompress(data, decompressed_size=int(declared), asbytes=True)
+    except (OSError, pa.ArrowException) as error:
+        raise EnvelopeError(f"zstd payload cannot be decompressed: {error}") from error
+    if len(payload) != int(declared):
+        raise EnvelopeError(
+            f"zstd payload decompressed to {len(payload)} bytes, uncompressed_bytes={declared}"
+        )
+    return payload
 
 
 def is_packed(attributes: Mapping[str, str]) -> bool:
@@ -87,11 +136,13 @@ def split_events(data: bytes, attributes: Mapping[str, str]) -> list[bytes]:
 
     A message without the envelope's content type is returned whole as one payload, so a
     consumer can still reject it with its raw bytes. A packed message whose line count
-    disagrees with ``event_count`` raises :class:`EnvelopeError`.
+    disagrees with ``event_count``, or whose compressed payload cannot be decompressed,
+    raises :class:`EnvelopeError`.
     """
     if not is_packed(attributes):
         return [data]
-    events = [line for line in data.split(b"\n") if line.strip()]
+    payload = decoded_payload(data, attributes)
+    events = [line for line in payload.split(b"\n") if line.strip()]
     declared = attributes.get(ATTRIBUTE_EVENT_COUNT)
     if declared is not None and declared != str(len(events)):
         raise EnvelopeError(

@@ -17,6 +17,7 @@ from producer.errors import PublishRejected, SourceUnavailable
 from producer.flow_control import PageFlowControl
 from producer.packing import dead_letter_message, pack_events
 from producer.rate_limit import TokenBucket
+from producer.settings import ProducerSettings
 from producer.source_client import parse_retry_after
 from producer.validation import OrderEventDict, validate_events
 from schemas import OrderEvent, event_id_for
@@ -105,6 +106,15 @@ def test_events_are_packed_in_order_with_at_most_n_per_message() -> None:
         for raw in split_events(message.data, message.attributes)
     ]
     assert unpacked == list(range(1, 8))
+
+
+def test_packed_messages_are_zstd_compressed_by_default_and_read_back_exactly() -> None:
+    assert ProducerSettings().message_compression == "zstd"
+    events = [b'{"n":%d,"city":"sao paulo"}' % n for n in range(1, 2001)]
+    messages = pack_events(events, list(range(1, 2001)), 1000, compression="zstd")
+    assert [m.attributes["content_encoding"] for m in messages] == ["zstd", "zstd"]
+    assert sum(len(m.data) for m in messages) < sum(map(len, events)) / 5
+    assert [raw for m in messages for raw in split_events(m.data, m.attributes)] == events
 
 
 def test_one_event_per_message_when_n_is_one() -> None:

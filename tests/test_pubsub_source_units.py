@@ -184,6 +184,18 @@ def test_envelope_messages_split_into_events_and_others_stay_whole() -> None:
     assert split_message(b"plain text", {}, "envelope") == ([b"plain text"], None)
 
 
+def test_compressed_envelope_splits_into_its_events_and_a_corrupt_one_stays_whole() -> None:
+    message = encode_events([b'{"a":1}', b'{"a":2}'], 1, 2, compression="zstd")
+    assert split_message(message.data, message.attributes, "envelope") == (
+        [b'{"a":1}', b'{"a":2}'],
+        None,
+    )
+    corrupt = message.data[: len(message.data) // 2]  # cut short
+    payloads, error = split_message(corrupt, message.attributes, "envelope")
+    assert payloads == [corrupt]
+    assert error is not None and error.startswith("zstd payload")
+
+
 def test_envelope_with_wrong_event_count_is_one_row_carrying_the_error() -> None:
     data, attributes = packed([b'{"a":1}', b'{"a":2}'])
     attributes["event_count"] = "5"
