@@ -174,3 +174,29 @@ def test_a_failed_load_is_retried_under_the_next_job_id(
 def test_no_objects_means_no_load_job(events_table: BigQueryTable) -> None:
     result = events_table.load_batch([], "olist_query_d", 1)
     assert (result.job_id, result.already_loaded) == ("", False)
+
+
+def test_wildcard_load_uris_load_every_object_of_the_batch_and_nothing_else(
+    gcs_server: FakeGcsServer, gcs_bucket: str, events_table: BigQueryTable
+) -> None:
+    writer = LakeWriter(
+        gcs_server.storage_client(), gcs_bucket, "wild", "purchase_date", max_rows_per_file=20
+    )
+    rows = _rows(200, days=4)
+    # Two Spark tasks of batch 8 (30 then 20 rows per date: two parts, then one), and another
+    # batch in the same partitions that must not load.
+    written = writer.write_parts(rows.slice(0, 120), 8, task=0)
+    written += writer.write_parts(rows.slice(120), 8, task=1)
+    assert len(written) == 12
+    writer.write_batch(_rows(30, days=4), 9)
+    uris = writer.load_uris(written, 8)
+    prefix = f"gs://{gcs_bucket}/wild/purchase_date=*/batch=000000000008"
+    assert uris == [
+        f"{prefix}-task-0000-part-0000.parquet",
+        f"{prefix}-task-0000-part-0001.parquet",
+        f"{prefix}-task-0001-part-0000.parquet",
+    ]
+    events_table.load_batch(uris, "olist_query_w", 8)
+    counts = _count(events_table)
+    assert (counts.n, counts.d) == (200, 200)
+    assert counts.revenue == sum(Decimal("10.00") + i for i in range(200))
