@@ -83,6 +83,9 @@ def _configured(builder: SparkSession.Builder, settings: StreamSettings) -> Spar
         )
         # A commit writes the batch's changes, not a snapshot of the whole state.
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        # No extra RocksDB read per write to keep a row count (progress then reports no
+        # numRowsTotal for the dedup state): ~5 s less per 1M-event batch here.
+        .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
     )

@@ -97,11 +97,17 @@ def output_schema(base: StructType, decoder: PayloadDecoder | None) -> StructTyp
 
 
 def decode_batch(
-    batch: pa.RecordBatch, decoder: PayloadDecoder, target: pa.Schema
+    batch: pa.RecordBatch,
+    decoder: PayloadDecoder,
+    target: pa.Schema,
+    payloads: Sequence[bytes] | None = None,
 ) -> pa.RecordBatch:
-    """``batch`` with the ``decoded`` column added and ``payload`` nulled where decoded."""
+    """``batch`` with the ``decoded`` column added and ``payload`` nulled where decoded.
+
+    ``payloads``: the ``payload`` column as Python bytes, when the caller has them already.
+    """
     payload = batch.column("payload")
-    decoded = decoder.decode(payload.to_pylist())
+    decoded = decoder.decode(payload.to_pylist() if payloads is None else payloads)
     if len(decoded) != batch.num_rows:
         raise ValueError(
             f"decoder returned {len(decoded)} entries for {batch.num_rows} payloads; "

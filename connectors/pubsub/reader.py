@@ -55,6 +55,7 @@ from connectors.pubsub.records import (
     expected_rows,
     staged_record_batch,
     unpack_messages,
+    unpack_messages_with_payloads,
 )
 from connectors.pubsub.staging import (
     StagedBatch,
@@ -240,8 +241,11 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         for staged_slice in partition.slices:
             path = self.staging.data_path(staged_slice.batch)
             for table in read_staged_slice(path, staged_slice.first, staged_slice.count):
-                for batch in unpack_messages(table, self.options.unpack):
-                    yield batch if decoding is None else decode_batch(batch, *decoding)
+                if decoding is None:
+                    yield from unpack_messages(table, self.options.unpack)
+                    continue
+                for batch, payloads in unpack_messages_with_payloads(table, self.options.unpack):
+                    yield decode_batch(batch, *decoding, payloads=payloads)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
         """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""

@@ -156,6 +156,14 @@ def split_message(
 
 def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordBatch]:
     """Output record batches (schema :func:`output_arrow_schema`) for staged message rows."""
+    for batch, _ in unpack_messages_with_payloads(staged, unpack):
+        yield batch
+
+
+def unpack_messages_with_payloads(
+    staged: pa.Table, unpack: UnpackMode
+) -> Iterator[tuple[pa.RecordBatch, list[bytes]]]:
+    """:func:`unpack_messages`, each batch with its ``payload`` column as Python bytes."""
     target = output_arrow_schema()
     messages = _messages(staged)
     start = 0
@@ -177,9 +185,10 @@ def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordB
             errors.extend([error] * len(events))
             payload_bytes += len(data)
             stop += 1
-        yield _output_batch(
+        batch = _output_batch(
             staged.slice(start, stop - start), payloads, message_rows, event_indexes, errors, target
         )
+        yield batch, payloads
         start = stop
 
 
