@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from schemas.derive import arrow_schema
 from schemas.order_event import EVENT_FIELDS
@@ -47,9 +48,6 @@ WRITTEN_SCHEMA = pa.schema(
     ]
 )
 """What each task reports back to the driver: one row per object it uploaded."""
-WRITTEN_DDL = (
-    "kind string, name string, partition string, rows bigint, bytes bigint, first_reason string"
-)
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,11 @@ class BatchWriter:
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         task = LakeTask(self.events_lake, self.rejected_lake, batch_id)
-        reports = batch_columns(frame, batch_id).mapInArrow(task, WRITTEN_DDL).collect()
+        reports = (
+            batch_columns(frame, batch_id)
+            .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
+            .collect()
+        )
         written = _written(reports, "events")
         rejected_written = _written(reports, "rejected")
         self.events_lake.finish_batch(written, batch_id)

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -157,10 +157,11 @@ class StagingArea:
             self.data_path(batch).unlink()
 
 
-def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+@contextmanager
+def _staged_file_errors(path: Path) -> Iterator[None]:
+    """Turn a missing or unreadable staged file into a :class:`StagingError` saying why."""
     try:
-        with pa.memory_map(str(path), "r") as source:
-            table = pa.ipc.open_file(source).read_all()
+        yield
     except FileNotFoundError:
         raise StagingError(
             f"staged file {path} is missing: the staging location was changed or cleaned "
@@ -168,6 +169,11 @@ def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
         ) from None
     except pa.ArrowInvalid as error:
         raise StagingError(f"staged file {path} is not a readable Arrow file: {error}") from error
+
+
+def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    with _staged_file_errors(path), pa.memory_map(str(path), "r") as source:
+        table = pa.ipc.open_file(source).read_all()
     return table.select(columns) if columns is not None else table
 
 
@@ -178,18 +184,10 @@ def read_staged_slice(path: Path, first: int, count: int) -> Iterator[pa.Table]:
     reader holds one round of payloads in memory, not the whole slice (memory-mapped pages
     stay counted in a process's resident memory while mapped).
     """
-    try:
-        with pa.memory_map(str(path), "r") as source:
-            reader = pa.ipc.open_file(source)
-            # Reading a batch's header touches no data page.
-            sizes = [reader.get_batch(index).num_rows for index in range(reader.num_record_batches)]
-    except FileNotFoundError:
-        raise StagingError(
-            f"staged file {path} is missing: the staging location was changed or cleaned "
-            "while the checkpoint still refers to it; restore it or start with a new checkpoint"
-        ) from None
-    except pa.ArrowInvalid as error:
-        raise StagingError(f"staged file {path} is not a readable Arrow file: {error}") from error
+    with _staged_file_errors(path), pa.memory_map(str(path), "r") as source:
+        reader = pa.ipc.open_file(source)
+        # Reading a batch's header touches no data page.
+        sizes = [reader.get_batch(index).num_rows for index in range(reader.num_record_batches)]
     offset = 0
     for index, size in enumerate(sizes):
         low, high = max(first, offset), min(first + count, offset + size)
