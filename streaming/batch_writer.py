@@ -85,9 +85,13 @@ def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
 
 
 def _split(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    valid_mask = pc.is_null(table.column("reason"))
-    events = table.filter(valid_mask).select([f.name for f in EVENTS_SCHEMA])
-    rejected = table.filter(pc.invert(valid_mask)).select([f.name for f in REJECTED_SCHEMA])
+    events = table.select([f.name for f in EVENTS_SCHEMA])
+    rejected = table.select([f.name for f in REJECTED_SCHEMA])
+    reasons = table.column("reason")
+    if reasons.null_count == len(reasons):  # the common case: no copy of the rows
+        return _conform(events, EVENTS_SCHEMA), _conform(rejected.slice(0, 0), REJECTED_SCHEMA)
+    valid_mask = pc.is_null(reasons)
+    events, rejected = events.filter(valid_mask), rejected.filter(pc.invert(valid_mask))
     return _conform(events, EVENTS_SCHEMA), _conform(rejected, REJECTED_SCHEMA)
 
 
