@@ -21,12 +21,11 @@ from connectors.pubsub.decoding import (
 )
 from connectors.pubsub.records import (
     OUTPUT_SCHEMA,
-    STAGED_SCHEMA,
-    expected_rows,
     unpack_messages,
 )
 from connectors.pubsub.source import source_schema
 from schemas.envelope import encode_events
+from tests.fixtures.staged_messages import staged_rows
 
 SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
 DECODER = "tests.test_pubsub_source_decoder:NumberDecoder"
@@ -55,31 +54,12 @@ class ShortDecoder(NumberDecoder):
 NOT_A_DECODER = "a string, not a decoder"
 
 
-def staged(messages: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "message_id": str(index),
-                "publish_time": 1_700_000_000_000_000,
-                "attributes": list(attributes.items()),
-                "ordering_key": "",
-                "data": data,
-                "delivery_attempt": None,
-                "ack_id": f"ack-{index}",
-                "row_count": expected_rows(data, attributes, "envelope"),
-            }
-            for index, (data, attributes) in enumerate(messages)
-        ],
-        schema=STAGED_SCHEMA,
-    )
-
-
 def decoded_rows(reference: str, messages: list[tuple[bytes, dict[str, str]]]) -> list[dict]:
     decoder = load_decoder(reference)
     target = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
     batches = [
         decode_batch(batch, decoder, target)
-        for batch in unpack_messages(staged(messages), "envelope")
+        for batch in unpack_messages(staged_rows(messages), "envelope")
     ]
     assert all(batch.schema.equals(target) for batch in batches)
     return pa.Table.from_batches(batches).to_pylist()

@@ -20,7 +20,6 @@ from connectors.pubsub import (
 )
 from connectors.pubsub.reader import PubSubInputPartition, StagedSlice, plan_partitions
 from connectors.pubsub.records import (
-    STAGED_SCHEMA,
     expected_rows,
     output_arrow_schema,
     split_message,
@@ -33,6 +32,7 @@ from connectors.pubsub.subscriber import (
     chunk_ack_ids,
 )
 from schemas.envelope import encode_events
+from tests.fixtures.staged_messages import staged_rows
 
 SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
 
@@ -202,25 +202,6 @@ def test_envelope_with_wrong_event_count_is_one_row_carrying_the_error() -> None
     assert split_message(data, attributes, "envelope") == (
         [data],
         "message declares event_count=5 but carries 2 events",
-    )
-
-
-def staged_rows(messages: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [
-            {
-                "message_id": str(index),
-                "publish_time": 1_700_000_000_000_000 + index,
-                "attributes": list(attributes.items()),
-                "ordering_key": "",
-                "data": data,
-                "delivery_attempt": None,
-                "ack_id": f"ack-{index}",
-                "row_count": expected_rows(data, attributes, "envelope"),
-            }
-            for index, (data, attributes) in enumerate(messages)
-        ],
-        schema=STAGED_SCHEMA,
     )
 
 
