@@ -12,9 +12,13 @@ producer does by default), then:
 3. times the floor, in the same Spark session: a plain batch job reading the same events from a
    local JSON Lines file with the event schema and writing Parquet locally.
 
+The BigQuery emulator keeps its tables in memory (its ``--ephemeral`` mode), as a managed
+service's storage is not the job's: on disk, DuckDB's file writes add ~4 s to a 1M-row load.
+
 Peak memory is the largest summed PSS (resident memory, shared pages split between sharers)
-of the job's processes (this driver, the JVM, the
-Python workers; not the emulators, which run in sessions of their own), sampled every 100 ms.
+of the job's processes (this driver, the JVM, the Python workers; not the emulators, which run
+in sessions of their own), sampled every 250 ms (reading ``smaps_rollup`` of a busy JVM is not
+free: sampling every 100 ms took a fifth of a core from the job).
 Prints a table, then, as the last line, one JSON object: ``{"events": N, "batch_seconds": ...,
 "events_per_s": ..., "plain_spark_seconds": ..., "ratio_vs_plain_spark": ...,
 "empty_trigger_seconds": ..., "peak_rss_mb": ...}``.
@@ -56,10 +60,13 @@ TEMPLATE: dict[str, Any] = {**EXAMPLE_EVENT, "payment_types": ["credit_card"]}
 STATES = ("SP", "SP", "SP", "RJ", "MG", "RS", "PR", "SC", "BA", "DF")
 
 
-def events(count: int, days: int) -> Iterator[bytes]:
-    """``count`` distinct, valid events as JSON, purchase dates spread over ``days`` days."""
+def events(count: int, days: int, first: int = 0) -> Iterator[bytes]:
+    """``count`` distinct, valid events as JSON, purchase dates spread over ``days`` days.
+
+    Events numbered from ``first``: sets with disjoint numbers share no event id.
+    """
     start = dt.datetime(2018, 1, 1, tzinfo=dt.UTC)
-    for index in range(count):
+    for index in range(first, first + count):
         order_id = f"{index:032x}"
         purchased = start + dt.timedelta(seconds=(index * 86_400 * days) // count)
         event = {
@@ -82,7 +89,7 @@ class PeakMemory:
     ``breakdown`` holds, for the sample with the largest sum, the PSS per kind of process.
     """
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self.peak_bytes = 0
         self.breakdown: dict[str, int] = {}
@@ -171,7 +178,7 @@ def _proportional_bytes(pid: int, page: int) -> int:
         return 0
 
 
-def publish(host: str, topic: str, count: int, days: int, json_path: Path) -> float:
+def publish(host: str, topic: str, count: int, days: int, json_path: Path, first: int = 0) -> float:
     """Publish the events (and write them as JSON Lines for the baseline); returns seconds."""
     from google.cloud import pubsub_v1
 
@@ -182,27 +189,29 @@ def publish(host: str, topic: str, count: int, days: int, json_path: Path) -> fl
     started = time.monotonic()
     futures = []
     batch: list[bytes] = []
-    first = 1
+    batch_first = first + 1  # source sequences start at 1
     with open(json_path, "wb") as lines:
-        for sequence, event in enumerate(events(count, days), start=1):
+        for sequence, event in enumerate(events(count, days, first), start=first + 1):
             batch.append(event)
             lines.write(event + b"\n")
-            if len(batch) == EVENTS_PER_MESSAGE or sequence == count:
-                message = encode_events(batch, first, sequence, PRODUCER_COMPRESSION)
+            if len(batch) == EVENTS_PER_MESSAGE or sequence == first + count:
+                message = encode_events(batch, batch_first, sequence, PRODUCER_COMPRESSION)
                 futures.append(publisher.publish(topic, message.data, **message.attributes))
-                batch, first = [], sequence + 1
+                batch, batch_first = [], sequence + 1
     for future in futures:
         future.result(timeout=300)
     return time.monotonic() - started
 
 
-def publish_in_child(host: str, topic: str, count: int, days: int, json_path: Path) -> float:
+def publish_in_child(
+    host: str, topic: str, count: int, days: int, json_path: Path, first: int = 0
+) -> float:
     """:func:`publish` in a child process, so its memory is not the job's; returns seconds."""
     import multiprocessing
 
     started = time.monotonic()
     child = multiprocessing.get_context("spawn").Process(
-        target=publish, args=(host, topic, count, days, json_path)
+        target=publish, args=(host, topic, count, days, json_path, first)
     )
     child.start()
     child.join()
@@ -211,7 +220,18 @@ def publish_in_child(host: str, topic: str, count: int, days: int, json_path: Pa
     return time.monotonic() - started
 
 
-def run(count: int, days: int) -> dict[str, Any]:
+def run_available_now(spark: Any, settings: Any, writer: Any) -> list[Any]:
+    """Run the job until it has read everything published; its progress reports."""
+    from streaming import job
+
+    query = job.start_query(spark, settings, writer)
+    query.awaitTermination()
+    if query.exception() is not None:
+        raise RuntimeError(f"streaming query failed: {query.exception()}")
+    return [p for p in query.recentProgress if p.numInputRows > 0]
+
+
+def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
     from google.cloud import pubsub_v1
 
     from streaming import job
@@ -225,9 +245,7 @@ def run(count: int, days: int) -> dict[str, Any]:
         pubsub = stack.enter_context(PubSubEmulator())
         gcs = stack.enter_context(FakeGcsServer(filesystem_root=work / "gcs"))
         gcs.create_bucket("olist-lake")
-        bigquery = stack.enter_context(
-            BigQueryEmulator(gcs_root=gcs.filesystem_root, data_dir=work / "bigquery")
-        )
+        bigquery = stack.enter_context(BigQueryEmulator(gcs_root=gcs.filesystem_root))
         os.environ.update(
             PUBSUB_EMULATOR_HOST=pubsub.host,
             STORAGE_EMULATOR_HOST=gcs.endpoint,
@@ -243,20 +261,20 @@ def run(count: int, days: int) -> dict[str, Any]:
             name=subscription, topic=topic, ack_deadline_seconds=600
         )
         json_path = work / "events.jsonl"
-        publish_seconds = publish_in_child(pubsub.host, topic, count, days, json_path)
-        log.info("published events=%d seconds=%.1f", count, publish_seconds)
-
         settings = StreamSettings(pubsub_subscription="bench", available_now=True)
         status = StreamStatus()
         spark = job.build_spark_session(settings)
         writer = job.build_writer(settings, status)
         outcomes: list[Any] = []
         writer.on_batch = outcomes.append
-        query = job.start_query(spark, settings, writer)
-        query.awaitTermination()
-        if query.exception() is not None:
-            raise RuntimeError(f"streaming query failed: {query.exception()}")
-        data_progress = [p for p in query.recentProgress if p.numInputRows > 0]
+        if warmup:
+            # Events numbered after the measured ones: no event id in common.
+            publish_in_child(pubsub.host, topic, warmup, days, work / "warmup.jsonl", count)
+            run_available_now(spark, settings, writer)
+            log.info("warm-up batch done events=%d", warmup)
+        publish_seconds = publish_in_child(pubsub.host, topic, count, days, json_path)
+        log.info("published events=%d seconds=%.1f", count, publish_seconds)
+        data_progress = run_available_now(spark, settings, writer)
         if len(data_progress) != 1 or data_progress[0].numInputRows != count:
             raise RuntimeError(
                 f"expected one batch of {count} rows, got {[p.numInputRows for p in data_progress]}"
@@ -266,8 +284,8 @@ def run(count: int, days: int) -> dict[str, Any]:
         loaded = next(
             iter(bigquery.client().query("SELECT COUNT(*) AS n FROM olist.order_events").result())
         ).n
-        if loaded != count:
-            raise RuntimeError(f"BigQuery holds {loaded} rows, expected {count}")
+        if loaded != count + warmup:
+            raise RuntimeError(f"BigQuery holds {loaded} rows, expected {count + warmup}")
 
         empty_settings = StreamSettings(pubsub_subscription="bench", trigger_interval="1 second")
         idle = job.start_query(spark, empty_settings, writer)
@@ -308,6 +326,7 @@ def run(count: int, days: int) -> dict[str, Any]:
             "bigquery_seconds": round(outcome.bigquery_seconds, 2),
             "objects_written": outcome.objects,
             "purchase_days": days,
+            "warmup_events": warmup,
         },
     }
 
@@ -316,12 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30, help="purchase dates spread over")
+    parser.add_argument(
+        "--warmup-events",
+        type=int,
+        default=0,
+        help="run a first micro-batch of this many other events before the measured one",
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
     )
-    result = run(arguments.events, arguments.days)
+    result = run(arguments.events, arguments.days, arguments.warmup_events)
     details = result.pop("_details")
     rows = [
         ("events in the micro-batch", f"{result['events']:,}"),
