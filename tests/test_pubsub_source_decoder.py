@@ -15,13 +15,13 @@ from pyspark.sql.types import LongType, StructField, StructType
 from connectors.pubsub import PubSubOptionError, parse_options
 from connectors.pubsub.decoding import (
     DECODED_COLUMN,
-    decode_batch,
+    decode_rows,
     load_decoder,
     output_schema,
 )
 from connectors.pubsub.records import (
     OUTPUT_SCHEMA,
-    unpack_messages,
+    unpacked_rows,
 )
 from connectors.pubsub.source import source_schema
 from schemas.envelope import encode_events
@@ -58,8 +58,8 @@ def decoded_rows(reference: str, messages: list[tuple[bytes, dict[str, str]]]) -
     decoder = load_decoder(reference)
     target = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
     batches = [
-        decode_batch(batch, decoder, target)
-        for batch in unpack_messages(staged_rows(messages), "envelope")
+        decode_rows(rows, decoder, target)
+        for rows in unpacked_rows(staged_rows(messages), "envelope")
     ]
     assert all(batch.schema.equals(target) for batch in batches)
     return pa.Table.from_batches(batches).to_pylist()

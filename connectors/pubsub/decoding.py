@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from pyspark.sql.types import StructField, StructType
 
 from connectors.pubsub.errors import PubSubOptionError
+from connectors.pubsub.records import UnpackedRows
 
 DECODED_COLUMN = "decoded"
 """Name of the column holding what the decoder made of each payload (null where it declined)."""
@@ -96,34 +97,36 @@ def output_schema(base: StructType, decoder: PayloadDecoder | None) -> StructTyp
     return StructType([*fields, StructField(DECODED_COLUMN, decoder.decoded_type(), True)])
 
 
-def decode_batch(
-    batch: pa.RecordBatch,
-    decoder: PayloadDecoder,
-    target: pa.Schema,
-    payloads: Sequence[bytes] | None = None,
-) -> pa.RecordBatch:
-    """``batch`` with the ``decoded`` column added and ``payload`` nulled where decoded.
+def decode_rows(rows: UnpackedRows, decoder: PayloadDecoder, target: pa.Schema) -> pa.RecordBatch:
+    """The output batch of ``rows`` with the ``decoded`` column, ``payload`` null where decoded.
 
-    ``payloads``: the ``payload`` column as Python bytes, when the caller has them already.
+    The ``payload`` column is built from the declined payloads alone: decoded ones (nearly
+    all, usually) are never copied into Arrow.
     """
-    payload = batch.column("payload")
-    decoded = decoder.decode(payload.to_pylist() if payloads is None else payloads)
-    if len(decoded) != batch.num_rows:
+    payloads = rows.payloads
+    decoded = decoder.decode(payloads)
+    if len(decoded) != len(payloads):
         raise ValueError(
-            f"decoder returned {len(decoded)} entries for {batch.num_rows} payloads; "
+            f"decoder returned {len(decoded)} entries for {len(payloads)} payloads; "
             "it must return one per payload (null to decline)"
         )
     decoded_type = target.field(DECODED_COLUMN).type
     if not decoded.type.equals(decoded_type):
         decoded = decoded.cast(decoded_type)
-    unpack_error = batch.column("unpack_error")
-    if unpack_error.null_count < batch.num_rows:
+    if any(error is not None for error in rows.errors):
         # A message whose envelope is broken is delivered whole with the reason: never decoded.
-        decoded = pc.if_else(
-            unpack_error.is_null(), decoded, pa.nulls(batch.num_rows, decoded_type)
+        unpacked = pa.array([error is None for error in rows.errors], type=pa.bool_())
+        decoded = pc.if_else(unpacked, decoded, pa.nulls(len(payloads), decoded_type))
+    payload_type = target.field("payload").type
+    if decoded.null_count == 0:
+        payload = pa.nulls(len(payloads), payload_type)
+    elif decoded.null_count == len(payloads):
+        payload = pa.array(payloads, type=payload_type)
+    else:
+        declined = decoded.is_null().to_pylist()
+        payload = pa.array(
+            [raw if refused else None for raw, refused in zip(payloads, declined, strict=True)],
+            type=payload_type,
         )
-    kept_payload = pc.if_else(decoded.is_valid(), pa.scalar(None, payload.type), payload)
-    columns = [
-        kept_payload if name == "payload" else batch.column(name) for name in batch.schema.names
-    ]
-    return pa.RecordBatch.from_arrays([*columns, decoded], schema=target)
+    batch = rows.batch(payload, target)
+    return pa.RecordBatch.from_arrays([*batch.columns, decoded], schema=target)

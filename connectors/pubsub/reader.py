@@ -46,7 +46,7 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from connectors.pubsub.decoding import PayloadDecoder, decode_batch, load_decoder, output_schema
+from connectors.pubsub.decoding import PayloadDecoder, decode_rows, load_decoder, output_schema
 from connectors.pubsub.errors import OffsetError
 from connectors.pubsub.offsets import INITIAL_OFFSET, BatchOffset
 from connectors.pubsub.options import PubSubOptions
@@ -55,7 +55,7 @@ from connectors.pubsub.records import (
     expected_rows,
     staged_record_batch,
     unpack_messages,
-    unpack_messages_with_payloads,
+    unpacked_rows,
 )
 from connectors.pubsub.staging import (
     StagedBatch,
@@ -244,8 +244,8 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 if decoding is None:
                     yield from unpack_messages(table, self.options.unpack)
                     continue
-                for batch, payloads in unpack_messages_with_payloads(table, self.options.unpack):
-                    yield decode_batch(batch, *decoding, payloads=payloads)
+                for rows in unpacked_rows(table, self.options.unpack):
+                    yield decode_rows(rows, *decoding)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
         """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""
