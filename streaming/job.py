@@ -110,6 +110,9 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
         .option("numPartitions", str(settings.read_partitions))
         # Valid events arrive typed from the source; Spark parses only what it declines.
         .option("decoder", EVENT_DECODER)
+        # The sinks keep the attributes of rejected payloads only (never decoded ones): a map
+        # per event costs Spark ~2 s per 1M events to convert.
+        .option("decodedRowAttributes", "false")
     )
     if settings.max_records_per_trigger is not None:
         reader = reader.option("maxRecordsPerTrigger", str(settings.max_records_per_trigger))

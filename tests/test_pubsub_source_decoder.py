@@ -54,11 +54,17 @@ class ShortDecoder(NumberDecoder):
 NOT_A_DECODER = "a string, not a decoder"
 
 
-def decoded_rows(reference: str, messages: list[tuple[bytes, dict[str, str]]]) -> list[dict]:
+def decoded_rows(
+    reference: str,
+    messages: list[tuple[bytes, dict[str, str]]],
+    decoded_row_attributes: bool = True,
+) -> list[dict]:
     decoder = load_decoder(reference)
-    target = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
+    target = to_arrow_schema(
+        output_schema(OUTPUT_SCHEMA, decoder, decoded_row_attributes), timezone="UTC"
+    )
     batches = [
-        decode_rows(rows, decoder, target)
+        decode_rows(rows, decoder, target, decoded_row_attributes)
         for rows in unpacked_rows(staged_rows(messages), "envelope")
     ]
     assert all(batch.schema.equals(target) for batch in batches)
@@ -87,6 +93,33 @@ def test_decoded_rows_carry_the_struct_and_declined_rows_keep_their_payload() ->
         (None, {"value": 42}),
         (None, {"value": 5}),
     ]
+
+
+def test_without_decoded_row_attributes_only_decoded_rows_lose_their_attributes() -> None:
+    packed = encode_events([b"7", b"x"], 1, 2)
+    broken = encode_events([b"8"], 3, 3)
+    broken_attributes = {**broken.attributes, "event_count": "2"}
+    rows = decoded_rows(
+        DECODER,
+        [(packed.data, packed.attributes), (broken.data, broken_attributes)],
+        decoded_row_attributes=False,
+    )
+    attributes = [None if r["attributes"] is None else dict(r["attributes"]) for r in rows]
+    assert attributes == [None, packed.attributes, broken_attributes]
+    assert [r[DECODED_COLUMN] for r in rows] == [{"value": 7}, None, None]
+
+
+def test_decoded_row_attributes_option_makes_attributes_nullable_and_needs_a_decoder() -> None:
+    base = {"subscription": SUBSCRIPTION, "stagingLocation": "/s"}
+    kept = parse_options({**base, "decoder": DECODER})
+    dropped = parse_options({**base, "decoder": DECODER, "decodedRowAttributes": "False"})
+    assert (kept.decoded_row_attributes, dropped.decoded_row_attributes) == (True, False)
+    assert source_schema(kept)["attributes"].nullable is False
+    assert source_schema(dropped)["attributes"].nullable is True
+    with pytest.raises(PubSubOptionError, match="set option 'decoder' too"):
+        parse_options({**base, "decodedRowAttributes": "false"})
+    with pytest.raises(PubSubOptionError, match="expected 'true' or 'false', found 'no'"):
+        parse_options({**base, "decoder": DECODER, "decodedRowAttributes": "no"})
 
 
 def test_a_message_with_a_broken_envelope_is_never_decoded() -> None:

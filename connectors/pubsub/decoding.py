@@ -84,24 +84,38 @@ def load_decoder(reference: str) -> PayloadDecoder:
     return decoder
 
 
-def output_schema(base: StructType, decoder: PayloadDecoder | None) -> StructType:
-    """``base``, plus the nullable ``decoded`` struct and a nullable ``payload`` with a decoder."""
+def output_schema(
+    base: StructType, decoder: PayloadDecoder | None, decoded_row_attributes: bool = True
+) -> StructType:
+    """``base``, plus the nullable ``decoded`` struct and a nullable ``payload`` with a decoder.
+
+    ``decoded_row_attributes=False`` (option ``decodedRowAttributes``) also makes
+    ``attributes`` nullable: it is null on decoded rows.
+    """
     if decoder is None:
         return base
+    relaxed = {"payload"} if decoded_row_attributes else {"payload", "attributes"}
     fields = [
         StructField(field.name, field.dataType, True, field.metadata)
-        if field.name == "payload"
+        if field.name in relaxed
         else field
         for field in base.fields
     ]
     return StructType([*fields, StructField(DECODED_COLUMN, decoder.decoded_type(), True)])
 
 
-def decode_rows(rows: UnpackedRows, decoder: PayloadDecoder, target: pa.Schema) -> pa.RecordBatch:
+def decode_rows(
+    rows: UnpackedRows,
+    decoder: PayloadDecoder,
+    target: pa.Schema,
+    decoded_row_attributes: bool = True,
+) -> pa.RecordBatch:
     """The output batch of ``rows`` with the ``decoded`` column, ``payload`` null where decoded.
 
     The ``payload`` column is built from the declined payloads alone: decoded ones (nearly
-    all, usually) are never copied into Arrow.
+    all, usually) are never copied into Arrow. ``decoded_row_attributes=False``: the
+    ``attributes`` of decoded rows are null too (a map per event is costly for Spark to
+    convert when a message packs many events).
     """
     payloads = rows.payloads
     decoded = decoder.decode(payloads)
@@ -128,5 +142,7 @@ def decode_rows(rows: UnpackedRows, decoder: PayloadDecoder, target: pa.Schema) 
             [raw if refused else None for raw, refused in zip(payloads, declined, strict=True)],
             type=payload_type,
         )
-    batch = rows.batch(payload, target)
+    batch = rows.batch(
+        payload, target, without_attributes=None if decoded_row_attributes else decoded.is_valid()
+    )
     return pa.RecordBatch.from_arrays([*batch.columns, decoded], schema=target)

@@ -50,6 +50,7 @@ class PubSubOptions:
     pull_timeout_seconds: float = 30.0
     max_pull_seconds_per_trigger: float = 20.0
     decoder: str | None = None
+    decoded_row_attributes: bool = True
 
     @property
     def project(self) -> str:
@@ -74,6 +75,7 @@ _KNOWN_OPTIONS = {
     "pulltimeoutseconds",
     "maxpullsecondspertrigger",
     "decoder",
+    "decodedrowattributes",
 }
 # Spark adds these itself (e.g. "path" when .load(path) is used); they are not ours to check.
 _IGNORED_OPTIONS = {"path"}
@@ -104,6 +106,11 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         raise PubSubOptionError("unpack", f"expected 'envelope' or 'none', found {unpack!r}")
     max_records = options.get("maxrecordspertrigger")
     decoder = options.get("decoder") or None
+    decoded_row_attributes = _boolean(options, "decodedRowAttributes", default=True)
+    if not decoded_row_attributes and decoder is None:
+        raise PubSubOptionError(
+            "decodedRowAttributes", "only applies to decoded rows: set option 'decoder' too"
+        )
     return PubSubOptions(
         subscription_path=_subscription_path(options),
         staging_location=_staging_location(options),
@@ -148,7 +155,18 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
             maximum=3600.0,
         ),
         decoder=None if decoder is None else check_reference(decoder),
+        decoded_row_attributes=decoded_row_attributes,
     )
+
+
+def _boolean(options: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = options.get(name.lower())
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise PubSubOptionError(name, f"expected 'true' or 'false', found {raw!r}")
+    return value == "true"
 
 
 def _subscription_path(options: Mapping[str, str]) -> str:

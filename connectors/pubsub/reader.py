@@ -245,7 +245,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                     yield from unpack_messages(table, self.options.unpack)
                     continue
                 for rows in unpacked_rows(table, self.options.unpack):
-                    yield decode_rows(rows, *decoding)
+                    yield decode_rows(rows, *decoding, self.options.decoded_row_attributes)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
         """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""
@@ -255,7 +255,10 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             from pyspark.sql.pandas.types import to_arrow_schema
 
             decoder = load_decoder(self.options.decoder)
-            schema = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder), timezone="UTC")
+            schema = to_arrow_schema(
+                output_schema(OUTPUT_SCHEMA, decoder, self.options.decoded_row_attributes),
+                timezone="UTC",
+            )
             self._decoder = (decoder, schema)
         return self._decoder
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.types import (
     BinaryType,
     IntegerType,
@@ -174,19 +175,28 @@ class UnpackedRows:
     event_indexes: list[int]
     errors: list[str | None]
 
-    def batch(self, payload: pa.Array, target: pa.Schema) -> pa.RecordBatch:
-        """The rows with ``payload`` as column ``payload``, in :func:`output_arrow_schema`."""
+    def batch(
+        self, payload: pa.Array, target: pa.Schema, without_attributes: pa.Array | None = None
+    ) -> pa.RecordBatch:
+        """The rows with ``payload`` as column ``payload``, in :func:`output_arrow_schema`.
+
+        ``without_attributes``: a boolean mask of the rows whose ``attributes`` are null.
+        """
         indices = pa.array(self.message_rows, type=pa.int32())
 
-        def repeated(name: str) -> pa.Array:
-            column = self.messages.column(name).take(indices).combine_chunks()
+        def repeated(name: str, rows: pa.Array = indices) -> pa.Array:
+            column = self.messages.column(name).take(rows).combine_chunks()
             return column.cast(target.field(name).type)
+
+        attribute_rows = indices
+        if without_attributes is not None:
+            attribute_rows = pc.if_else(without_attributes, pa.scalar(None, pa.int32()), indices)
 
         return pa.RecordBatch.from_arrays(
             [
                 repeated("message_id"),
                 repeated("publish_time"),
-                repeated("attributes"),
+                repeated("attributes", attribute_rows),
                 repeated("ordering_key"),
                 pa.array(self.event_indexes, type=pa.int32()),
                 payload.cast(target.field("payload").type),

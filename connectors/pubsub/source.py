@@ -32,7 +32,7 @@ from connectors.pubsub.records import OUTPUT_SCHEMA
 def source_schema(options: PubSubOptions) -> StructType:
     """:data:`OUTPUT_SCHEMA`, plus the ``decoded`` column when option ``decoder`` is set."""
     decoder = load_decoder(options.decoder) if options.decoder else None
-    return output_schema(OUTPUT_SCHEMA, decoder)
+    return output_schema(OUTPUT_SCHEMA, decoder, options.decoded_row_attributes)
 
 
 class PubSubDataSource(DataSource):
