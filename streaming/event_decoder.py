@@ -16,8 +16,10 @@ which measured ~4x cheaper than doing them in Spark SQL.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -57,7 +59,8 @@ class OrderEventDecoder:
 
     def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
         """The typed event of each payload the validator vouches for, null for the others."""
-        verdicts = self._validator.validate(payloads)
+        with _collector_paused():
+            verdicts = self._validator.validate(payloads)
         accepted = [
             payload
             for payload, verdict in zip(payloads, verdicts, strict=True)
@@ -98,3 +101,21 @@ class OrderEventDecoder:
             )
         columns = [table.column(name).combine_chunks() for name in self._schema.names]
         return pa.StructArray.from_arrays(columns, fields=self._fields)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while thousands of events are decoded.
+
+    The decoded structs make no reference cycles, but each holds a list (``payment_types``),
+    which the collector tracks: it would run every 700 of them for nothing (~1 us an event,
+    a tenth of the decoding). Reference counting still frees everything as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
