@@ -64,7 +64,7 @@ def decoded_rows(
         output_schema(OUTPUT_SCHEMA, decoder, decoded_row_attributes), timezone="UTC"
     )
     batches = [
-        decode_rows(rows, decoder, target, decoded_row_attributes)
+        decode_rows(rows, decoder, target)
         for rows in unpacked_rows(staged_rows(messages), "envelope")
     ]
     assert all(batch.schema.equals(target) for batch in batches)

@@ -104,17 +104,13 @@ def output_schema(
     return StructType([*fields, StructField(DECODED_COLUMN, decoder.decoded_type(), True)])
 
 
-def decode_rows(
-    rows: UnpackedRows,
-    decoder: PayloadDecoder,
-    target: pa.Schema,
-    decoded_row_attributes: bool = True,
-) -> pa.RecordBatch:
+def decode_rows(rows: UnpackedRows, decoder: PayloadDecoder, target: pa.Schema) -> pa.RecordBatch:
     """The output batch of ``rows`` with the ``decoded`` column, ``payload`` null where decoded.
 
-    The ``payload`` column is built from the declined payloads alone: decoded ones (nearly
-    all, usually) are never copied into Arrow. ``decoded_row_attributes=False``: the
-    ``attributes`` of decoded rows are null too (a map per event is costly for Spark to
+    ``target`` is the Arrow form of :func:`output_schema`. The ``payload`` column is built from
+    the declined payloads alone: decoded ones (nearly all, usually) are never copied into
+    Arrow. Where ``target`` has a nullable ``attributes`` (``decoded_row_attributes=False``),
+    the attributes of decoded rows are null too (a map per event is costly for Spark to
     convert when a message packs many events).
     """
     payloads = rows.payloads
@@ -142,7 +138,8 @@ def decode_rows(
             [raw if refused else None for raw, refused in zip(payloads, declined, strict=True)],
             type=payload_type,
         )
+    drop_attributes = target.field("attributes").nullable
     batch = rows.batch(
-        payload, target, without_attributes=None if decoded_row_attributes else decoded.is_valid()
+        payload, target, without_attributes=decoded.is_valid() if drop_attributes else None
     )
     return pa.RecordBatch.from_arrays([*batch.columns, decoded], schema=target)

@@ -245,7 +245,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                     yield from unpack_messages(table, self.options.unpack)
                     continue
                 for rows in unpacked_rows(table, self.options.unpack):
-                    yield decode_rows(rows, *decoding, self.options.decoded_row_attributes)
+                    yield decode_rows(rows, *decoding)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:
         """The decoder of option ``decoder`` and the Arrow schema of its rows (loaded once)."""
