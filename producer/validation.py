@@ -15,8 +15,8 @@ serialised again), so every consumer gets exactly the bytes the API rendered and
 The pydantic validator checks a ``TypedDict`` derived field by field from
 :class:`schemas.OrderEvent` (same annotations, same constraints, ``extra="forbid"``): the same
 rules and error messages, without building a frozen model per event that is thrown away at
-once. tests/test_producer_components.py checks that it and the model refuse the same inputs
-with the same errors; tests/test_producer_fast_validation.py that the fast path never accepts
+once. tests/producer/test_components.py checks that it and the model refuse the same inputs
+with the same errors; tests/producer/test_fast_validation.py that the fast path never accepts
 what the model refuses and never changes an event's outcome or reason.
 """
 

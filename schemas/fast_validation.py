@@ -26,7 +26,7 @@ Checks after decoding run once per page; when one fails, it is run again event b
 leave only the events at fault to pydantic.
 
 Deriving refuses (``TypeError`` at import) a model this module cannot mirror: validators, or a
-constraint kind it does not know. ``tests/test_producer_fast_validation.py`` checks this
+constraint kind it does not know. ``tests/producer/test_fast_validation.py`` checks this
 decoder against the model on a corpus derived from the field specs and on random edits.
 """
 

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.postgres",
     "tests.fixtures.pubsub",
+    "tests.fixtures.source_topic",
     "tests.fixtures.producer",
     "tests.fixtures.olist_csv",
     "tests.fixtures.api",

@@ -5,12 +5,9 @@ No Spark session and no emulator: the decoder is loaded and applied as ``read()`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pyarrow as pa
 import pytest
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import LongType, StructField, StructType
 
 from connectors.pubsub import PubSubOptionError, parse_options
 from connectors.pubsub.decoding import (
@@ -25,33 +22,11 @@ from connectors.pubsub.records import (
 )
 from connectors.pubsub.source import source_schema
 from schemas.envelope import encode_events
+from tests.fixtures.decoders import NumberDecoder
 from tests.fixtures.staged_messages import staged_rows
 
 SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
-DECODER = "tests.test_pubsub_source_decoder:NumberDecoder"
-
-
-class NumberDecoder:
-    """Decodes payloads that are a decimal number; declines everything else."""
-
-    def decoded_type(self) -> StructType:
-        return StructType([StructField("value", LongType(), False)])
-
-    def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
-        values = [int(p) if p.isdigit() else None for p in payloads]
-        return pa.StructArray.from_arrays(
-            [pa.array([v or 0 for v in values], pa.int64())],
-            fields=[pa.field("value", pa.int64(), nullable=False)],
-            mask=pa.array([v is None for v in values]),
-        )
-
-
-class ShortDecoder(NumberDecoder):
-    def decode(self, payloads: Sequence[bytes]) -> pa.StructArray:
-        return super().decode(payloads[1:])
-
-
-NOT_A_DECODER = "a string, not a decoder"
+DECODER = "tests.fixtures.decoders:NumberDecoder"
 
 
 def decoded_rows(
@@ -132,7 +107,7 @@ def test_a_message_with_a_broken_envelope_is_never_decoded() -> None:
 
 def test_a_decoder_returning_the_wrong_number_of_entries_fails_the_read() -> None:
     with pytest.raises(ValueError, match="decoder returned 1 entries for 2 payloads"):
-        decoded_rows("tests.test_pubsub_source_decoder:ShortDecoder", [(b"1", {}), (b"2", {})])
+        decoded_rows("tests.fixtures.decoders:ShortDecoder", [(b"1", {}), (b"2", {})])
 
 
 @pytest.mark.parametrize(
@@ -140,8 +115,8 @@ def test_a_decoder_returning_the_wrong_number_of_entries_fails_the_read() -> Non
     [
         ("no_colon_here", "expected an import path"),
         ("tests.no_such_module:Thing", "cannot import module 'tests.no_such_module'"),
-        ("tests.test_pubsub_source_decoder:Missing", "has no attribute 'Missing'"),
-        ("tests.test_pubsub_source_decoder:NOT_A_DECODER", "lacks decoded_type"),
+        ("tests.fixtures.decoders:Missing", "has no attribute 'Missing'"),
+        ("tests.fixtures.decoders:NOT_A_DECODER", "lacks decoded_type"),
     ],
 )
 def test_a_bad_decoder_reference_is_an_error_naming_the_option(

@@ -323,7 +323,7 @@ def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: Pipeline) -> N
     message = encode_events([json.dumps(event).encode() for event in events], 1, 3)
     pubsub_v1.PublisherClient().publish(topic, message.data, **message.attributes).result()
     spark_submit = Path(sys.executable).parent / "spark-submit"
-    job = Path(__file__).resolve().parent.parent / "streaming" / "job.py"
+    job = Path(__file__).resolve().parents[2] / "streaming" / "job.py"
     completed = subprocess.run(
         [str(spark_submit), "--master", "local[2]", str(job), "--available-now"],
         env={**pipeline.env, **pipeline.stream_env(), "PYSPARK_PYTHON": sys.executable},

@@ -21,7 +21,7 @@ from connectors.pubsub import PubSubDataSource, PubSubOptionError, parse_options
 from connectors.pubsub.reader import PubSubStreamReader
 from connectors.pubsub.staging import StagingArea
 from emulators.pubsub import PubSubEmulator
-from tests.test_pubsub_source_reader import SourceTopic, make_source_topic
+from tests.fixtures.source_topic import SourceTopic, make_source_topic
 
 QUERY_TIMEOUT_SECONDS = 120
 

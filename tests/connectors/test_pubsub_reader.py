@@ -9,11 +9,8 @@ gone, an unacknowledged one comes straight back.
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,96 +22,7 @@ from connectors.pubsub import parse_options
 from connectors.pubsub.reader import PubSubStreamReader
 from connectors.pubsub.records import output_arrow_schema
 from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
-from emulators.pubsub import PubSubEmulator
-from schemas.envelope import encode_events
-
-_names = itertools.count(1)
-ACK_DEADLINE_SECONDS = 10
-
-
-@dataclass
-class SourceTopic:
-    """A topic and subscription unique to one test, plus helpers to publish and inspect."""
-
-    emulator_host: str
-    topic_path: str
-    subscription_path: str
-    publisher: pubsub_v1.PublisherClient
-    published_ids: list[str] = field(default_factory=list)
-    _next_event: Iterator[int] = field(default_factory=lambda: itertools.count(0))
-
-    def publish_packed(self, messages: int, events_per_message: int) -> list[bytes]:
-        """Publish envelope messages; returns the event payloads in publish order."""
-        payloads: list[bytes] = []
-        futures = []
-        for _ in range(messages):
-            events = [b'{"event":%d}' % next(self._next_event) for _ in range(events_per_message)]
-            message = encode_events(events, 1, len(events))
-            futures.append(
-                self.publisher.publish(self.topic_path, message.data, **message.attributes)
-            )
-            payloads.extend(events)
-        self.published_ids.extend(future.result() for future in futures)
-        return payloads
-
-    def publish_raw(self, data: bytes, **attributes: str) -> str:
-        return self.publisher.publish(self.topic_path, data, **attributes).result()
-
-    def options(self, staging: Path, **extra: str) -> dict[str, str]:
-        return {
-            "subscription": self.subscription_path,
-            "emulatorHost": self.emulator_host,
-            "stagingLocation": str(staging),
-            "ackDeadlineSeconds": str(ACK_DEADLINE_SECONDS),
-            "numPartitions": "2",
-            **extra,
-        }
-
-    def redeliverable(self, ack_ids: list[str], expected: int) -> list[str]:
-        """Nack ``ack_ids``, then pull: the message ids that come back (i.e. were not acked).
-
-        Pulls until ``expected`` messages arrived, then once more to catch extras; what it
-        pulls it acknowledges, so the subscription is left empty.
-        """
-        subscriber = Subscriber(self.subscription_path, self.emulator_host)
-        try:
-            subscriber.release(ack_ids)
-            message_ids: list[str] = []
-            released_at = time.monotonic()
-            while time.monotonic() < released_at + 15:
-                received = subscriber.pull(1000, wait_seconds=0, timeout_seconds=10)
-                if received:
-                    message_ids.extend(item.message.message_id for item in received)
-                    subscriber.acknowledge([item.ack_id for item in received])
-                elif len(message_ids) >= expected and time.monotonic() > released_at + 1:
-                    break  # a second of empty pulls after the release: nothing else is coming
-                else:
-                    time.sleep(0.1)
-            return sorted(message_ids)
-        finally:
-            subscriber.close()
-
-
-@pytest.fixture
-def source_topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
-    """A fresh topic and subscription on the session emulator."""
-    yield from make_source_topic(pubsub_emulator)
-
-
-def make_source_topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
-    """Create a uniquely named topic and subscription (body of the fixtures using them)."""
-    suffix = f"{os.getpid()}-{next(_names)}"
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
-    topic = publisher.create_topic(name=f"projects/olist-test/topics/source-{suffix}")
-    subscription = subscriber.create_subscription(
-        name=f"projects/olist-test/subscriptions/source-{suffix}",
-        topic=topic.name,
-        ack_deadline_seconds=ACK_DEADLINE_SECONDS,
-    )
-    subscriber.close()
-    yield SourceTopic(pubsub_emulator.host, topic.name, subscription.name, publisher)
-    publisher.stop()
+from tests.fixtures.source_topic import ACK_DEADLINE_SECONDS, SourceTopic
 
 
 @pytest.fixture

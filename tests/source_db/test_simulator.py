@@ -27,7 +27,7 @@ from source_api.db.simulator import (
     simulate,
 )
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 INCOMPLETE_ORDERS = """
 SELECT count(*) FROM olist.orders o
