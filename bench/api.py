@@ -1,7 +1,7 @@
 """Throughput of the source API against raw database reads of the same rows.
 
 ``python -m bench.api --events 1000000`` starts its own PostgreSQL, fills it with about that
-many order-item events using the synthetic generator (``source_api.db.generator``), renders
+many order-item events using the synthetic generator (``source_db.synthetic.generator``), renders
 them into the pre-rendered feed (timed on its own: the one-time cost of each event), starts
 the API as a subprocess and reads every event, in the same run, these ways:
 
@@ -52,9 +52,9 @@ from bench.source_data import fill_source_database
 from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
 from schemas import EVENT_FIELDS
-from source_api.db.feed import refresh_feed
 from source_api.queries import fetch_event_page
 from source_api.server import LOG_FORMAT
+from source_db.feed import refresh_feed
 
 log = logging.getLogger("bench.api")
 

@@ -1,7 +1,7 @@
 """Throughput and memory of the producer, end to end, against the seed's way of publishing.
 
 ``python -m bench.producer --events 1000000`` starts its own PostgreSQL, fills it with about
-that many order-item events (``source_api.db.generator``), starts the source API and the
+that many order-item events (``source_db.synthetic.generator``), starts the source API and the
 Pub/Sub emulator, then measures in the same run:
 
 1. **seed, measured**: what the original Airflow operator did per record - one message per

@@ -7,9 +7,9 @@ import math
 
 import asyncpg
 
-from source_api.db import reference_data
-from source_api.db.generator import generate_dataset
-from source_api.db.schema import init_database
+from source_db.ddl import init_database
+from source_db.synthetic import reference_data
+from source_db.synthetic.generator import generate_dataset
 
 log = logging.getLogger(__name__)
 

@@ -103,8 +103,8 @@ class LocalPipeline:
 
     def start_databases(self, orders: int, seed: int) -> str:
         from emulators.postgres import LocalPostgres
-        from source_api.db.generator import generate_dataset
-        from source_api.db.schema import init_database
+        from source_db.ddl import init_database
+        from source_db.synthetic.generator import generate_dataset
 
         postgres = self._stack.enter_context(LocalPostgres(data_dir=self.work_dir / "postgres"))
         self.env["OLIST_DATABASE_URL"] = postgres.dsn

@@ -1,7 +1,8 @@
 """``olist``: the command line of the whole pipeline.
 
-Each stage keeps its commands in its own package (``source_api.cli``, ``producer.cli``,
-``streaming.cli``); this module only gathers them. Heavy imports happen inside the commands.
+Each stage keeps its commands in its own package (``source_db.cli``, ``source_api.cli``,
+``producer.cli``, ``streaming.cli``); this module only gathers them. Heavy imports happen inside
+the commands.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 import typer
 
 from producer.cli import app as producer_commands
-from source_api.cli import app as source_commands
+from source_api.cli import app as source_api_commands
+from source_db.cli import app as source_db_commands
+from source_db.cli import db_app as database_commands
 from streaming.cli import app as streaming_commands
 
 app = typer.Typer(
@@ -21,7 +24,9 @@ app = typer.Typer(
     help="olist-pipeline: Olist orders from PostgreSQL to Pub/Sub, Spark and BigQuery.",
     pretty_exceptions_enable=False,
 )
-app.add_typer(source_commands)
+app.add_typer(source_db_commands)
+app.add_typer(source_api_commands)
+app.add_typer(database_commands, name="db")
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
 

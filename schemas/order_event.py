@@ -134,7 +134,7 @@ def event_id_for(order_id: str, order_item_id: int) -> str:
     """Return the stable ``event_id`` of an order item.
 
     It is the md5 of ``"olist:order_item:<order_id>:<order_item_id>"`` shaped as a UUID, so
-    PostgreSQL computes the same value with ``md5(...)::uuid`` (see source_api/sql).
+    PostgreSQL computes the same value with ``md5(...)::uuid`` (see source_db/sql).
     """
     digest = hashlib.md5(
         f"{EVENT_ID_NAMESPACE}:{order_id}:{order_item_id}".encode(), usedforsecurity=False

@@ -1,7 +1,7 @@
 """The SQL of the source API, and the function that reads one page of events with it.
 
 Events are served from ``olist.order_event_feed``, where each one is stored as the JSON text the
-API sends, rendered once by ``olist.refresh_order_event_feed`` (source_api/sql/schema.sql, kept
+API sends, rendered once by ``olist.refresh_order_event_feed`` (source_db/sql/schema.sql, kept
 caught up by :mod:`source_api.feed_refresher`). A page is a keyset range scan on the feed's
 primary key (``source_sequence > $cursor ORDER BY source_sequence LIMIT $n``: O(page) at any
 depth, never OFFSET) and its JSON texts are spliced into the answer without being parsed.
@@ -19,7 +19,7 @@ A page's statements (feed range, stale marks in that range, rendered tail) run i
 read-only REPEATABLE READ transaction, so they all see one snapshot.
 
 Why a reader never skips an event: writers of ``order_items`` commit in sequence order (one
-advisory lock, source_api/sql/schema.sql), and the feed is always a sequence-ordered prefix of
+advisory lock, source_db/sql/schema.sql), and the feed is always a sequence-ordered prefix of
 the committed items (the refresher appends everything visible above its head, under its own
 lock). In one snapshot, a short feed page therefore holds every feed row after the cursor, any
 committed item below the feed's head is in the feed, and the tail renders every committed item

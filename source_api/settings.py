@@ -1,24 +1,14 @@
-"""Configuration of the source side (database tools and the API), from ``OLIST_*`` variables."""
+"""Configuration of the ``olist api`` process, from ``OLIST_*`` variables."""
 
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class DatabaseSettings(BaseSettings):
-    """Where the Olist source database is. Used by ``olist db|load-csv|generate|simulate``."""
-
-    model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
-
-    database_url: str = Field(
-        default="postgresql://olist@127.0.0.1:5432/olist",
-        description="PostgreSQL DSN of the source database (OLIST_DATABASE_URL).",
-    )
+from source_db.settings import DatabaseSettings
 
 
 class ApiSettings(DatabaseSettings):
-    """Settings of the ``olist api`` process."""
+    """Settings of the ``olist api`` process: ``OLIST_DATABASE_URL`` and ``OLIST_API_*``."""
 
     api_host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")

@@ -34,7 +34,7 @@ from emulators.pubsub import PubSubEmulator
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import event_id_for
-from source_api.db.generator import generate_dataset
+from source_db.synthetic.generator import generate_dataset
 from tests.fixtures.api import ApiProcess
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from emulators._process import free_port
 from emulators.pubsub import PubSubEmulator
 from producer.pubsub_admin import init_pubsub
 from producer.settings import PubSubSettings
-from source_api.db.simulator import simulate
+from source_db.synthetic.simulator import simulate
 from tests.fixtures.api import ApiProcess
 from tests.fixtures.producer import (
     ProducerProcess,

@@ -1,6 +1,6 @@
 """Paging while orders are written: no event is skipped or served twice.
 
-The read path trusts one property of the source (source_api/sql/schema.sql): writers of
+The read path trusts one property of the source (source_db/sql/schema.sql): writers of
 ``order_items`` are serialised on an advisory lock held until commit, so sequence numbers become
 visible in increasing order. These tests prove the property holds and that the API, relying on
 it, serves every committed event exactly once in sequence order.
@@ -19,7 +19,7 @@ import httpx
 import numpy
 import pytest
 
-from source_api.db.simulator import insert_random_orders
+from source_db.synthetic.simulator import insert_random_orders
 from tests.fixtures.api import ApiProcess, read_feed
 from tests.fixtures.api_orders import insert_order
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from emulators.postgres import LocalPostgres
-from source_api.db.schema import init_database
+from source_db.ddl import init_database
 from tests.fixtures.api import ApiProcess
 from tests.fixtures.api_orders import insert_orders
 

@@ -20,16 +20,16 @@ from emulators._process import free_port
 from emulators.postgres import LocalPostgres
 from olist_cli.main import app
 from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
-from source_api.db.csv_errors import (
+from source_db.csv.errors import (
     CsvDirectoryNotFound,
     DatabaseConnectionLost,
     DatabaseUnreachable,
     NoCsvFileRecognised,
 )
-from source_api.db.csv_loader import load_csv_directory
-from source_api.db.csv_report import LoadReport, RejectedRow
-from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES
-from source_api.db.csv_values import BadValue, Converter
+from source_db.csv.loader import load_csv_directory
+from source_db.csv.report import LoadReport, RejectedRow
+from source_db.csv.tables import CSV_FILE_NAMES, CSV_TABLES
+from source_db.csv.values import BadValue, Converter
 from tests.fixtures.olist_csv import olist_id
 
 TRANSLATION = "product_category_name_translation.csv"

@@ -20,9 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import EVENT_FIELDS, OrderEvent
-from source_api.db.csv_loader import load_csv_directory
-from source_api.db.feed import refresh_feed
-from source_api.db.generator import generate_dataset
+from source_db.csv.loader import load_csv_directory
+from source_db.feed import refresh_feed
+from source_db.synthetic.generator import generate_dataset
 from tests.fixtures.api import ApiProcess, read_feed
 from tests.fixtures.api_orders import insert_order, insert_orders, view_events
 

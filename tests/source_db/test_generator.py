@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from emulators.postgres import LocalPostgres
 from olist_cli.main import app
 from schemas.order_event import OrderEvent
-from source_api.db import reference_data as ref
-from source_api.db.generator import (
+from source_db.synthetic import reference_data as ref
+from source_db.synthetic.generator import (
     TABLE_COLUMNS,
     CustomerPool,
     GenerationReport,

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from olist_cli.main import app
 from schemas.order_event import OrderEvent
-from source_api.db.generator import generate_dataset
-from source_api.db.simulator import (
+from source_db.synthetic.generator import generate_dataset
+from source_db.synthetic.simulator import (
     NEW_CATALOGUE_PRODUCTS,
     NEW_CATALOGUE_SELLERS,
     InvalidSimulationRequest,

@@ -5,7 +5,7 @@ rows of ``product_category_name_translation.csv``), the 27 Brazilian states with
 customers and sellers each holds in the real data, a few real cities per state with their zip
 prefix range (the CEP ranges of the Correios, rounded) and coordinates, and the shares the
 real dataset shows for order statuses, payments, installments, items per order, reviews and
-monthly volume. The generator (:mod:`source_api.db.generator`) turns these into rows.
+monthly volume. The generator (:mod:`source_db.synthetic.generator`) turns these into rows.
 
 Shares are weights: they need not sum to one, the generator normalises them.
 """

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from source_api.db.csv_errors import CsvHeaderMismatch
-from source_api.db.csv_report import EXAMPLES_PER_REASON, FileReport, RejectedRow, Rejection
-from source_api.db.csv_tables import CsvTable
-from source_api.db.csv_values import ZIP_PREFIX_DIGITS, BadValue
+from source_db.csv.errors import CsvHeaderMismatch
+from source_db.csv.report import EXAMPLES_PER_REASON, FileReport, RejectedRow, Rejection
+from source_db.csv.tables import CsvTable
+from source_db.csv.values import ZIP_PREFIX_DIGITS, BadValue
 
 # PostgreSQL text cannot hold NUL; lone surrogates are the bytes that were not UTF-8
 # (decoded with "surrogateescape" so one bad byte rejects one row, not the whole file).

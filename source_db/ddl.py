@@ -6,7 +6,7 @@ from importlib import resources
 
 import asyncpg
 
-SCHEMA_SQL = resources.files("source_api").joinpath("sql/schema.sql")
+SCHEMA_SQL = resources.files("source_db").joinpath("sql/schema.sql")
 
 
 def schema_sql() -> str:

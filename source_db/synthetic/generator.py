@@ -2,7 +2,7 @@
 
 ``generate_dataset(dsn, orders=N, seed=S)`` writes N orders with their customers, items,
 payments and reviews, plus the sellers, products, category translations and geolocation rows
-they use, imitating the real dataset (:mod:`source_api.db.reference_data`).
+they use, imitating the real dataset (:mod:`source_db.synthetic.reference_data`).
 
 How it works:
 
@@ -16,10 +16,10 @@ How it works:
   same seed on the same database draws a new, independent data set (new ids, no key clash)
   whose purchase times overlap the first run's.
 * At the end the new events are rendered into the API's feed
-  (:func:`source_api.db.feed.refresh_feed`), so they are served at full speed at once.
+  (:func:`source_db.feed.refresh_feed`), so they are served at full speed at once.
 
 The row builders (:func:`build_catalogue`, :func:`build_order_batch`) and the writer
-(:func:`write_tables`) are shared with the order simulator (:mod:`source_api.db.simulator`).
+(:func:`write_tables`) are shared with the order simulator (:mod:`source_db.synthetic.simulator`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import numpy as np
 
-from source_api.db import reference_data as ref
-from source_api.db.feed import refresh_feed
+from source_db.feed import refresh_feed
+from source_db.synthetic import reference_data as ref
 
 log = logging.getLogger(__name__)
 

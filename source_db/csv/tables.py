@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from source_api.db import csv_values as values
-from source_api.db.csv_values import Converter
+from source_db.csv import values
+from source_db.csv.values import Converter
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Each order is bought "now" (UTC) by a new or a returning customer, from products
 already in the database (the most recently sold ones; a small catalogue is created when the
 database has none), and is written with its items, payments and review in one transaction, so
 ``olist.order_events`` never shows half an order. Rows come from the generator's builders
-(:mod:`source_api.db.generator`), so simulated orders look like generated ones: statuses,
+(:mod:`source_db.synthetic.generator`), so simulated orders look like generated ones: statuses,
 payment mixes and review scores follow the real data, and an order drawn as ``delivered``
 carries its (future) carrier and delivery dates.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
-from source_api.db.generator import (
+from source_db.synthetic.generator import (
     GEOGRAPHY,
     Catalogue,
     CustomerPool,

@@ -3,7 +3,7 @@
 Each file is loaded in its own transaction, in foreign-key order (see ``CSV_TABLES``), with
 the table locked against other writers (not readers) until it commits:
 
-1. the file is parsed and checked in one streaming pass (:mod:`source_api.db.csv_reader`);
+1. the file is parsed and checked in one streaming pass (:mod:`source_db.csv.reader`);
    malformed rows go to the report, valid ones are sent by binary ``COPY`` into a temporary
    staging table that also carries each row's line number;
 2. one ``INSERT ... SELECT`` copies the rows whose parents exist and whose key is not in the
@@ -16,11 +16,11 @@ the table locked against other writers (not readers) until it commits:
 
 A table without parents that is still empty skips staging: its rows are copied straight in.
 When every file is loaded, the new events are rendered into the API's feed
-(:func:`source_api.db.feed.refresh_feed`).
+(:func:`source_db.feed.refresh_feed`).
 
 A bad row never stops a load; a file with a foreign header is refused and the others still
 load. Only a missing directory, a directory with none of the 9 files, or a database that
-cannot be reached raise (:mod:`source_api.db.csv_errors`).
+cannot be reached raise (:mod:`source_db.csv.errors`).
 """
 
 from __future__ import annotations
@@ -31,24 +31,24 @@ from pathlib import Path
 
 import asyncpg
 
-from source_api.db.csv_errors import (
+from source_db.csv.errors import (
     CsvDirectoryNotFound,
     CsvHeaderMismatch,
     DatabaseConnectionLost,
     DatabaseUnreachable,
     NoCsvFileRecognised,
 )
-from source_api.db.csv_reader import CsvFileReader
-from source_api.db.csv_report import (
+from source_db.csv.reader import CsvFileReader
+from source_db.csv.report import (
     EXAMPLES_PER_REASON,
     FileReport,
     LoadReport,
     RejectedRow,
     Rejection,
 )
-from source_api.db.csv_tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
-from source_api.db.feed import refresh_feed
-from source_api.db.schema import init_database
+from source_db.csv.tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
+from source_db.ddl import init_database
+from source_db.feed import refresh_feed
 
 __all__ = ["FileReport", "LoadReport", "load_csv_directory"]
 

@@ -1,6 +1,6 @@
 """Bring ``olist.order_event_feed`` up to date with the committed order items, in chunks.
 
-The feed holds every event pre-rendered as JSON (source_api/sql/schema.sql,
+The feed holds every event pre-rendered as JSON (source_db/sql/schema.sql,
 docs/design/source-feed.md). Bulk writers (the generator, the CSV loader) call
 :func:`refresh_feed` when they finish, so a freshly filled database is served at full speed at
 once instead of waiting for the API's background refresher to catch up.

@@ -1,1 +1,0 @@
-"""The Olist source database: DDL, CSV loader, synthetic data generator and order simulator."""

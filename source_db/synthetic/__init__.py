@@ -1,0 +1,1 @@
+"""Synthetic Olist data: the generator (``olist generate``), the simulator (``olist simulate``)."""
