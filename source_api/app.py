@@ -18,14 +18,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from source_api.database import close_pool, open_connection, open_pool, redacted
 from source_api.errors import ApiError
 from source_api.feed_refresher import FeedRefresher
 from source_api.metrics import ApiMetrics, MetricsMiddleware
+from source_api.pool import close_pool, open_connection, open_pool
 from source_api.queries import fetch_event_page
 from source_api.read_ahead import ReadAhead
 from source_api.routes import events, health, metrics
 from source_api.settings import ApiSettings
+from source_db.connection import DatabaseUnavailable, redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         log.info(
             "api started database=%s pool_min=%s pool_max=%s auth=%s default_limit=%s "
             "max_limit=%s read_ahead_pages=%s feed_refresh_rows=%s feed_refresh_interval_s=%s",
-            redacted(settings.database_url), settings.api_pool_min_size,
+            redact_dsn(settings.database_url), settings.api_pool_min_size,
             settings.api_pool_max_size, "on" if settings.api_key else "off",
             settings.api_default_limit, settings.api_max_limit, settings.api_read_ahead_pages,
             settings.api_feed_refresh_rows, settings.api_feed_refresh_interval,
@@ -79,6 +80,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.metrics = app_metrics
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(events.router)
     app.include_router(health.router)
@@ -89,6 +91,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return JSONResponse(error.body(), status_code=error.status_code)
+
+
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """503 in our error format: PostgreSQL did not answer (transient: clients retry later)."""
+    assert isinstance(error, DatabaseUnavailable)
+    return JSONResponse({"error": "database_unavailable", "message": str(error)}, status_code=503)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

@@ -7,8 +7,12 @@ Hierarchy::
     │   ├── InvalidCursor         422: ``after`` is not a cursor this API issued
     │   └── InvalidLimit          422: ``limit`` is outside what this deployment accepts
     ├── Unauthorized              401: /v1 called without the right ``X-API-Key``
-    ├── DatabaseUnavailable       503: PostgreSQL did not answer (transient: retry later)
     └── DatabaseNotInitialised    503: the Olist schema is missing (run ``olist db init``)
+
+    source_db.connection.DatabaseUnavailable
+                                  503 ``database_unavailable``: PostgreSQL did not answer
+                                  (transient: retry later); shared with the database tools,
+                                  so not an ApiError: an exception handler of the app answers it
 
 The JSON body is always ``{"error": <code>, "message": <sentence>}``; the message says what was
 expected, what was found and what to do. Bodies of 401 answers never carry data.
@@ -56,13 +60,6 @@ class Unauthorized(ApiError):
 
     status_code = 401
     error = "unauthorized"
-
-
-class DatabaseUnavailable(ApiError):
-    """PostgreSQL could not be reached or failed the query (transient: retry later)."""
-
-    status_code = 503
-    error = "database_unavailable"
 
 
 class DatabaseNotInitialised(ApiError):

@@ -24,13 +24,11 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from source_api.database import UNAVAILABLE_ERRORS
 from source_api.metrics import ApiMetrics
+from source_api.pool import UNAVAILABLE_ERRORS
+from source_db.feed import REFRESH_SQL
 
 log = logging.getLogger(__name__)
-
-REFRESH_SQL = "SELECT olist.refresh_order_event_feed($1)"
-"""Append at most ``$1`` events to the feed; answers how many were appended."""
 
 LAG_SQL = """
 SELECT (SELECT coalesce(max(source_sequence), 0) FROM olist.order_items)

@@ -50,6 +50,7 @@ def load_csv(
     again inserts nothing. Exits 1 only when DIR is missing, holds none of the files, or
     the database cannot be reached.
     """
+    from source_db.connection import DatabaseUnavailable
     from source_db.csv.errors import CsvLoadError
     from source_db.csv.loader import load_csv_directory
     from source_db.csv.report import render_report
@@ -59,7 +60,7 @@ def load_csv(
         report = asyncio.run(
             load_csv_directory(settings.database_url, directory, initialise_schema=True)
         )
-    except CsvLoadError as error:
+    except (CsvLoadError, DatabaseUnavailable) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     typer.echo(render_report(report))
@@ -81,11 +82,11 @@ def generate(
     Same seed on an empty database, same rows. On a database that already has orders, a new
     independent set is appended (the seed is mixed with the existing order count).
     """
+    from source_db.connection import DatabaseUnavailable, connect
     from source_db.ddl import init_database
     from source_db.synthetic.generator import (
         GenerationProgress,
         GeneratorError,
-        connect,
         generate_dataset,
     )
 
@@ -98,7 +99,7 @@ def generate(
         )
 
     async def run():
-        # Probe first: an unreachable server is reported as a GeneratorError, not a traceback.
+        # Probe first: an unreachable server is reported as DatabaseUnavailable, not a traceback.
         await (await connect(settings.database_url)).close()
         await init_database(settings.database_url)
         return await generate_dataset(
@@ -111,7 +112,7 @@ def generate(
 
     try:
         report = asyncio.run(run())
-    except GeneratorError as error:
+    except (GeneratorError, DatabaseUnavailable) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     typer.echo(f"generated seed={report.seed} (orders already present: {report.existing_orders})")
@@ -144,6 +145,7 @@ def simulate(
     import secrets
     import signal
 
+    from source_db.connection import DatabaseUnavailable
     from source_db.synthetic import simulator
     from source_db.synthetic.generator import GeneratorError
 
@@ -167,7 +169,7 @@ def simulate(
     typer.echo(f"simulating {rate:g} orders/s with seed={chosen_seed}; Ctrl-C stops")
     try:
         report = asyncio.run(run())
-    except (GeneratorError, simulator.SimulatorError) as error:
+    except (GeneratorError, simulator.SimulatorError, DatabaseUnavailable) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     typer.echo(

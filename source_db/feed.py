@@ -3,7 +3,8 @@
 The feed holds every event pre-rendered as JSON (source_db/sql/schema.sql,
 docs/design/source-feed.md). Bulk writers (the generator, the CSV loader) call
 :func:`refresh_feed` when they finish, so a freshly filled database is served at full speed at
-once instead of waiting for the API's background refresher to catch up.
+once instead of waiting for the API's background refresher to catch up. That refresher
+(:mod:`source_api.feed_refresher`) runs the same :data:`REFRESH_SQL`, in small batches.
 """
 
 from __future__ import annotations

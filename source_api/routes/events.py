@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from source_api.cursor import START_CURSOR, decode_cursor, encode_cursor
-from source_api.database import database_errors
 from source_api.deps import ApiKeyDep, MetricsDep, ReadAheadDep, SettingsDep
 from source_api.errors import InvalidLimit
 from source_api.models import ErrorBody, OrderEventPage
+from source_api.pool import database_errors
 
 LIMIT_CEILING = 5000
 """Largest page any deployment serves (OLIST_API_MAX_LIMIT may lower it, never raise it)."""

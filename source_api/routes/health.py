@@ -7,11 +7,11 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from source_api.database import database_errors
 from source_api.deps import PoolDep, SettingsDep
-from source_api.errors import DatabaseUnavailable
 from source_api.models import HealthStatus
+from source_api.pool import database_errors
 from source_api.queries import READY_SQL
+from source_db.connection import DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -33,6 +33,6 @@ async def readyz(pool: PoolDep, settings: SettingsDep) -> HealthStatus | JSONRes
         with database_errors("checking readiness"):
             await asyncio.wait_for(pool.fetchval(READY_SQL), settings.api_ready_timeout)
     except DatabaseUnavailable as error:
-        body = HealthStatus(status="unavailable", message=error.message)
+        body = HealthStatus(status="unavailable", message=str(error))
         return JSONResponse(body.model_dump(), status_code=503)
     return HealthStatus(status="ok")

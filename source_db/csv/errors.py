@@ -6,13 +6,17 @@
     ├── CsvDirectoryNotFound      DIR does not exist or is not a directory
     ├── NoCsvFileRecognised       DIR holds none of the 9 Kaggle file names
     ├── CsvHeaderMismatch         one file's header differs (that file is refused, not the load)
-    ├── DatabaseUnreachable       the PostgreSQL server refused or did not answer the connection
-    └── DatabaseConnectionLost    the connection broke during a file (earlier files stay loaded)
+    └── DatabaseConnectionLost    the connection broke during a file (earlier files stay loaded);
+                                  also a :class:`~source_db.connection.DatabaseUnavailable`
+
+A server that cannot be reached at all raises :class:`source_db.connection.DatabaseUnavailable`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from source_db.connection import DatabaseUnavailable, redact_dsn
 
 
 class CsvLoadError(RuntimeError):
@@ -41,16 +45,7 @@ class NoCsvFileRecognised(CsvLoadError):
         self.directory = directory
 
 
-class DatabaseUnreachable(CsvLoadError):
-    def __init__(self, dsn: str, cause: BaseException) -> None:
-        super().__init__(
-            f"could not connect to the source database {redact_dsn(dsn)}: "
-            f"{type(cause).__name__}: {cause}; check OLIST_DATABASE_URL and that the server runs"
-        )
-        self.dsn = redact_dsn(dsn)
-
-
-class DatabaseConnectionLost(CsvLoadError):
+class DatabaseConnectionLost(CsvLoadError, DatabaseUnavailable):
     def __init__(self, dsn: str, file_name: str, cause: BaseException) -> None:
         super().__init__(
             f"lost the connection to the source database {redact_dsn(dsn)} while loading "
@@ -59,16 +54,6 @@ class DatabaseConnectionLost(CsvLoadError):
         )
         self.dsn = redact_dsn(dsn)
         self.file_name = file_name
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, fit for messages and logs."""
-    scheme, separator, rest = dsn.partition("://")
-    if not separator or "@" not in rest:
-        return dsn
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}" if ":" in credentials else dsn
 
 
 class CsvHeaderMismatch(CsvLoadError):

@@ -19,8 +19,9 @@ When every file is loaded, the new events are rendered into the API's feed
 (:func:`source_db.feed.refresh_feed`).
 
 A bad row never stops a load; a file with a foreign header is refused and the others still
-load. Only a missing directory, a directory with none of the 9 files, or a database that
-cannot be reached raise (:mod:`source_db.csv.errors`).
+load. Only a missing directory or a directory with none of the 9 files
+(:mod:`source_db.csv.errors`), or a database that cannot be reached
+(:class:`source_db.connection.DatabaseUnavailable`), raise.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from pathlib import Path
 
 import asyncpg
 
+from source_db.connection import CONNECT_ERRORS, DatabaseUnavailable, redact_dsn
 from source_db.csv.errors import (
     CsvDirectoryNotFound,
     CsvHeaderMismatch,
     DatabaseConnectionLost,
-    DatabaseUnreachable,
     NoCsvFileRecognised,
 )
 from source_db.csv.reader import CsvFileReader
@@ -127,8 +128,11 @@ _SERVER_GONE = (
 async def _connect(dsn: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        raise DatabaseUnreachable(dsn, error) from error
+    except CONNECT_ERRORS as error:
+        raise DatabaseUnavailable(
+            f"could not connect to the source database {redact_dsn(dsn)}: "
+            f"{type(error).__name__}: {error}; check OLIST_DATABASE_URL and that the server runs"
+        ) from error
 
 
 async def _load_file(connection: asyncpg.Connection, table: CsvTable, path: Path) -> FileReport:

@@ -30,11 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
 
+from source_db.connection import connect
 from source_db.feed import refresh_feed
 from source_db.synthetic import reference_data as ref
 
@@ -101,10 +101,6 @@ class SchemaMissingError(GeneratorError):
 
 class InvalidGenerationRequest(GeneratorError):
     """An argument of the generator is out of range."""
-
-
-class DatabaseUnavailableError(GeneratorError):
-    """The database could not be reached or refused the connection."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -841,19 +837,6 @@ async def write_tables(connection: asyncpg.Connection, rows: Rows) -> dict[str, 
             table, len(records), time.monotonic() - copy_started,
         )  # fmt: skip
     return written
-
-
-async def connect(dsn: str) -> asyncpg.Connection:
-    """Open a connection, turning refusals into :class:`DatabaseUnavailableError`."""
-    try:
-        return await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        parts = urlsplit(dsn)
-        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-        raise DatabaseUnavailableError(
-            f"expected a reachable PostgreSQL server at {where}, the connection failed: "
-            f"{error}; check OLIST_DATABASE_URL and that the server is running"
-        ) from error
 
 
 async def require_schema(connection: asyncpg.Connection) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
+from source_db.connection import connect
 from source_db.synthetic.generator import (
     GEOGRAPHY,
     Catalogue,
@@ -35,7 +36,6 @@ from source_db.synthetic.generator import (
     ZipRegistry,
     build_catalogue,
     build_order_batch,
-    connect,
     require_schema,
     write_category_translations,
     write_tables,

@@ -20,12 +20,8 @@ from emulators._process import free_port
 from emulators.postgres import LocalPostgres
 from olist_cli.main import app
 from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
-from source_db.csv.errors import (
-    CsvDirectoryNotFound,
-    DatabaseConnectionLost,
-    DatabaseUnreachable,
-    NoCsvFileRecognised,
-)
+from source_db.connection import DatabaseUnavailable
+from source_db.csv.errors import CsvDirectoryNotFound, DatabaseConnectionLost, NoCsvFileRecognised
 from source_db.csv.loader import load_csv_directory
 from source_db.csv.report import LoadReport, RejectedRow
 from source_db.csv.tables import CSV_FILE_NAMES, CSV_TABLES
@@ -475,7 +471,7 @@ async def test_an_unreachable_database_is_an_error_naming_the_server(
     olist_csv_directory: Path,
 ) -> None:
     dsn = f"postgresql://olist:secret@127.0.0.1:{free_port()}/olist"
-    with pytest.raises(DatabaseUnreachable) as raised:
+    with pytest.raises(DatabaseUnavailable) as raised:
         await load_csv_directory(dsn, olist_csv_directory)
     message = str(raised.value)
     assert "could not connect to the source database postgresql://olist:***@127.0.0.1" in message

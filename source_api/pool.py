@@ -1,5 +1,6 @@
 """The API's asyncpg pool: opened with the session settings the queries rely on, and the one
-place where driver errors meaning "the database is unreachable" become :class:`DatabaseUnavailable`.
+place where driver errors meaning "the database is unreachable" become
+:class:`~source_db.connection.DatabaseUnavailable` (answered 503 by the app).
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from source_api.errors import DatabaseNotInitialised, DatabaseUnavailable
+from source_api.errors import DatabaseNotInitialised
 from source_api.settings import ApiSettings
+from source_db.connection import DatabaseUnavailable, redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,6 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.OperatorInterventionError,  # admin shutdown, cannot connect now, query cancelled
     asyncpg.InsufficientResourcesError,  # too many connections
 )
-
-
-def redacted(dsn: str) -> str:
-    """The DSN without its password, for logs and messages."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextmanager
@@ -72,7 +64,7 @@ SERVER_SETTINGS = {
 
 async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
     """Open the pool; raise DatabaseUnavailable naming the DSN when it cannot connect."""
-    with database_errors(f"connecting to {redacted(settings.database_url)}"):
+    with database_errors(f"connecting to {redact_dsn(settings.database_url)}"):
         pool = await asyncpg.create_pool(
             settings.database_url,
             min_size=settings.api_pool_min_size,
