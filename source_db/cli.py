@@ -84,11 +84,8 @@ def generate(
     """
     from source_db.connection import DatabaseUnavailable, connect
     from source_db.ddl import init_database
-    from source_db.synthetic.generator import (
-        GenerationProgress,
-        GeneratorError,
-        generate_dataset,
-    )
+    from source_db.synthetic.errors import GeneratorError
+    from source_db.synthetic.generator import GenerationProgress, generate_dataset
 
     settings = DatabaseSettings()
 
@@ -147,7 +144,7 @@ def simulate(
 
     from source_db.connection import DatabaseUnavailable
     from source_db.synthetic import simulator
-    from source_db.synthetic.generator import GeneratorError
+    from source_db.synthetic.errors import GeneratorError
 
     settings = DatabaseSettings()
     chosen_seed = secrets.randbits(32) if seed is None else seed

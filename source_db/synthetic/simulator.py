@@ -4,9 +4,9 @@ Each order is bought "now" (UTC) by a new or a returning customer, from products
 already in the database (the most recently sold ones; a small catalogue is created when the
 database has none), and is written with its items, payments and review in one transaction, so
 ``olist.order_events`` never shows half an order. Rows come from the generator's builders
-(:mod:`source_db.synthetic.generator`), so simulated orders look like generated ones: statuses,
-payment mixes and review scores follow the real data, and an order drawn as ``delivered``
-carries its (future) carrier and delivery dates.
+(:mod:`source_db.synthetic.orders`, :mod:`source_db.synthetic.catalogue`), so simulated orders
+look like generated ones: statuses, payment mixes and review scores follow the real data, and
+an order drawn as ``delivered`` carries its (future) carrier and delivery dates.
 
 Pacing: order ``k`` is due at ``k / rate`` seconds after the start, on the monotonic clock.
 Ticks are scheduled from the start time (never from the previous tick), so the rate does not
@@ -27,19 +27,13 @@ import asyncpg
 import numpy as np
 
 from source_db.connection import connect
-from source_db.synthetic.generator import (
-    GEOGRAPHY,
-    Catalogue,
-    CustomerPool,
-    OrderBatch,
-    Rows,
-    ZipRegistry,
-    build_catalogue,
-    build_order_batch,
-    require_schema,
-    write_category_translations,
-    write_tables,
-)
+from source_db.synthetic.catalogue import Catalogue, build_catalogue
+from source_db.synthetic.customers import CustomerPool
+from source_db.synthetic.distributions import GEOGRAPHY
+from source_db.synthetic.geolocation import ZipRegistry
+from source_db.synthetic.orders import OrderBatch, build_order_batch
+from source_db.synthetic.tables import Rows
+from source_db.synthetic.writer import require_schema, write_category_translations, write_tables
 
 log = logging.getLogger(__name__)
 

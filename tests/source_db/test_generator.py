@@ -16,14 +16,10 @@ from emulators.postgres import LocalPostgres
 from olist_cli.main import app
 from schemas.order_event import OrderEvent
 from source_db.synthetic import reference_data as ref
-from source_db.synthetic.generator import (
-    TABLE_COLUMNS,
-    CustomerPool,
-    GenerationReport,
-    InvalidGenerationRequest,
-    SchemaMissingError,
-    generate_dataset,
-)
+from source_db.synthetic.customers import CustomerPool
+from source_db.synthetic.errors import InvalidGenerationRequest, SchemaMissingError
+from source_db.synthetic.generator import GenerationReport, generate_dataset
+from source_db.synthetic.tables import TABLE_COLUMNS
 
 DISTRIBUTION_ORDERS = 5_000
 DISTRIBUTION_SEED = 20180901
