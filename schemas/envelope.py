@@ -25,13 +25,15 @@ The producer writes it (:func:`encode_events`), the Spark source unpacks it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Literal
 
 from schemas.order_event import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ENVELOPE_VERSION = "1"
 CONTENT_TYPE = "application/x-ndjson"
@@ -93,13 +95,19 @@ def encode_events(
     if compression == ZSTD:
         attributes[ATTRIBUTE_CONTENT_ENCODING] = ZSTD
         attributes[ATTRIBUTE_UNCOMPRESSED_BYTES] = str(len(data))
-        data = _ZSTD.compress(data, asbytes=True)
+        data = _zstd_codec().compress(data, asbytes=True)
     elif compression != "none":
         raise EnvelopeError(f"unknown compression {compression!r}; use 'zstd' or 'none'")
     return EncodedMessage(data=data, attributes=attributes)
 
 
-_ZSTD = pa.Codec(ZSTD)
+@functools.cache
+def _zstd_codec() -> pa.Codec:
+    # pyarrow is imported on first use: the producer's settings read this module's limits, and
+    # the `olist` command line loads them in every role, the API's too, which has no pyarrow.
+    import pyarrow as pa
+
+    return pa.Codec(ZSTD)
 
 
 def decoded_payload(data: bytes, attributes: Mapping[str, str]) -> bytes:
@@ -115,8 +123,10 @@ def decoded_payload(data: bytes, attributes: Mapping[str, str]) -> bytes:
             f"zstd message needs uncompressed_bytes between 1 and {MAX_PAYLOAD_BYTES}, "
             f"found {declared!r}"
         )
+    import pyarrow as pa
+
     try:
-        payload = _ZSTD.decompress(data, decompressed_size=int(declared), asbytes=True)
+        payload = _zstd_codec().decompress(data, decompressed_size=int(declared), asbytes=True)
     except (OSError, pa.ArrowException) as error:
         raise EnvelopeError(f"zstd payload cannot be decompressed: {error}") from error
     if len(payload) != int(declared):

@@ -9,4 +9,5 @@ cd "$ROOT"
 ruff check .
 ruff format --check .
 python -m schemas.derive --check
+bash scripts/lock.sh --check
 exec python -m pytest "$@"
