@@ -12,12 +12,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from connectors.pubsub.decoding import check_reference
 from connectors.pubsub.errors import PubSubOptionError
-
-UnpackMode = Literal["envelope", "none"]
+from connectors.pubsub.records import UnpackMode
 
 EMULATOR_HOST_VARIABLE = "PUBSUB_EMULATOR_HOST"
 

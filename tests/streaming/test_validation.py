@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from pyspark.sql import functions as F
 
 from connectors.pubsub.decoding import DECODED_COLUMN
-from schemas.derive import field_specs
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
+from schemas.fields import field_specs
 from schemas.order_event import OrderEvent
 from streaming.analytics import with_analytics
 from streaming.event_decoder import OrderEventDecoder
