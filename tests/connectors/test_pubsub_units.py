@@ -18,7 +18,7 @@ from connectors.pubsub import (
     StagingError,
     parse_options,
 )
-from connectors.pubsub.reader import PubSubInputPartition, StagedSlice, plan_partitions
+from connectors.pubsub.partitions import PubSubInputPartition, StagedSlice, plan_partitions
 from connectors.pubsub.records import (
     expected_rows,
     output_arrow_schema,
