@@ -19,6 +19,7 @@ from connectors.pubsub.offsets import BatchOffset
 from connectors.pubsub.options import PubSubOptions, parse_options
 from connectors.pubsub.records import OUTPUT_SCHEMA
 from connectors.pubsub.source import PubSubDataSource
+from connectors.pubsub.staging import source_stats_path
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -31,4 +32,5 @@ __all__ = [
     "StagingError",
     "SubscriberError",
     "parse_options",
+    "source_stats_path",
 ]
