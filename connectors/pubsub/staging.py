@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -272,18 +271,6 @@ class StagedBatchWriter:
             self._closed = True
         with suppress(FileNotFoundError):
             self._temporary.unlink()
-
-    def __enter__(self) -> StagedBatchWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 def _write_atomically(path: Path, text: str) -> None:
