@@ -5,7 +5,8 @@ Register it once per Spark session, then read with ``spark.readStream.format("pu
     from connectors.pubsub import PubSubDataSource
     spark.dataSource.register(PubSubDataSource)
 
-Usage, options and guarantees: ``docs/connectors/pubsub.md``.
+Options: the docstring of :class:`PubSubDataSource`. Usage and guarantees:
+``docs/connectors/pubsub.md``.
 """
 
 from connectors.pubsub.errors import (

@@ -32,7 +32,7 @@ _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]{1,100}$")
 
 @dataclass(frozen=True)
 class PubSubOptions:
-    """Checked options of one Pub/Sub source; see ``docs/connectors/pubsub.md`` for each."""
+    """Checked options of one Pub/Sub source (the table in ``PubSubDataSource``'s docstring)."""
 
     subscription_path: str
     staging_location: str

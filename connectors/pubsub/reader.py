@@ -291,7 +291,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
 
     def _count_acknowledged(self, batch: int, messages: int) -> None:
-        """Keep the cumulative counters in ``stats.json`` (this process is not the job's)."""
+        """Keep the cumulative counters in the stats file (this process is not the job's)."""
         stats = self.staging.read_stats()
         stats["acknowledged_messages"] = stats.get("acknowledged_messages", 0) + messages
         stats["acknowledged_batches"] = stats.get("acknowledged_batches", 0) + 1
@@ -320,8 +320,9 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     ) -> StagedBatch | None:
         """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``.
 
-        Admitted messages are appended to the staged file round by round, so memory holds
-        one pull round, not the whole batch.
+        Which pulled messages the batch takes, and how much each round pulls, is decided by
+        :class:`PullAdmission`. Admitted messages are appended to the staged file round by
+        round, so memory holds one pull round, not the whole batch.
         """
         admission = self.admission
         deadline = None if time_budget is None else time.monotonic() + time_budget
