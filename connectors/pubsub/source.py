@@ -86,10 +86,12 @@ class PubSubDataSource(DataSource):
         subscription = subscriber.create_subscription(
             name="projects/demo-project/subscriptions/orders-spark", topic=topic
         ).name
+        subscriber.close()
         for first in (0, 10, 20):  # three messages of ten events each
             events = [b'{"order_id": "o-%d"}' % i for i in range(first, first + 10)]
             message = encode_events(events, first, first + 9)
             publisher.publish(topic, message.data, **message.attributes).result()
+        publisher.stop()
 
         spark = SparkSession.builder.master("local[2]").getOrCreate()
         spark.dataSource.register(PubSubDataSource)
