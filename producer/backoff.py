@@ -44,9 +44,6 @@ class BackoffPolicy:
         ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
         return random.uniform(0.0, ceiling)
 
-    def with_timeout(self, timeout: float) -> BackoffPolicy:
-        return BackoffPolicy(self.initial_delay, self.max_delay, self.multiplier, timeout)
-
 
 class RetriesExhausted(Exception):
     """Every attempt allowed by the policy failed; ``last_error`` is the final failure."""

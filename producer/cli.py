@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import typer
@@ -70,8 +69,6 @@ def produce(
     from producer.errors import TerminalError
     from producer.settings import ProducerSettings
 
-    # httpx logs every request at INFO: dozens a second here, the producer logs what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = _settings(
         ProducerSettings,
         max_events_per_second=max_events_per_second,

@@ -7,7 +7,7 @@ row came from). ``order_events_rejected`` holds what failed validation, with the
 
 from __future__ import annotations
 
-from schemas.derive import FieldSpec, field_specs
+from schemas.fields import FieldSpec, field_specs
 
 PARTITION_FIELD = "purchase_date"
 """Both the BigQuery table and the Parquet layout are partitioned by this DATE column."""

@@ -7,7 +7,7 @@ compared in UTC (the job sets ``spark.sql.session.timeZone`` to UTC).
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from schemas.warehouse import DERIVED_FIELDS, PARTITION_FIELD
@@ -45,8 +45,3 @@ def derived_columns() -> dict[str, Column]:
     if missing or list(columns) != [spec.name for spec in DERIVED_FIELDS]:
         raise RuntimeError(f"derived columns out of step with schemas.warehouse: {missing}")
     return columns
-
-
-def with_analytics(events: DataFrame) -> DataFrame:
-    """``events`` (flat event columns) plus the derived columns."""
-    return events.withColumns(derived_columns())

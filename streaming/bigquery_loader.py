@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from schemas.derive import FieldSpec, bigquery_schema
+from schemas.derive import bigquery_schema
+from schemas.fields import FieldSpec
 
 if TYPE_CHECKING:
     from google.cloud import bigquery

@@ -278,6 +278,7 @@ def wait_and_stop(query: StreamingQuery, stop: StopRequest, grace_seconds: float
 
 def run(settings: StreamSettings) -> int:
     """Run the job until it ends (availableNow) or is asked to stop. Returns an exit code."""
+    from connectors.pubsub import source_stats_path
     from streaming.listener import StatusListener
     from streaming.metrics import StreamStatus
     from streaming.status_server import StatusServer
@@ -287,7 +288,7 @@ def run(settings: StreamSettings) -> int:
     settings.resolved_staging_dir.mkdir(parents=True, exist_ok=True)
     stop = StopRequest()
     stop.install()
-    status = StreamStatus(source_stats_path=settings.resolved_staging_dir / "stats.json")
+    status = StreamStatus(source_stats_path=source_stats_path(settings.resolved_staging_dir))
     server = (
         StatusServer(status, settings.metrics_host, settings.metrics_port).start()
         if settings.metrics_port

@@ -77,9 +77,6 @@ class LakeWriter:
         self.__dict__.update(state)
         self._bucket = _client(*self._client_config).bucket(self.bucket_name)
 
-    def uri(self, written: WrittenObject) -> str:
-        return f"gs://{self.bucket_name}/{written.name}"
-
     def load_uris(self, written: list[WrittenObject], batch_id: int) -> list[str]:
         """URIs for one load job of what ``batch_id`` wrote: one wildcard per part name.
 
@@ -101,7 +98,7 @@ class LakeWriter:
         return f"{self.prefix}/_batches/batch={batch_id:012d}.json"
 
     def _parts(
-        self, table: pa.Table, batch_id: int, task: int | None
+        self, table: pa.Table, batch_id: int, task: int
     ) -> Iterator[tuple[str, str, pa.Table]]:
         if table.num_rows == 0:
             return
@@ -109,7 +106,6 @@ class LakeWriter:
         # value_counts lists values in order of first appearance: on a sorted column, that is
         # sorted order, and each partition is one contiguous run of rows.
         runs = pc.value_counts(ordered.column(self.partition_column))
-        writer = "" if task is None else f"-task-{task:04d}"
         start = 0
         for value, length in zip(
             runs.field("values").to_pylist(), runs.field("counts").to_pylist(), strict=True
@@ -118,8 +114,8 @@ class LakeWriter:
             for part, offset in enumerate(range(0, length, self.max_rows_per_file)):
                 size = min(self.max_rows_per_file, length - offset)
                 name = (
-                    f"{self.prefix}/{partition}/batch={batch_id:012d}{writer}-part-{part:04d}"
-                    ".parquet"
+                    f"{self.prefix}/{partition}/batch={batch_id:012d}-task-{task:04d}"
+                    f"-part-{part:04d}.parquet"
                 )
                 yield name, partition, ordered.slice(start + offset, size)
             start += length
@@ -133,9 +129,7 @@ class LakeWriter:
         )
         return WrittenObject(name=name, partition=partition, rows=part.num_rows, bytes=len(data))
 
-    def write_parts(
-        self, table: pa.Table, batch_id: int, task: int | None = None
-    ) -> list[WrittenObject]:
+    def write_parts(self, table: pa.Table, batch_id: int, task: int) -> list[WrittenObject]:
         """Upload ``table`` as Parquet objects of ``batch_id`` (``task``: the Spark task's part).
 
         Names depend only on the batch, the task, the partition and the part number, so a
@@ -165,12 +159,6 @@ class LakeWriter:
             "lake batch written batch_id=%s prefix=%s objects=%d rows=%d bytes=%d",
             batch_id, self.prefix, len(written), rows, sum(w.bytes for w in written),
         )  # fmt: skip
-
-    def write_batch(self, table: pa.Table, batch_id: int) -> list[WrittenObject]:
-        """Write ``table`` as the objects of ``batch_id`` from this process; returns them."""
-        written = self.write_parts(table, batch_id)
-        self.finish_batch(written, batch_id)
-        return written
 
     def _read_manifest(self, batch_id: int) -> list[str]:
         from google.api_core.exceptions import NotFound

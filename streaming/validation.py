@@ -1,6 +1,6 @@
 """Parse Pub/Sub payloads into events and say, per row, every rule the payload breaks.
 
-The rules are not written here: they come from :func:`schemas.derive.field_specs` (types,
+The rules are not written here: they come from :func:`schemas.fields.field_specs` (types,
 nullability, allowed values, patterns, bounds), so the Spark job enforces what the pydantic
 model enforces (a test feeds both the same corpus). Everything runs as Spark SQL expressions.
 
@@ -27,7 +27,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from connectors.pubsub.decoding import DECODED_COLUMN
-from schemas.derive import FieldSpec, field_specs, spark_schema
+from schemas.derive import spark_schema
+from schemas.fields import FieldSpec, field_specs
 
 EVENT_COLUMN = "event"
 RAW_COLUMN = "raw_fields"

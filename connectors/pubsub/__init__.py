@@ -5,7 +5,8 @@ Register it once per Spark session, then read with ``spark.readStream.format("pu
     from connectors.pubsub import PubSubDataSource
     spark.dataSource.register(PubSubDataSource)
 
-Usage, options and guarantees: ``docs/connectors/pubsub.md``.
+Options: the docstring of :class:`PubSubDataSource`. Usage and guarantees:
+``docs/connectors/pubsub.md``.
 """
 
 from connectors.pubsub.errors import (
@@ -19,6 +20,7 @@ from connectors.pubsub.offsets import BatchOffset
 from connectors.pubsub.options import PubSubOptions, parse_options
 from connectors.pubsub.records import OUTPUT_SCHEMA
 from connectors.pubsub.source import PubSubDataSource
+from connectors.pubsub.staging import source_stats_path
 
 __all__ = [
     "OUTPUT_SCHEMA",
@@ -31,4 +33,5 @@ __all__ = [
     "StagingError",
     "SubscriberError",
     "parse_options",
+    "source_stats_path",
 ]

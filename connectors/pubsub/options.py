@@ -12,12 +12,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from connectors.pubsub.decoding import check_reference
 from connectors.pubsub.errors import PubSubOptionError
-
-UnpackMode = Literal["envelope", "none"]
+from connectors.pubsub.records import UnpackMode
 
 EMULATOR_HOST_VARIABLE = "PUBSUB_EMULATOR_HOST"
 
@@ -34,7 +32,7 @@ _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]{1,100}$")
 
 @dataclass(frozen=True)
 class PubSubOptions:
-    """Checked options of one Pub/Sub source; see ``docs/connectors/pubsub.md`` for each."""
+    """Checked options of one Pub/Sub source (the table in ``PubSubDataSource``'s docstring)."""
 
     subscription_path: str
     staging_location: str

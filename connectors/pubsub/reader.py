@@ -4,7 +4,9 @@ Where each method runs (measured with PySpark 4.3):
 
 * ``initialOffset``, ``latestOffset``, ``getDefaultReadLimit``, ``prepareForTriggerAvailableNow``,
   ``partitions`` and ``commit`` run in one long-lived Python process per query on the driver.
-  It owns the Pub/Sub client, the in-memory pull buffer and the lease-keeper thread.
+  It owns the Pub/Sub client (:mod:`~connectors.pubsub.subscriber`), the in-memory pull
+  buffer (:mod:`~connectors.pubsub.admission`) and the lease-keeper thread
+  (:mod:`~connectors.pubsub.leases`).
 * ``read`` runs in executor Python workers on a pickled copy of the reader; it only opens
   staged files, so the copy carries options and nothing live.
 
@@ -26,17 +28,12 @@ Delivery contract:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
@@ -46,13 +43,15 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
+from connectors.pubsub.admission import PullAdmission
 from connectors.pubsub.decoding import PayloadDecoder, decode_rows, load_decoder, output_schema
 from connectors.pubsub.errors import OffsetError
+from connectors.pubsub.leases import LeaseKeeper
 from connectors.pubsub.offsets import INITIAL_OFFSET, BatchOffset
 from connectors.pubsub.options import PubSubOptions
+from connectors.pubsub.partitions import PubSubInputPartition, plan_partitions
 from connectors.pubsub.records import (
     OUTPUT_SCHEMA,
-    expected_rows,
     staged_record_batch,
     unpack_messages,
     unpacked_rows,
@@ -64,42 +63,9 @@ from connectors.pubsub.staging import (
     read_ack_ids_of_leftover,
     read_staged_slice,
 )
-from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
+from connectors.pubsub.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
-
-PENDING = "pending"
-"""Lease group of messages pulled beyond the read limit, held in memory for the next batch."""
-
-PULL_ROUND_BYTES = 64 * 1024 * 1024
-"""About how many payload bytes one round of concurrent pulls may bring into memory.
-
-A pull asks for a number of messages, not bytes; with 1,000 messages of 1 MB each a round
-of 8 pulls would hold 8 GB. Each round asks for as many messages as fit this budget at the
-average size seen so far (the first round, blind, asks for few)."""
-FIRST_ROUND_MESSAGES_PER_PULL = 50
-
-
-@dataclass(frozen=True)
-class StagedSlice:
-    """Messages ``first .. first + count - 1`` of staged batch ``batch``."""
-
-    batch: int
-    first: int
-    count: int
-
-
-@dataclass(frozen=True)
-class PubSubInputPartition(InputPartition):
-    """The staged message ranges one Spark task reads."""
-
-    slices: tuple[StagedSlice, ...]
-
-
-@dataclass
-class _Pulled:
-    message: Any  # ReceivedMessage protobuf
-    rows: int
 
 
 class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -113,14 +79,12 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _init_driver_state(self) -> None:
         self._subscriber: Subscriber | None = None
         self._leases: LeaseKeeper | None = None
-        self._pull_pool: ThreadPoolExecutor | None = None
-        self._pending: deque[_Pulled] = deque()
+        self._admission: PullAdmission | None = None
         self._reconciled = False
         self._available_now_cutoff: float | None = None
         self._available_now_target: int | None = None
         self._lock = threading.RLock()
         self._decoder: tuple[PayloadDecoder, pa.Schema] | None = None
-        self._message_bytes: float | None = None
 
     # Pickling: read() runs on a copy in executor workers, which must not carry the client,
     # the thread pool, the lease thread or the pull buffer of the driver process.
@@ -223,12 +187,8 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         with self._lock:
             if self._leases is not None:
                 self._leases.stop()
-            if self._pending and self._subscriber is not None:
-                self._subscriber.release([pulled.message.ack_id for pulled in self._pending])
-                self._pending.clear()
-            if self._pull_pool is not None:
-                self._pull_pool.shutdown(wait=True)
-                self._pull_pool = None
+            if self._admission is not None:
+                self._admission.stop()
             if self._subscriber is not None:
                 self._subscriber.close()
                 self._subscriber = None
@@ -279,6 +239,12 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
         return self._leases
 
+    @property
+    def admission(self) -> PullAdmission:
+        if self._admission is None:
+            self._admission = PullAdmission(self.subscriber, self.leases, self.options)
+        return self._admission
+
     def _reconcile(self, logged_through: int, committed_through: int) -> None:
         """Settle staged batches found on disk, once per process, given what Spark logged."""
         if self._reconciled:
@@ -325,7 +291,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
 
     def _count_acknowledged(self, batch: int, messages: int) -> None:
-        """Keep the cumulative counters in ``stats.json`` (this process is not the job's)."""
+        """Keep the cumulative counters in the stats file (this process is not the job's)."""
         stats = self.staging.read_stats()
         stats["acknowledged_messages"] = stats.get("acknowledged_messages", 0) + messages
         stats["acknowledged_batches"] = stats.get("acknowledged_batches", 0) + 1
@@ -354,9 +320,11 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     ) -> StagedBatch | None:
         """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``.
 
-        Admitted messages are appended to the staged file round by round, so memory holds
-        one pull round, not the whole batch.
+        Which pulled messages the batch takes, and how much each round pulls, is decided by
+        :class:`PullAdmission`. Admitted messages are appended to the staged file round by
+        round, so memory holds one pull round, not the whole batch.
         """
+        admission = self.admission
         deadline = None if time_budget is None else time.monotonic() + time_budget
         writer: StagedBatchWriter | None = None
         ack_ids: list[str] = []
@@ -364,24 +332,17 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         exhausted = False
         try:
             while True:
-                admitted: list[Any] = []
-                while self._pending and (
-                    max_rows is None or rows + self._pending[0].rows <= max_rows or not ack_ids
-                ):
-                    pulled = self._pending.popleft()
-                    admitted.append(pulled.message)
-                    ack_ids.append(pulled.message.ack_id)
-                    rows += pulled.rows
+                admitted, admitted_rows = admission.admit(max_rows, rows, len(ack_ids))
                 if admitted:
+                    ack_ids.extend(message.ack_id for message in admitted)
+                    rows += admitted_rows
                     writer = writer or self.staging.writer(batch)
                     writer.write(staged_record_batch(admitted, self.options.unpack))
-                full = max_rows is not None and (rows >= max_rows or bool(self._pending))
+                full = max_rows is not None and (rows >= max_rows or admission.has_pending)
                 if full or exhausted or (deadline is not None and time.monotonic() >= deadline):
                     break
                 room = None if max_rows is None else max_rows - rows
-                fresh = self._pull_round(room, cutoff)
-                exhausted = not fresh
-                self._pending.extend(fresh)
+                exhausted = admission.pull_round(room, cutoff) == 0
             if writer is None:
                 return None
             manifest = writer.commit()
@@ -390,55 +351,10 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 writer.abort()
             raise
         finally:
-            self._hold_pending()
+            admission.hold_pending()
         # Their leases were extended while pending; keep extending them as this batch's.
         self.leases.hold(batch, ack_ids, extend_now=False)
         return manifest
-
-    def _hold_pending(self) -> None:
-        self.leases.replace(PENDING, [pulled.message.ack_id for pulled in self._pending])
-
-    def _pull_round(self, room: int | None, cutoff: float | None) -> list[_Pulled]:
-        """One round of concurrent pulls; ``room`` bounds the messages (each is >= 1 row)."""
-        per_pull = self.options.pull_max_messages
-        pulls = self.options.pull_concurrency
-        if self._message_bytes is None:
-            per_pull = min(per_pull, FIRST_ROUND_MESSAGES_PER_PULL)
-        else:
-            fits = int(PULL_ROUND_BYTES // (pulls * max(self._message_bytes, 1.0)))
-            per_pull = max(1, min(per_pull, fits))
-        if room is not None:
-            per_pull = max(1, min(per_pull, room))
-            pulls = max(1, min(pulls, -(-room // per_pull)))
-        if self._pull_pool is None:
-            self._pull_pool = ThreadPoolExecutor(
-                max_workers=self.options.pull_concurrency, thread_name_prefix="pubsub-pull"
-            )
-        wait, timeout = self.options.pull_wait_seconds, self.options.pull_timeout_seconds
-        results = self._pull_pool.map(
-            lambda _: self.subscriber.pull(per_pull, wait, timeout), range(pulls)
-        )
-        received = [message for result in results for message in result]
-        if not received:
-            return []
-        self._message_bytes = sum(len(m.message.data) for m in received) / len(received)
-        # Extend right away: the subscription's own deadline may be as short as 10 s.
-        self.leases.hold(PENDING, [message.ack_id for message in received])
-        if cutoff is not None:
-            late = [m for m in received if _publish_seconds(m) > cutoff]
-            if late:
-                self.leases.forget(PENDING, [m.ack_id for m in late])
-                self.subscriber.release([m.ack_id for m in late])
-                received = [m for m in received if _publish_seconds(m) <= cutoff]
-        unpack = self.options.unpack
-        return [
-            _Pulled(m, expected_rows(m.message.data, m.message.attributes, unpack))
-            for m in received
-        ]
-
-
-def _publish_seconds(received: Any) -> float:
-    return received.message.publish_time.seconds + received.message.publish_time.nanos / 1e9
 
 
 def _max_rows(limit: ReadLimit) -> int | None:
@@ -450,35 +366,3 @@ def _max_rows(limit: ReadLimit) -> int | None:
         f"read limit {limit!r} is not supported by the pubsub source; "
         "it understands ReadAllAvailable and ReadMaxRows (option maxRecordsPerTrigger)"
     )
-
-
-def plan_partitions(
-    batches: Sequence[int], row_counts: Sequence[pa.ChunkedArray], num_partitions: int
-) -> list[PubSubInputPartition]:
-    """Cut the messages of ``batches`` into at most ``num_partitions`` contiguous ranges of
-    about equal row counts (a message is never split)."""
-    sizes = [len(counts) for counts in row_counts]
-    total_messages = sum(sizes)
-    if total_messages == 0:
-        return []
-    weights = np.concatenate([counts.to_numpy() for counts in row_counts]).astype(np.int64)
-    cumulative = np.cumsum(weights)
-    parts = min(num_partitions, total_messages)
-    targets = cumulative[-1] * np.arange(1, parts) / parts
-    cuts = sorted({0, *np.searchsorted(cumulative, targets, side="left") + 1, total_messages})
-    cuts = [cut for cut in cuts if 0 <= cut <= total_messages]
-    batch_starts = np.cumsum([0, *sizes])
-    partitions = []
-    for low, high in itertools.pairwise(cuts):
-        if high <= low:
-            continue
-        slices = []
-        for index, batch in enumerate(batches):
-            first = max(low, batch_starts[index])
-            last = min(high, batch_starts[index + 1])
-            if first < last:
-                slices.append(
-                    StagedSlice(batch, int(first - batch_starts[index]), int(last - first))
-                )
-        partitions.append(PubSubInputPartition(tuple(slices)))
-    return partitions

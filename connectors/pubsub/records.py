@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,8 +43,8 @@ from pyspark.sql.types import (
 
 from schemas.envelope import ATTRIBUTE_EVENT_COUNT, EnvelopeError, is_packed, split_events
 
-if TYPE_CHECKING:
-    from connectors.pubsub.options import UnpackMode
+UnpackMode = Literal["envelope", "none"]
+"""Option ``unpack``: one row per event of an envelope, or one row per message as received."""
 
 OUTPUT_SCHEMA = StructType(
     [

@@ -1,20 +1,7 @@
 """``PubSubDataSource``: Google Cloud Pub/Sub as a Spark Structured Streaming source.
 
-Name ``pubsub``. Streaming only (``spark.readStream``); micro-batch and ``availableNow``
-triggers. Options, output schema and delivery guarantees: ``docs/connectors/pubsub.md``.
-
-Example::
-
-    from connectors.pubsub import PubSubDataSource
-
-    spark.dataSource.register(PubSubDataSource)
-    events = (
-        spark.readStream.format("pubsub")
-        .option("subscription", "projects/my-project/subscriptions/orders")
-        .option("stagingLocation", "/mnt/checkpoints/orders/pubsub-staging")
-        .option("maxRecordsPerTrigger", "500000")
-        .load()
-    )
+Its class docstring is the user manual: options with their defaults and a runnable example.
+Output schema and delivery guarantees: ``docs/connectors/pubsub.md``.
 """
 
 from __future__ import annotations
@@ -38,10 +25,92 @@ def source_schema(options: PubSubOptions) -> StructType:
 class PubSubDataSource(DataSource):
     """Read a Pub/Sub subscription as a stream of rows (one per event, or per message).
 
-    Options are checked when the stream is defined (``.load()``), each error naming its
-    option. The schema is fixed (:data:`connectors.pubsub.records.OUTPUT_SCHEMA`); parse
-    ``payload`` with ``from_json`` downstream, or name a ``decoder`` (see
-    :mod:`connectors.pubsub.decoding`) to get typed columns straight from the source.
+    Name: ``pubsub``. Streaming only (``spark.readStream``), micro-batch and ``availableNow``
+    triggers; register it once per session with ``spark.dataSource.register``.
+
+    The schema is fixed (:data:`connectors.pubsub.records.OUTPUT_SCHEMA`); parse ``payload``
+    with ``from_json`` downstream, or name a ``decoder`` (see :mod:`connectors.pubsub.decoding`)
+    to get typed columns straight from the source. Options are checked when the stream is
+    defined (``.load()``), each error naming its option; unknown options are refused. Names
+    are case-insensitive; details in ``docs/connectors/pubsub.md``.
+
+    ========================  =====  =====================  ======================================
+    Option                    Type   Default                Meaning
+    ========================  =====  =====================  ======================================
+    subscription              str    required               ``projects/<p>/subscriptions/<name>``,
+                                                            or a bare name with ``project``
+    project                   str    from subscription      project of a bare subscription name
+    stagingLocation           str    required               directory of the staged batches: one
+                                                            per query, next to the checkpoint, at
+                                                            the same path on every executor
+    emulatorHost              str    $PUBSUB_EMULATOR_HOST  ``host:port`` of a Pub/Sub emulator
+    maxRecordsPerTrigger      int    none                   rows per micro-batch at most (whole
+                                                            messages; a bigger one goes alone)
+    numPartitions             int    CPUs of the driver     Spark tasks per micro-batch
+    unpack                    str    envelope               ``envelope``: a row per event of an
+                                                            envelope; ``none``: a row per message
+    decoder                   str    none                   ``package.module:name`` of a payload
+                                                            decoder; adds the ``decoded`` column
+    decodedRowAttributes      bool   true                   ``false``: ``attributes`` is null on
+                                                            decoded rows (needs ``decoder``)
+    ackDeadlineSeconds        int    60                     lease of pulled messages, renewed
+                                                            every third of it (10-600)
+    maxLeaseSeconds           int    3600                   stop renewing a lease after this long
+                                                            (Pub/Sub then redelivers)
+    pullMaxMessages           int    1000                   messages per Pull request at most
+                                                            (1-1000; fewer when they are big)
+    pullConcurrency           int    8                      Pull requests in flight at once (1-64)
+    pullWaitSeconds           float  0                      ``0``: a pull answers at once; more: it
+                                                            waits up to this long for messages
+    pullTimeoutSeconds        float  30                     deadline of an immediate pull
+    maxPullSecondsPerTrigger  float  20                     stop pulling for a micro-batch after
+                                                            this long (not with availableNow)
+    ========================  =====  =====================  ======================================
+
+    Example, against the Pub/Sub emulator (``gcloud beta emulators pubsub start``, then
+    ``PUBSUB_EMULATOR_HOST`` set for the admin clients)::
+
+        import os
+        import sys
+        import tempfile
+
+        from google.cloud import pubsub_v1
+        from pyspark.sql import SparkSession
+
+        from connectors.pubsub import PubSubDataSource
+        from schemas.envelope import encode_events
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        topic = publisher.create_topic(name="projects/demo-project/topics/orders").name
+        subscription = subscriber.create_subscription(
+            name="projects/demo-project/subscriptions/orders-spark", topic=topic
+        ).name
+        subscriber.close()
+        for first in (0, 10, 20):  # three messages of ten events each
+            events = [b'{"order_id": "o-%d"}' % i for i in range(first, first + 10)]
+            message = encode_events(events, first, first + 9)
+            publisher.publish(topic, message.data, **message.attributes).result()
+        publisher.stop()
+
+        spark = SparkSession.builder.master("local[2]").getOrCreate()
+        spark.dataSource.register(PubSubDataSource)
+        workdir = tempfile.mkdtemp()
+        query = (
+            spark.readStream.format("pubsub")
+            .option("subscription", subscription)
+            .option("emulatorHost", os.environ["PUBSUB_EMULATOR_HOST"])
+            .option("stagingLocation", f"{workdir}/pubsub-staging")
+            .option("maxRecordsPerTrigger", "20")
+            .load()
+            .writeStream.format("memory")
+            .queryName("orders")
+            .option("checkpointLocation", f"{workdir}/checkpoint")
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination()
+        print(spark.table("orders").count(), "rows")  # 30 rows, in two micro-batches
     """
 
     @classmethod

@@ -4,6 +4,7 @@ Layout under ``stagingLocation``::
 
     00000000000000000007.arrow   staged messages of batch 7 (see records.STAGED_SCHEMA)
     00000000000000000007.json    manifest: batch number, message and row counts
+    stats.json                   the source's counters (source_stats_path), for the job's /metrics
 
 A batch exists once its manifest exists. Both files are written to a temporary name,
 flushed with ``fsync`` and renamed into place (data first, manifest last), and the directory
@@ -25,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,6 +39,15 @@ MANIFEST_FORMAT = 1
 _DATA_SUFFIX = ".arrow"
 _MANIFEST_SUFFIX = ".json"
 _TEMPORARY_SUFFIX = ".tmp"
+
+
+def source_stats_path(staging_location: str | os.PathLike[str]) -> Path:
+    """The source's counters under option ``stagingLocation`` (JSON, replaced atomically).
+
+    The source runs in its own process on the driver; the streaming job reads this file to
+    report how many messages were acknowledged (``/metrics``).
+    """
+    return Path(staging_location) / "stats.json"
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,8 @@ class StagingArea:
 
     @property
     def stats_path(self) -> Path:
-        """Counters of the source (``stats.json``), read by the job's ``/metrics``."""
-        return self.root / "stats.json"
+        """Counters of the source (:func:`source_stats_path`), read by the job's ``/metrics``."""
+        return source_stats_path(self.root)
 
     def read_stats(self) -> dict[str, int]:
         """The counters written by :meth:`write_stats`, or empty ones."""
@@ -262,18 +271,6 @@ class StagedBatchWriter:
             self._closed = True
         with suppress(FileNotFoundError):
             self._temporary.unlink()
-
-    def __enter__(self) -> StagedBatchWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -10,7 +10,7 @@ gone, an unacknowledged one comes straight back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,9 +19,10 @@ from google.cloud import pubsub_v1
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from connectors.pubsub import parse_options
+from connectors.pubsub.leases import LeaseKeeper
 from connectors.pubsub.reader import PubSubStreamReader
 from connectors.pubsub.records import output_arrow_schema
-from connectors.pubsub.subscriber import LeaseKeeper, Subscriber
+from connectors.pubsub.subscriber import Subscriber
 from tests.fixtures.source_topic import ACK_DEADLINE_SECONDS, SourceTopic
 
 
@@ -284,26 +285,43 @@ def test_delivery_attempt_is_reported_when_the_subscription_has_a_dead_letter_po
     assert [row["delivery_attempt"] for row in read_batch(plain, 0, 1)] == [None, None]
 
 
+class RecordingSubscriber(Subscriber):
+    """A real subscriber that also records the ``modifyAckDeadline`` requests it sends."""
+
+    def __init__(self, subscription_path: str, emulator_host: str) -> None:
+        super().__init__(subscription_path, emulator_host)
+        self.deadlines_sent: list[tuple[list[str], int]] = []
+
+    def modify_ack_deadline(self, ack_ids: Sequence[str], seconds: int) -> int:
+        self.deadlines_sent.append((list(ack_ids), seconds))
+        return super().modify_ack_deadline(ack_ids, seconds)
+
+
 def test_lease_keeper_gives_up_after_max_lease_and_messages_return(
-    source_topic: SourceTopic,
+    source_topic: SourceTopic, caplog: pytest.LogCaptureFixture
 ) -> None:
     source_topic.publish_packed(messages=2, events_per_message=1)
-    subscriber = Subscriber(source_topic.subscription_path, source_topic.emulator_host)
+    subscriber = RecordingSubscriber(source_topic.subscription_path, source_topic.emulator_host)
     now = [1000.0]
     keeper = LeaseKeeper(subscriber, 10, max_lease_seconds=30, clock=lambda: now[0])
     received: list = []
     while len(received) < 2:
         received.extend(subscriber.pull(10, wait_seconds=0, timeout_seconds=10))
-    keeper.hold(7, [item.ack_id for item in received])
+    ack_ids = [item.ack_id for item in received]
+    keeper.hold(7, ack_ids)
+    assert subscriber.deadlines_sent == [(ack_ids, 10)]  # extended at once
 
     now[0] += 20
+    sent = len(subscriber.deadlines_sent)
     keeper.renew_once()
-    assert keeper.held_keys() == [7]
+    assert subscriber.deadlines_sent[sent : sent + 1] == [(ack_ids, 10)]  # still held: renewed
     now[0] += 11
     keeper.renew_once()
-    assert keeper.held_keys() == []
+    assert "pubsub lease given up key=7 messages=2 held_seconds=31" in caplog.text
+    assert keeper.drop(7) == []  # no longer held...
+    sent = len(subscriber.deadlines_sent)
+    keeper.renew_once()
+    assert subscriber.deadlines_sent[sent:] == []  # ...so never renewed again
     keeper.stop()
     subscriber.close()
-    assert source_topic.redeliverable([item.ack_id for item in received], expected=2) == sorted(
-        source_topic.published_ids
-    )
+    assert source_topic.redeliverable(ack_ids, expected=2) == sorted(source_topic.published_ids)

@@ -20,9 +20,9 @@ from producer.errors import SourceProtocolError
 from producer.source_client import parse_page
 from producer.validation import validate_events
 from schemas import OrderEvent
-from schemas.derive import FieldSpec, field_specs
 from schemas.examples import EXAMPLE_EVENT
 from schemas.fast_validation import FastEventValidator, event_struct, python_pattern
+from schemas.fields import FieldSpec, field_specs
 from schemas.fixed_width_pattern import compile_fixed_width
 
 MODEL = TypeAdapter(OrderEvent)

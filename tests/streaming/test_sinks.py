@@ -18,7 +18,7 @@ from schemas.derive import arrow_schema
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import OrderEvent, event_id_for
 from streaming.bigquery_loader import BigQueryLoadError, BigQueryTable
-from streaming.lake_writer import LakeWriter
+from streaming.lake_writer import LakeWriter, WrittenObject
 
 SCHEMA = arrow_schema(warehouse.order_events_table_fields())
 
@@ -51,6 +51,13 @@ def _rows(count: int, days: int = 3) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
+def _write_batch(writer: LakeWriter, table: pa.Table, batch_id: int) -> list[WrittenObject]:
+    """Write ``table`` as batch ``batch_id`` as the job does: one task's parts, then the batch."""
+    written = writer.write_parts(table, batch_id, task=0)
+    writer.finish_batch(written, batch_id)
+    return written
+
+
 def _objects(gcs_server: FakeGcsServer, bucket: str, prefix: str) -> list[str]:
     client = gcs_server.storage_client()
     return sorted(blob.name for blob in client.list_blobs(bucket, prefix=prefix))
@@ -60,11 +67,11 @@ def test_lake_writer_partitions_by_purchase_date_with_deterministic_names(
     gcs_server: FakeGcsServer, gcs_bucket: str
 ) -> None:
     writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
-    written = writer.write_batch(_rows(30), batch_id=3)
+    written = _write_batch(writer, _rows(30), batch_id=3)
     assert [item.name for item in written] == [
-        "events/purchase_date=2017-10-02/batch=000000000003-part-0000.parquet",
-        "events/purchase_date=2017-10-03/batch=000000000003-part-0000.parquet",
-        "events/purchase_date=2017-10-04/batch=000000000003-part-0000.parquet",
+        "events/purchase_date=2017-10-02/batch=000000000003-task-0000-part-0000.parquet",
+        "events/purchase_date=2017-10-03/batch=000000000003-task-0000-part-0000.parquet",
+        "events/purchase_date=2017-10-04/batch=000000000003-task-0000-part-0000.parquet",
     ]
     assert [item.rows for item in written] == [10, 10, 10]
     data = gcs_server.storage_client().bucket(gcs_bucket).blob(written[0].name).download_as_bytes()
@@ -81,14 +88,15 @@ def test_replaying_a_batch_overwrites_and_removes_leftover_parts(
     rows = _rows(1500, days=1)
     # A first attempt with a smaller file limit writes two parts for the one partition.
     first = LakeWriter(client, gcs_bucket, "events", "purchase_date", max_rows_per_file=1000)
-    first.write_batch(rows, 5)
+    _write_batch(first, rows, 5)
     assert len(_objects(gcs_server, gcs_bucket, "events/purchase_date=")) == 2
     # The replay (bigger files) writes one part; the second one must not stay behind.
-    LakeWriter(client, gcs_bucket, "events", "purchase_date", max_rows_per_file=5000).write_batch(
-        rows, 5
-    )
+    replay = LakeWriter(client, gcs_bucket, "events", "purchase_date", max_rows_per_file=5000)
+    _write_batch(replay, rows, 5)
     names = _objects(gcs_server, gcs_bucket, "events/purchase_date=")
-    assert names == ["events/purchase_date=2017-10-02/batch=000000000005-part-0000.parquet"]
+    assert names == [
+        "events/purchase_date=2017-10-02/batch=000000000005-task-0000-part-0000.parquet"
+    ]
     total = sum(
         pq.read_table(io.BytesIO(client.bucket(gcs_bucket).blob(name).download_as_bytes())).num_rows
         for name in names
@@ -100,7 +108,7 @@ def test_replaying_a_batch_overwrites_and_removes_leftover_parts(
 
 def test_empty_batch_writes_no_data_object(gcs_server: FakeGcsServer, gcs_bucket: str) -> None:
     writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
-    assert writer.write_batch(SCHEMA.empty_table(), batch_id=9) == []
+    assert _write_batch(writer, SCHEMA.empty_table(), batch_id=9) == []
     assert _objects(gcs_server, gcs_bucket, "events/purchase_date=") == []
 
 
@@ -144,7 +152,7 @@ def test_a_batch_is_loaded_once_even_when_replayed(
 ) -> None:
     writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
     rows = _rows(300)
-    uris = [writer.uri(item) for item in writer.write_batch(rows, 11)]
+    uris = writer.load_uris(_write_batch(writer, rows, 11), 11)
     first = events_table.load_batch(uris, "olist_query_a", 11)
     replay = events_table.load_batch(uris, "olist_query_a", 11)
     assert first.already_loaded is False
@@ -164,7 +172,7 @@ def test_a_failed_load_is_retried_under_the_next_job_id(
     with pytest.raises(BigQueryLoadError, match="olist_query_c_order_events_4"):
         events_table.load_batch([f"gs://{gcs_bucket}/missing.parquet"], "olist_query_c", 4)
     writer = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
-    uris = [writer.uri(item) for item in writer.write_batch(_rows(20), 4)]
+    uris = writer.load_uris(_write_batch(writer, _rows(20), 4), 4)
     retried = events_table.load_batch(uris, "olist_query_c", 4)
     assert retried.job_id == "olist_query_c_order_events_4_r1"
     assert events_table.load_batch(uris, "olist_query_c", 4).already_loaded is True
@@ -188,7 +196,7 @@ def test_wildcard_load_uris_load_every_object_of_the_batch_and_nothing_else(
     written = writer.write_parts(rows.slice(0, 120), 8, task=0)
     written += writer.write_parts(rows.slice(120), 8, task=1)
     assert len(written) == 12
-    writer.write_batch(_rows(30, days=4), 9)
+    _write_batch(writer, _rows(30, days=4), 9)
     uris = writer.load_uris(written, 8)
     prefix = f"gs://{gcs_bucket}/wild/purchase_date=*/batch=000000000008"
     assert uris == [

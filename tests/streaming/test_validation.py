@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from pyspark.sql import functions as F
 
 from connectors.pubsub.decoding import DECODED_COLUMN
-from schemas.derive import field_specs
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
+from schemas.fields import field_specs
 from schemas.order_event import OrderEvent
-from streaming.analytics import with_analytics
+from streaming.analytics import derived_columns
 from streaming.event_decoder import OrderEventDecoder
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
 
@@ -157,7 +157,7 @@ def test_analytics_columns(spark: Any) -> None:
         "i int, payload binary",
     )
     events = parse_events(frame, unpack_error_column=None).orderBy("i").select(f"{EVENT_COLUMN}.*")
-    rows = with_analytics(events).collect()
+    rows = events.withColumns(derived_columns()).collect()
     on_time, late_row, same_day_row, undelivered_row = rows
     assert on_time.purchase_date == date(2017, 10, 2)
     # 2017-10-02 10:56:33 -> 2017-10-10 21:25:13
