@@ -49,8 +49,8 @@ import httpx
 import orjson
 
 from bench.source_data import fill_source_database
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 from schemas import EVENT_FIELDS
 from source_api.db.feed import refresh_feed
 from source_api.queries import fetch_event_page

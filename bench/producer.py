@@ -50,9 +50,9 @@ import httpx
 import orjson
 
 from bench.source_data import fill_source_database
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
 from emulators.pubsub import PubSubEmulator
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 from producer.pubsub_admin import init_pubsub
 from producer.settings import ProducerSettings, PubSubSettings
 from schemas.envelope import encode_events

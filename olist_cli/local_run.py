@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 
 log = logging.getLogger(__name__)
 

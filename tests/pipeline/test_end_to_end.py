@@ -27,10 +27,10 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import pubsub_v1
 
-from emulators._process import free_port, kill_process_group, start_process_group
 from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
+from harness.processes import free_port, kill_process_group, start_process_group
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import event_id_for

@@ -1,0 +1,26 @@
+"""Running the pipeline's processes on one machine, for tests, benchmarks and the local run.
+
+:mod:`harness.processes` starts and ends child processes (free ports, process groups);
+:mod:`harness.pipeline` puts the servers and the ``olist`` processes of a whole pipeline
+together. Nothing here runs in production.
+"""
+
+from harness.processes import (
+    MissingSystemPackage,
+    ProcessExited,
+    free_port,
+    kill_process_group,
+    start_process_group,
+    wait_for_port,
+    wait_until,
+)
+
+__all__ = [
+    "MissingSystemPackage",
+    "ProcessExited",
+    "free_port",
+    "kill_process_group",
+    "start_process_group",
+    "wait_for_port",
+    "wait_until",
+]
