@@ -52,9 +52,9 @@ from bench.source_data import fill_source_database
 from emulators.postgres import LocalPostgres
 from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 from schemas import EVENT_FIELDS
+from schemas.log_format import configure_logging
 from source_api.db.feed import refresh_feed
 from source_api.queries import fetch_event_page
-from source_api.server import LOG_FORMAT
 
 log = logging.getLogger("bench.api")
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="about how many events")
     parser.add_argument("--seed", type=int, default=7, help="generator seed")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     result = asyncio.run(run(arguments.events, arguments.seed))
     print(json.dumps(result))

@@ -57,6 +57,7 @@ from producer.pubsub_admin import init_pubsub
 from producer.settings import ProducerSettings, PubSubSettings
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
+from schemas.log_format import configure_logging
 
 log = logging.getLogger("bench.producer")
 
@@ -514,9 +515,7 @@ def main(argv: list[str] | None = None) -> None:
         help="only the synthetic-source drain (no PostgreSQL or API): quick, the producer alone",
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level="INFO", format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
-    )
+    configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if arguments.synthetic_only:
         result = run_synthetic_only(arguments.events, arguments.sweep)

@@ -53,6 +53,7 @@ from emulators.pubsub import PubSubEmulator
 from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
+from schemas.log_format import configure_logging
 from schemas.order_event import OrderEvent, event_id_for
 
 log = logging.getLogger("bench.stream")
@@ -347,10 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         "(0: measure the first batch of a fresh JVM)",
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    configure_logging("INFO")
     result = run(arguments.events, arguments.days, arguments.warmup_events)
     details = result.pop("_details")
     rows = [

@@ -6,13 +6,13 @@ Each stage keeps its commands in its own package (``source_api.cli``, ``producer
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import typer
 
 from producer.cli import app as producer_commands
+from schemas import log_format
 from source_api.cli import app as source_commands
 from streaming.cli import app as streaming_commands
 
@@ -47,10 +47,7 @@ def configure_logging(
     ),
 ) -> None:
     """Structured key=value logs on stderr."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    log_format.configure_logging(log_level)
 
 
 if __name__ == "__main__":
