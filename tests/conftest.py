@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.gcs",
     "tests.fixtures.bigquery",
+    "tests.fixtures.pipeline",
 ]
 
 
