@@ -5,6 +5,7 @@
 together. Nothing here runs in production.
 """
 
+from harness.pipeline import CommandFailed, LoadedRows, LocalPipeline, ServerMissing
 from harness.processes import (
     MissingSystemPackage,
     ProcessExited,
@@ -16,8 +17,12 @@ from harness.processes import (
 )
 
 __all__ = [
+    "CommandFailed",
+    "LoadedRows",
+    "LocalPipeline",
     "MissingSystemPackage",
     "ProcessExited",
+    "ServerMissing",
     "free_port",
     "kill_process_group",
     "start_process_group",
