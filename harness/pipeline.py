@@ -254,6 +254,7 @@ class LocalPipeline:
                 raise CommandFailed(f"olist {' '.join(arguments)} exited with code {code}")
             return code
         process = start_process_group(command, self.log_path(name), env=environment)
+        self._stack.callback(kill_process_group, process)  # if this wait is interrupted
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired as error:
