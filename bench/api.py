@@ -16,9 +16,10 @@ the API as a subprocess and reads every event, in the same run, these ways:
 5. **API page function in-process**: ``source_api.queries.fetch_event_page`` without HTTP.
 
 The table also shows the CPU seconds spent by the PostgreSQL backends, the API process and the
-client (from ``/proc/<pid>/stat``): on a shared machine total CPU is what the other processes
-leave, so it says more than wall-clock time. Prints the table, then, as the last line, one
-JSON object: ``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., ...}``.
+client (from ``/proc/<pid>/stat``, :mod:`bench.process_usage`): on a shared machine total CPU
+is what the other processes leave, so it says more than wall-clock time. Prints the table,
+then, as the last line, one JSON object:
+``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., ...}``.
 
 Measured 2026-11-26 on the shared 2-core machine, 1,000,209 events, two runs (load average
 ~5 / ~3): the API served 58,531 / 85,427 events/s (51,391 / 79,173 without read-ahead) for
@@ -48,12 +49,13 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.process_usage import cpu_seconds
 from bench.source_data import fill_source_database
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 from schemas import EVENT_FIELDS
+from schemas.log_format import configure_logging
 from source_api.queries import fetch_event_page
-from source_api.server import LOG_FORMAT
 from source_db.feed import refresh_feed
 
 log = logging.getLogger("bench.api")
@@ -65,7 +67,6 @@ FEED_SQL = (
     "SELECT source_sequence, event_json FROM olist.order_event_feed "
     "WHERE source_sequence > $1 ORDER BY source_sequence LIMIT $2"
 )
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -91,24 +92,18 @@ async def _render_feed(dsn: str) -> Measurement:
         await connection.execute("TRUNCATE olist.order_event_feed")
         await connection.execute("CHECKPOINT")  # the truncated pages are not flushed mid-run
         pid = connection.get_server_pid()
-        cpu_before = _cpu_seconds(pid)
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         events = await refresh_feed(connection)
         seconds = time.perf_counter() - started
         measurement = Measurement(
             "render the feed (refresh_order_event_feed)", events, seconds,
-            database_cpu_seconds=_cpu_seconds(pid) - cpu_before,
+            database_cpu_seconds=cpu_seconds(pid) - cpu_before,
         )  # fmt: skip
         await connection.execute("VACUUM ANALYZE olist.order_event_feed")
         return measurement
     finally:
         await connection.close()
-
-
-def _cpu_seconds(pid: int) -> float:
-    # Fields 14 and 15 of /proc/<pid>/stat (after the command name) are utime and stime.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 async def _read_api(base_url: str) -> int:
@@ -139,12 +134,12 @@ async def _in_process(
     connection = await asyncpg.connect(dsn, server_settings={"TimeZone": "UTC"})
     try:
         pid = connection.get_server_pid()
-        cpu_before, client_before = _cpu_seconds(pid), time.process_time()
+        cpu_before, client_before = cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
         events = await read(connection)
         seconds = time.perf_counter() - started
         return Measurement(
-            name, events, seconds, database_cpu_seconds=_cpu_seconds(pid) - cpu_before,
+            name, events, seconds, database_cpu_seconds=cpu_seconds(pid) - cpu_before,
             client_cpu_seconds=time.process_time() - client_before,
         )  # fmt: skip
     finally:
@@ -196,17 +191,17 @@ async def _measure_api(name: str, dsn: str, workdir: Path, read_ahead_pages: int
         async with httpx.AsyncClient() as client:  # opens the pool's connections
             (await client.get(f"http://127.0.0.1:{port}/readyz")).raise_for_status()
         backends = await _api_backends(dsn)
-        database_before = sum(map(_cpu_seconds, backends))
-        api_before, client_before = _cpu_seconds(process.pid), time.process_time()
+        database_before = sum(map(cpu_seconds, backends))
+        api_before, client_before = cpu_seconds(process.pid), time.process_time()
         started = time.perf_counter()
         events = await _read_api(f"http://127.0.0.1:{port}")
         seconds = time.perf_counter() - started
         new_backends = set(await _api_backends(dsn)) - set(backends)
         return Measurement(
             name, events, seconds,
-            database_cpu_seconds=sum(map(_cpu_seconds, [*backends, *new_backends]))
+            database_cpu_seconds=sum(map(cpu_seconds, [*backends, *new_backends]))
             - database_before,
-            api_cpu_seconds=_cpu_seconds(process.pid) - api_before,
+            api_cpu_seconds=cpu_seconds(process.pid) - api_before,
             client_cpu_seconds=time.process_time() - client_before,
         )  # fmt: skip
     finally:
@@ -277,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="about how many events")
     parser.add_argument("--seed", type=int, default=7, help="generator seed")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     result = asyncio.run(run(arguments.events, arguments.seed))
     print(json.dumps(result))

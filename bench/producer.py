@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
@@ -49,14 +50,16 @@ from subprocess import Popen
 import httpx
 import orjson
 
+from bench.process_usage import peak_resident_set, session_cpu_seconds, tree_cpu_seconds
 from bench.source_data import fill_source_database
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.postgres import LocalPostgres
 from emulators.pubsub import PubSubEmulator
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 from producer.pubsub_admin import init_pubsub
 from producer.settings import ProducerSettings, PubSubSettings
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
+from schemas.log_format import configure_logging
 
 log = logging.getLogger("bench.producer")
 
@@ -220,69 +223,11 @@ class SyntheticSource:
         self.server.server_close()
 
 
-class PeakRss:
-    """Samples ``VmHWM`` (the peak resident set) of a process until it exits.
-
-    ``ru_maxrss`` of a child is useless here: Linux carries the parent's peak across fork and
-    exec, so a child of this bench (which generated the data set in memory) would report the
-    bench's own peak. ``VmHWM`` belongs to the child's address space only.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.kilobytes = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        status = Path(f"/proc/{self.pid}/status")
-        while not self._done.is_set():
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.kilobytes = max(self.kilobytes, int(line.split()[1]))
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                return  # exited (or a zombie without an address space)
-            self._done.wait(self.interval)
-
-
-def process_cpu_seconds(group: int | None = None, parent: int | None = None) -> float:
-    """User + system CPU of the live processes of ``group``, or of ``parent`` and its children.
-
-    The children a process has reaped count too (``cutime``/``cstime``). PostgreSQL needs
-    ``parent``: each backend makes itself a group leader (``setsid``), so the postmaster's group
-    holds the postmaster alone.
-    """
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        # Fields after the command name (which may hold spaces): state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[1].split()
-        pid, ppid, pgrp = int(entry), int(fields[1]), int(fields[2])
-        if pgrp == group or parent in (pid, ppid):
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _drain(
     name: str,
     settings: ProducerSettings,
     workdir: Path,
-    watched: dict[str, dict[str, int]] | None = None,
+    watched: dict[str, Callable[[], float]] | None = None,
 ) -> Run:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     cursor = workdir / f"cursor-{slug}.json"
@@ -294,20 +239,18 @@ def _drain(
     environment["OLIST_CURSOR_LOCATION"] = str(cursor)
     log_path = workdir / f"producer-{slug}.log"
     servers = watched or {}
-    before = {other: process_cpu_seconds(**which) for other, which in servers.items()}
+    before = {other: cpu() for other, cpu in servers.items()}
     started = time.perf_counter()
     process = start_process_group(
         [sys.executable, "-m", "olist_cli", "--log-level", "WARNING", "produce", "--once"],
         log_path,
         environment,
     )
-    peak = PeakRss(process.pid).start()
+    peak = peak_resident_set(process.pid).start()
     # wait4 gives the CPU of this child alone (RUSAGE_CHILDREN would mix in the others).
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
-    others = {
-        other: process_cpu_seconds(**which) - before[other] for other, which in servers.items()
-    }
+    others = {other: cpu() - before[other] for other, cpu in servers.items()}
     peak.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     output = log_path.read_text(errors="replace")
@@ -319,7 +262,7 @@ def _drain(
         events=int(match.group(1)),
         messages=int(match.group(2)),
         seconds=seconds,
-        peak_rss_mb=peak.kilobytes / 1024,
+        peak_rss_mb=peak.peak_bytes / 2**20,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         other_cpu_seconds=others,
     )
@@ -357,7 +300,7 @@ def _synthetic_runs(
     settings: ProducerSettings,
     workdir: Path,
     sweep: bool,
-    watched: dict[str, dict[str, int]],
+    watched: dict[str, Callable[[], float]],
 ) -> list[Run]:
     with SyntheticSource(template, total) as synthetic:
         synthetic_settings = settings.model_copy(update={"api_url": synthetic.url})
@@ -390,10 +333,11 @@ async def run(
             api, api_url = _start_api(postgres.dsn, workdir)
             assert postgres.data_dir is not None and emulator._process is not None
             postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
-            watched = {
-                "api": {"group": api.pid},
-                "postgresql": {"parent": postmaster},
-                "pubsub_emulator": {"group": emulator._process.pid},
+            api_session, emulator_session = api.pid, emulator._process.pid
+            watched: dict[str, Callable[[], float]] = {
+                "api": lambda: session_cpu_seconds(api_session),
+                "postgresql": lambda: tree_cpu_seconds(postmaster),
+                "pubsub_emulator": lambda: session_cpu_seconds(emulator_session),
             }
             settings = ProducerSettings(
                 **names.model_dump(), api_url=api_url, metrics_port=0, metrics_host="127.0.0.1"
@@ -443,7 +387,8 @@ def run_synthetic_only(events: int, sweep: bool) -> dict[str, float | int | dict
                 **names.model_dump(), metrics_port=0, metrics_host="127.0.0.1"
             )
             assert emulator._process is not None
-            watched = {"pubsub_emulator": {"group": emulator._process.pid}}
+            emulator_session = emulator._process.pid
+            watched = {"pubsub_emulator": lambda: session_cpu_seconds(emulator_session)}
             runs = _synthetic_runs(
                 dict(EXAMPLE_EVENT), events, settings, Path(directory), sweep, watched
             )
@@ -514,9 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         help="only the synthetic-source drain (no PostgreSQL or API): quick, the producer alone",
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level="INFO", format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
-    )
+    configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if arguments.synthetic_only:
         result = run_synthetic_only(arguments.events, arguments.sweep)

@@ -35,24 +35,21 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from emulators.bigquery import BigQueryEmulator
-from emulators.gcs import FakeGcsServer
-from emulators.pubsub import PubSubEmulator
+from bench.process_usage import command_line, peak_proportional_set
+from harness.pipeline import LocalPipeline
 from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
+from schemas.log_format import configure_logging
 from schemas.order_event import OrderEvent, event_id_for
 
 log = logging.getLogger("bench.stream")
@@ -87,52 +84,12 @@ def events(count: int, days: int, first: int = 0) -> Iterator[bytes]:
         yield orjson.dumps(event)
 
 
-class PeakMemory:
-    """Largest summed PSS of this process and its descendants, sampled in a thread.
-
-    ``breakdown`` holds, for the sample with the largest sum, the PSS per kind of process.
-    """
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self.peak_bytes = 0
-        self.breakdown: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        session = os.getsid(0)
-        while not self._stop.is_set():
-            # The job's processes only: the emulators run in sessions of their own.
-            pids = [pid for pid in _tree(os.getpid()) if _session(pid) == session]
-            sizes = {pid: _proportional_bytes(pid, page) for pid in pids}
-            total = sum(sizes.values())
-            if total > self.peak_bytes:
-                self.peak_bytes = total
-                breakdown: dict[str, int] = {}
-                for pid, size in sizes.items():
-                    kind = _process_kind(pid)
-                    breakdown[kind] = breakdown.get(kind, 0) + size
-                self.breakdown = breakdown
-            self._stop.wait(self.interval)
-
-
 def _process_kind(pid: int) -> str:
     """What a process of the job is, from its command line."""
     if pid == os.getpid():
         return "driver (Python)"
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
+    command = command_line(pid)
+    if command is None:
         return "other"
     if "java" in command.split(" ", 1)[0]:
         return "JVM"
@@ -141,45 +98,6 @@ def _process_kind(pid: int) -> str:
     if "pyspark" in command:
         return "Python data source planner"
     return "other"
-
-
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return children
-
-
-def _tree(pid: int) -> list[int]:
-    pids, frontier = [pid], [pid]
-    while frontier:
-        frontier = [child for parent in frontier for child in _children(parent)]
-        pids += frontier
-    return pids
-
-
-def _session(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except OSError:
-        return None
-
-
-def _proportional_bytes(pid: int, page: int) -> int:
-    """PSS: pages shared by forked Python workers count once in the sum, not once per worker."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-    except (OSError, IndexError):
-        return 0
 
 
 def publish(host: str, topic: str, count: int, days: int, json_path: Path, first: int = 0) -> float:
@@ -243,18 +161,18 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
     from streaming.settings import StreamSettings
 
     OrderEvent.model_validate_json(next(events(1, days)))  # the template is a valid event
-    work = Path(tempfile.mkdtemp(prefix="olist-bench-stream-"))
-    with ExitStack() as stack, PeakMemory() as memory:
-        stack.callback(shutil.rmtree, work, True)
-        pubsub = stack.enter_context(PubSubEmulator())
-        gcs = stack.enter_context(FakeGcsServer(filesystem_root=work / "gcs"))
-        gcs.create_bucket("olist-lake")
-        bigquery = stack.enter_context(BigQueryEmulator(gcs_root=gcs.filesystem_root))
+    with (
+        tempfile.TemporaryDirectory(prefix="olist-bench-stream-") as directory,
+        LocalPipeline(Path(directory)) as pipeline,
+        # The job's processes only: the emulators run in sessions of their own.
+        peak_proportional_set(_process_kind, interval=0.25) as memory,
+    ):
+        work = pipeline.work_dir
+        pubsub = pipeline.start_pubsub()
+        pipeline.start_gcs()
+        pipeline.start_bigquery()  # tables in memory: see the module docstring
         os.environ.update(
-            PUBSUB_EMULATOR_HOST=pubsub.host,
-            STORAGE_EMULATOR_HOST=gcs.endpoint,
-            OLIST_BIGQUERY_API_ENDPOINT=bigquery.endpoint,
-            OLIST_LAKE_BUCKET="olist-lake",
+            pipeline.variables,
             OLIST_CHECKPOINT_DIR=str(work / "checkpoint"),
             OLIST_METRICS_PORT="0",
         )
@@ -285,11 +203,9 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
             )
         batch_ms = data_progress[0].durationMs
         batch_seconds = batch_ms["triggerExecution"] / 1000
-        loaded = next(
-            iter(bigquery.client().query("SELECT COUNT(*) AS n FROM olist.order_events").result())
-        ).n
-        if loaded != count + warmup:
-            raise RuntimeError(f"BigQuery holds {loaded} rows, expected {count + warmup}")
+        (loaded,) = pipeline.query(f"SELECT COUNT(*) AS n FROM {pipeline.table()}")
+        if loaded["n"] != count + warmup:
+            raise RuntimeError(f"BigQuery holds {loaded['n']} rows, expected {count + warmup}")
 
         empty_settings = StreamSettings(pubsub_subscription="bench", trigger_interval="1 second")
         idle = job.start_query(spark, empty_settings, writer)
@@ -347,10 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "(0: measure the first batch of a fresh JVM)",
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    configure_logging("INFO")
     result = run(arguments.events, arguments.days, arguments.warmup_events)
     details = result.pop("_details")
     rows = [

@@ -40,8 +40,8 @@ from pathlib import Path
 from subprocess import Popen
 from typing import TYPE_CHECKING
 
-from emulators._process import free_port, kill_process_group, start_process_group, wait_for_port
 from emulators.gcs import EmulatorStartError, MissingPythonPackage
+from harness.processes import free_port, kill_process_group, start_process_group, wait_for_port
 
 if TYPE_CHECKING:
     from google.cloud import bigquery

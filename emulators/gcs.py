@@ -34,7 +34,7 @@ from pathlib import Path
 from subprocess import Popen
 from typing import TYPE_CHECKING
 
-from emulators._process import (
+from harness.processes import (
     MissingSystemPackage,
     free_port,
     kill_process_group,

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators._process import MissingSystemPackage, free_port
+from harness.processes import MissingSystemPackage, free_port
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 
-from emulators._process import (
+from harness.processes import (
     MissingSystemPackage,
     free_port,
     kill_process_group,

@@ -7,13 +7,13 @@ the commands.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import typer
 
 from producer.cli import app as producer_commands
+from schemas import log_format
 from source_api.cli import app as source_api_commands
 from source_db.cli import app as source_db_commands
 from source_db.cli import db_app as database_commands
@@ -52,10 +52,7 @@ def configure_logging(
     ),
 ) -> None:
     """Structured key=value logs on stderr."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    log_format.configure_logging(log_level)
 
 
 if __name__ == "__main__":

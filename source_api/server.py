@@ -8,21 +8,17 @@ the database pool.
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from schemas.log_format import configure_logging
 from source_api.app import create_app
 from source_api.settings import ApiSettings
-
-LOG_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"
 
 
 def serve(settings: ApiSettings | None = None) -> None:
     """Serve until SIGTERM or SIGINT; return after a clean shutdown."""
     settings = settings or ApiSettings()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.api_log_level.upper(), format=LOG_FORMAT)
+    configure_logging(settings.api_log_level)  # a no-op when the root logger is configured
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,

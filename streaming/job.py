@@ -33,6 +33,7 @@ if __package__ in (None, ""):
     # when the project is not installed in the interpreter Spark starts.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from schemas.log_format import configure_logging
 from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -322,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--available-now", action="store_true", help="backfill, then stop")
     parser.add_argument("--trigger-interval", help="processingTime interval, e.g. '5 minutes'")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    configure_logging("INFO")
     return run(settings_with_overrides(arguments.available_now, arguments.trigger_interval))
 
 

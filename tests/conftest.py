@@ -7,6 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
+# This process forks only to exec (servers, olist processes, Spark's JVM), but PySpark and the
+# API fixture fork with a preexec_fn, and then gRPC's fork handler (grpcio 1.85, on by default;
+# grpc/grpc#43055) now and then aborts the child when a gRPC channel is open here: the JVM
+# "exited before sending its port number", the API died with SIGABRT. Off is gRPC's documented
+# setting for fork-then-exec. It is read when grpc is first imported: this file runs before.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.postgres",
@@ -17,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.gcs",
     "tests.fixtures.bigquery",
+    "tests.fixtures.pipeline",
 ]
 
 

@@ -1,36 +1,27 @@
 """The whole pipeline on real servers: PostgreSQL, API, producer, Pub/Sub emulator, streaming job,
 fake-gcs-server and the BigQuery emulator. Every process is started as an operator starts it
 (``olist api|produce|stream``) and crashed the hard way (``SIGKILL`` of its process group).
+The ``pipeline`` fixture (tests/fixtures/pipeline.py) runs them on the session's servers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-import itertools
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pyarrow.parquet as pq
 import pytest
-from google.api_core.exceptions import NotFound
 from google.cloud import pubsub_v1
 
-from emulators._process import free_port, kill_process_group, start_process_group
-from emulators.bigquery import BigQueryEmulator
-from emulators.gcs import FakeGcsServer
-from emulators.pubsub import PubSubEmulator
+from harness.pipeline import LocalPipeline
+from harness.processes import free_port, wait_until
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import event_id_for
@@ -38,95 +29,6 @@ from source_db.synthetic.generator import generate_dataset
 from tests.fixtures.api import ApiProcess
 
 pytestmark = pytest.mark.slow
-_names = itertools.count(1)
-
-
-@dataclass
-class Pipeline:
-    """Names and environment of one test's pipeline (its own topic, bucket and dataset)."""
-
-    work: Path
-    env: dict[str, str]
-    dataset: str
-    bucket: str
-    gcs: FakeGcsServer
-    bigquery: BigQueryEmulator
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, name: str, *arguments: str, **env: str) -> subprocess.Popen[bytes]:
-        process = start_process_group(
-            [sys.executable, "-m", "olist_cli", *arguments],
-            self.work / f"{name}.log",
-            env={**self.env, **env},
-        )
-        self.processes.append(process)
-        return process
-
-    def run(self, name: str, *arguments: str, timeout: float = 300, **env: str) -> None:
-        process = self.start(name, *arguments, **env)
-        code = process.wait(timeout=timeout)
-        assert code == 0, f"olist {' '.join(arguments)} exited {code}:\n{self.log(name)}"
-
-    def log(self, name: str) -> str:
-        return (self.work / f"{name}.log").read_text(errors="replace")[-6000:]
-
-    def stream_env(self, checkpoint: str = "checkpoint", **extra: str) -> dict[str, str]:
-        return {
-            "OLIST_CHECKPOINT_DIR": str(self.work / checkpoint),
-            "OLIST_METRICS_PORT": str(free_port()),
-            "OLIST_TRIGGER_INTERVAL": "2 seconds",
-            **extra,
-        }
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        client = self.bigquery.client()
-        return [dict(row.items()) for row in client.query(sql).result()]
-
-    def table(self, name: str = "order_events") -> str:
-        return f"`olist-local.{self.dataset}.{name}`"
-
-    def lake_rows(self, prefix: str = "order_events/") -> list[dict[str, Any]]:
-        client = self.gcs.storage_client()
-        rows: list[dict[str, Any]] = []
-        for blob in client.list_blobs(self.bucket, prefix=prefix):
-            if blob.name.endswith(".parquet"):
-                rows += pq.read_table(io.BytesIO(blob.download_as_bytes())).to_pylist()
-        return rows
-
-
-@pytest.fixture
-def pipeline(
-    tmp_path: Path,
-    database_url: str,
-    pubsub_emulator: PubSubEmulator,
-    gcs_server: FakeGcsServer,
-    bigquery_emulator: BigQueryEmulator,
-) -> Iterator[Pipeline]:
-    suffix = next(_names)
-    bucket = f"olist-e2e-{suffix}"
-    gcs_server.create_bucket(bucket)
-    env = {
-        **os.environ,
-        "OLIST_DATABASE_URL": database_url,
-        "OLIST_GCP_PROJECT": "olist-local",
-        "PUBSUB_EMULATOR_HOST": pubsub_emulator.host,
-        "OLIST_PUBSUB_TOPIC": f"e2e-events-{suffix}",
-        "OLIST_PUBSUB_SUBSCRIPTION": f"e2e-stream-{suffix}",
-        "OLIST_PUBSUB_DEAD_LETTER_TOPIC": f"e2e-dead-{suffix}",
-        "OLIST_PUBSUB_DEAD_LETTER_SUBSCRIPTION": f"e2e-dead-inspect-{suffix}",
-        "STORAGE_EMULATOR_HOST": gcs_server.endpoint,
-        "OLIST_LAKE_BUCKET": bucket,
-        "OLIST_BIGQUERY_API_ENDPOINT": bigquery_emulator.endpoint,
-        "OLIST_BIGQUERY_DATASET": f"olist_e2e_{suffix}",
-        "OLIST_CURSOR_LOCATION": str(tmp_path / "producer-cursor.json"),
-    }
-    result = Pipeline(tmp_path, env, f"olist_e2e_{suffix}", bucket, gcs_server, bigquery_emulator)
-    result.run("pubsub-init", "pubsub", "init")
-    try:
-        yield result
-    finally:
-        for process in result.processes:
-            kill_process_group(process)
 
 
 def _source_aggregates(database_url: str) -> dict[str, Any]:
@@ -150,7 +52,7 @@ def _source_aggregates(database_url: str) -> dict[str, Any]:
     return asyncio.run(query())
 
 
-def _warehouse_aggregates(pipeline: Pipeline) -> dict[str, Any]:
+def _warehouse_aggregates(pipeline: LocalPipeline) -> dict[str, Any]:
     (row,) = pipeline.query(
         f"""SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS distinct_ids,
                    SUM(price) AS revenue, SUM(freight_value) AS freight,
@@ -163,28 +65,8 @@ def _warehouse_aggregates(pipeline: Pipeline) -> dict[str, Any]:
     return {**row, "by_state": {r["customer_state"]: r["revenue"] for r in by_state}}
 
 
-def _wait_for(
-    condition: Any, timeout: float, what: str, process: Any = None, interval: float = 0.5
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"process exited ({process.returncode}) while waiting for {what}")
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _loaded(pipeline: Pipeline) -> int:
-    try:
-        return int(pipeline.query(f"SELECT COUNT(*) AS n FROM {pipeline.table()}")[0]["n"])
-    except NotFound:  # the table appears when the stream first starts
-        return -1
-
-
 def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
-    pipeline: Pipeline, database_url: str
+    pipeline: LocalPipeline, database_url: str
 ) -> None:
     asyncio.run(generate_dataset(database_url, orders=400, seed=11))
     expected = _source_aggregates(database_url)
@@ -195,10 +77,9 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
             OLIST_MAX_EVENTS_PER_SECOND="150", OLIST_METRICS_PORT=str(free_port()),
         )  # fmt: skip
         cursor = Path(pipeline.env["OLIST_CURSOR_LOCATION"])
-        _wait_for(cursor.exists, 60, "the producer's first cursor", producer)
+        wait_until(cursor.exists, 60, "the producer's first cursor", producer)
         time.sleep(0.5)
-        os.killpg(producer.pid, signal.SIGKILL)
-        producer.wait()
+        pipeline.crash(producer)
         assert json.loads(cursor.read_text())  # a cursor was persisted before the kill
 
         pipeline.run(
@@ -211,27 +92,26 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
     # kill came too late for one batch (it was committed), try again on the next one.
     stream_env = pipeline.stream_env(OLIST_MAX_RECORDS_PER_TRIGGER="100")
     checkpoint = Path(stream_env["OLIST_CHECKPOINT_DIR"])
-    lake = pipeline.gcs.filesystem_root / pipeline.bucket / "order_events"
+    assert pipeline.gcs is not None
+    lake = pipeline.gcs.bucket_path(pipeline.bucket) / "order_events"
     for attempt, batch in enumerate(range(1, 4)):
         stream = pipeline.start(f"stream-{attempt}", "stream", **stream_env)
         marker = f"batch={batch:012d}-"
-        _wait_for(
+        wait_until(
             lambda marker=marker: any(marker in path.name for path in lake.rglob("*.parquet")),
             240, f"the first object of batch {batch}", stream, interval=0.02,
         )  # fmt: skip
-        os.killpg(stream.pid, signal.SIGKILL)
-        stream.wait()
+        pipeline.crash(stream)
         if not (checkpoint / "commits" / str(batch)).exists():
             break
     else:
         raise AssertionError("no kill landed inside a batch in 3 attempts")
 
     restarted = pipeline.start("stream-restarted", "stream", **stream_env)
-    _wait_for(lambda: _loaded(pipeline) >= expected["n"], 300, "every event", restarted)
+    wait_until(lambda: pipeline.count_loaded().rows >= expected["n"], 300, "every event", restarted)
     time.sleep(3)  # one more trigger: nothing may arrive twice
-    restarted.send_signal(signal.SIGTERM)
-    assert restarted.wait(timeout=120) == 0, pipeline.log("stream-restarted")
-    restart_log = (pipeline.work / "stream-restarted.log").read_text()
+    assert pipeline.terminate(restarted) == 0, pipeline.log("stream-restarted")
+    restart_log = pipeline.log_path("stream-restarted").read_text()
     # The killed batch was replayed by the restarted query (same batch id, from staging).
     assert f"batch done batch_id={batch} valid=" in restart_log
 
@@ -246,13 +126,8 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
     assert sum(row["price"] for row in lake) == expected["revenue"]
 
 
-def _status(port: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as response:
-        return json.loads(response.read())
-
-
 def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
-    pipeline: Pipeline,
+    pipeline: LocalPipeline,
 ) -> None:
     topic = f"projects/olist-local/topics/{pipeline.env['OLIST_PUBSUB_TOPIC']}"
     publisher = pubsub_v1.PublisherClient()
@@ -279,18 +154,17 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     env = pipeline.stream_env()
     stream = pipeline.start("stream", "stream", **env)
     port = env["OLIST_METRICS_PORT"]
-    _wait_for(
-        lambda: _loaded(pipeline) >= 4
-        and _status(port)["totals"]["rejected_rows"] >= len(poison) + 1,
+    wait_until(
+        lambda: pipeline.count_loaded().rows >= 4
+        and pipeline.stream_status(port)["totals"]["rejected_rows"] >= len(poison) + 1,
         240, "valid and rejected rows", stream,
     )  # fmt: skip
-    status = _status(port)
+    status = pipeline.stream_status(port)
     assert status["healthy"] is True
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         metrics = response.read().decode()
     assert "olist_stream_rejected_rows_total 5.0" in metrics
-    stream.send_signal(signal.SIGTERM)
-    assert stream.wait(timeout=120) == 0, pipeline.log("stream")
+    assert pipeline.terminate(stream) == 0, pipeline.log("stream")
     assert "query stopped cleanly" in pipeline.log("stream")
 
     loaded = pipeline.query(f"SELECT source_sequence FROM {pipeline.table()} ORDER BY 1")
@@ -313,7 +187,7 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     assert prices[0]["total"] == Decimal("29.99") * 4
 
 
-def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: Pipeline) -> None:
+def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: LocalPipeline) -> None:
     topic = f"projects/olist-local/topics/{pipeline.env['OLIST_PUBSUB_TOPIC']}"
     events = [
         dict(SAMPLE, order_item_id=item, source_sequence=item,

@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from emulators._process import free_port
+from harness.processes import free_port
 from producer.settings import PubSubSettings
 from tests.fixtures.api import ApiProcess
 from tests.fixtures.producer import (

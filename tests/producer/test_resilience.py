@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emulators._process import free_port
 from emulators.pubsub import PubSubEmulator
+from harness.processes import free_port
 from producer.pubsub_admin import init_pubsub
 from producer.settings import PubSubSettings
 from source_db.synthetic.simulator import simulate

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
-from emulators._process import free_port
+from harness.processes import free_port
 from producer.backoff import BackoffPolicy
 from producer.errors import (
     SourceProtocolError,

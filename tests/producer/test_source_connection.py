@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from emulators._process import free_port
+from harness.processes import free_port
 from producer.errors import ConfigurationError, SourceUnavailable
 from producer.source_connection import SourceConnection
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulators._process import free_port
+from harness.processes import free_port
 from source_db.connection import DatabaseUnavailable, connect, redact_dsn
 from source_db.csv.errors import CsvLoadError, DatabaseConnectionLost
 

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from emulators._process import free_port
 from emulators.postgres import LocalPostgres
+from harness.processes import free_port
 from olist_cli.main import app
 from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
 from source_db.connection import DatabaseUnavailable
