@@ -7,7 +7,6 @@ the commands.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -47,12 +46,25 @@ def local_run(
 
 @app.callback()
 def configure_logging(
-    log_level: str = typer.Option(
-        os.environ.get("OLIST_LOG_LEVEL", "INFO"), help="Logging level (OLIST_LOG_LEVEL)."
+    log_level: str | None = typer.Option(
+        None, help="Logging level for this command; default: OLIST_LOG_LEVEL, else INFO."
     ),
 ) -> None:
     """Structured key=value logs on stderr."""
-    log_format.configure_logging(log_level)
+    from pydantic import ValidationError
+
+    try:
+        settings = (
+            log_format.LoggingSettings()
+            if log_level is None
+            else log_format.LoggingSettings.model_validate({"log_level": log_level})
+        )
+    except ValidationError as error:
+        raise typer.BadParameter(
+            f"{error.errors()[0]['input']!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL",
+            param_hint="--log-level / OLIST_LOG_LEVEL",
+        ) from None
+    log_format.configure_logging(settings.log_level)
 
 
 if __name__ == "__main__":

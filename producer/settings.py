@@ -9,18 +9,19 @@ docs/design/producer.md.
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas.envelope import MAX_MESSAGE_BYTES, Compression
+from schemas.log_format import LoggingSettings
 
 
-class PubSubSettings(BaseSettings):
+class PubSubSettings(LoggingSettings):
     """Names of the pipeline's Pub/Sub resources (shared by ``pubsub init`` and ``produce``)."""
 
     model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
 
     gcp_project: str = Field(
-        default="olist-local", min_length=1, description="Google Cloud project id."
+        default="olist-local", min_length=1, description="Google Cloud project of the topics."
     )
     pubsub_topic: str = Field(
         default="olist-order-events", min_length=3, description="Topic the events go to."
@@ -28,7 +29,7 @@ class PubSubSettings(BaseSettings):
     pubsub_subscription: str = Field(
         default="olist-order-events-streaming",
         min_length=3,
-        description="Subscription the Spark streaming job reads.",
+        description="Subscription the Spark streaming job reads (created by `olist pubsub init`).",
     )
     pubsub_dead_letter_topic: str = Field(
         default="olist-order-events-dead-letter",
@@ -69,7 +70,7 @@ class ProducerSettings(PubSubSettings):
         default=None, description="Sent as X-API-Key when the API requires a key."
     )
     api_page_size: int = Field(
-        default=2000, ge=1, le=5000, description="Events asked for per API request."
+        default=2000, ge=1, le=5000, description="Events asked for per API request (1..5000)."
     )
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one API request (connect, read, write)."
@@ -86,14 +87,17 @@ class ProducerSettings(PubSubSettings):
         "past it the configuration is reported as wrong.",
     )
     retry_initial_delay_seconds: float = Field(
-        default=0.2, gt=0, description="First backoff delay (doubles per attempt, jittered)."
+        default=0.2,
+        gt=0,
+        description="First backoff delay for the API and Pub/Sub (doubles per attempt, full "
+        "jitter).",
     )
     retry_max_delay_seconds: float = Field(
         default=5.0, gt=0, description="Largest backoff delay between two attempts."
     )
 
     cursor_location: str = Field(
-        default=".olist/producer-cursor.json",
+        default=".local/producer/cursor.json",
         min_length=1,
         description="Where the cursor is persisted: a local file path or gs://bucket/object.",
     )
@@ -104,7 +108,9 @@ class ProducerSettings(PubSubSettings):
     )
 
     events_per_message: int = Field(
-        default=1000, ge=1, description="Most events packed into one Pub/Sub message."
+        default=1000,
+        ge=1,
+        description="Most events packed into one Pub/Sub message (1 = one event per message).",
     )
     message_compression: Compression = Field(
         default="zstd",
@@ -113,7 +119,10 @@ class ProducerSettings(PubSubSettings):
         "publish, store and pull) or 'none'.",
     )
     max_events_per_second: float | None = Field(
-        default=None, gt=0, description="Token-bucket limit on published events (unset: none)."
+        default=None,
+        gt=0,
+        description="Token-bucket limit on published events; pages shrink to one second's "
+        "worth (unset: no limit).",
     )
     poll_interval_seconds: float = Field(
         default=1.0, gt=0, description="Wait before asking again once the API head is reached."
@@ -129,7 +138,10 @@ class ProducerSettings(PubSubSettings):
     )
 
     batch_max_messages: int = Field(
-        default=100, ge=1, le=1000, description="Messages per Pub/Sub publish request."
+        default=100,
+        ge=1,
+        le=1000,
+        description="Messages per Pub/Sub publish request (client batching).",
     )
     batch_max_bytes: int = Field(
         default=9_000_000,
@@ -143,7 +155,8 @@ class ProducerSettings(PubSubSettings):
     flow_control_max_messages: int = Field(
         default=2000,
         ge=1,
-        description="Messages handed to Pub/Sub and unconfirmed before the next page waits.",
+        description="Messages handed to Pub/Sub and unconfirmed before the next page waits (a page "
+        "larger than the limits is sent when nothing else is in flight).",
     )
     flow_control_max_bytes: int = Field(
         default=64_000_000,
@@ -160,7 +173,9 @@ class ProducerSettings(PubSubSettings):
         default=60.0, gt=0, description="Timeout of one publish RPC attempt."
     )
 
-    metrics_host: str = Field(default="0.0.0.0", description="Interface of /metrics, /healthz.")
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Interface of the /metrics and /healthz server."
+    )
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, description="Port of /metrics and /healthz (0: any free)."
     )

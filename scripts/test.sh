@@ -9,5 +9,6 @@ cd "$ROOT"
 ruff check .
 ruff format --check .
 python -m schemas.derive --check
+python -m olist_cli.settings_reference --check
 bash scripts/lock.sh --check
 exec python -m pytest "$@"

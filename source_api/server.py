@@ -18,14 +18,14 @@ from source_api.settings import ApiSettings
 def serve(settings: ApiSettings | None = None) -> None:
     """Serve until SIGTERM or SIGINT; return after a clean shutdown."""
     settings = settings or ApiSettings()
-    configure_logging(settings.api_log_level)  # a no-op when the root logger is configured
+    configure_logging(settings.log_level)  # a no-op when the root logger is configured
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         access_log=settings.api_access_log,
         log_config=None,  # keep the root logger's key=value format
-        log_level=settings.api_log_level.lower(),
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.api_shutdown_timeout),
         server_header=False,
     )

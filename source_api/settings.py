@@ -10,21 +10,39 @@ from source_db.settings import DatabaseSettings
 class ApiSettings(DatabaseSettings):
     """Settings of the ``olist api`` process: ``OLIST_DATABASE_URL`` and ``OLIST_API_*``."""
 
-    api_host: str = Field(default="127.0.0.1", description="Interface to listen on.")
-    api_port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every /v1 request must carry it in the X-API-Key header.",
+        description="When set, every /v1 request must carry it in the X-API-Key header "
+        "(compared in constant time); an empty value is refused.",
     )
-    api_pool_min_size: int = Field(default=2, ge=1, description="asyncpg pool minimum size.")
-    api_pool_max_size: int = Field(default=10, ge=1, description="asyncpg pool maximum size.")
-    api_default_limit: int = Field(default=1000, ge=1, le=5000, description="Default page size.")
-    api_max_limit: int = Field(default=5000, ge=1, le=5000, description="Largest page size.")
+    api_pool_min_size: int = Field(
+        default=2, ge=1, description="asyncpg pool minimum size (at most the maximum)."
+    )
+    api_pool_max_size: int = Field(
+        default=10,
+        ge=1,
+        description="asyncpg pool maximum size; read-ahead needs 2 connections per sequential "
+        "reader.",
+    )
+    api_default_limit: int = Field(
+        default=1000, ge=1, le=5000, description="Page size when a request gives no limit."
+    )
+    api_max_limit: int = Field(
+        default=5000,
+        ge=1,
+        le=5000,
+        description="Largest page size a request may ask for (at least the default).",
+    )
     api_command_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds a page query may run before it is cancelled."
+        default=30.0,
+        gt=0,
+        description="Seconds a page query may run before it is cancelled (the request then "
+        "gets a 503).",
     )
     api_ready_timeout: float = Field(
-        default=2.0, gt=0, description="Seconds /readyz waits for the database to answer."
+        default=2.0, gt=0, description="Seconds /readyz waits for `SELECT 1` to answer."
     )
     api_shutdown_timeout: float = Field(
         default=10.0,
@@ -41,7 +59,8 @@ class ApiSettings(DatabaseSettings):
         default=0.2,
         gt=0,
         le=60,
-        description="Seconds the feed refresher sleeps once the event feed has caught up.",
+        description="Seconds the feed refresher sleeps once the event feed has caught up "
+        "(0 < value <= 60).",
     )
     api_feed_refresh_rows: int = Field(
         default=10_000,
@@ -50,7 +69,6 @@ class ApiSettings(DatabaseSettings):
         description="Events the feed refresher renders per transaction (it loops while full).",
     )
     api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
-    api_log_level: str = Field(default="INFO", description="Logging level of the API process.")
 
     @field_validator("api_key")
     @classmethod

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from schemas.log_format import LoggingSettings
 
 
-class DatabaseSettings(BaseSettings):
+class DatabaseSettings(LoggingSettings):
     """Where the Olist source database is. Used by ``olist db|load-csv|generate|simulate``,
     and extended by the API's settings (:class:`source_api.settings.ApiSettings`)."""
 
@@ -14,5 +16,5 @@ class DatabaseSettings(BaseSettings):
 
     database_url: str = Field(
         default="postgresql://olist@127.0.0.1:5432/olist",
-        description="PostgreSQL DSN of the source database (OLIST_DATABASE_URL).",
+        description="PostgreSQL DSN of the source database (the password is redacted in logs).",
     )

@@ -323,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--available-now", action="store_true", help="backfill, then stop")
     parser.add_argument("--trigger-interval", help="processingTime interval, e.g. '5 minutes'")
     arguments = parser.parse_args(argv)
-    configure_logging("INFO")
-    return run(settings_with_overrides(arguments.available_now, arguments.trigger_interval))
+    settings = settings_with_overrides(arguments.available_now, arguments.trigger_interval)
+    configure_logging(settings.log_level)
+    return run(settings)
 
 
 def settings_with_overrides(available_now: bool, trigger_interval: str | None) -> StreamSettings:

@@ -12,7 +12,9 @@ import logging
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from schemas.log_format import LoggingSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,17 @@ def parse_interval_seconds(interval: str) -> float:
     return amount * units[parts[1].lower()]
 
 
-class StreamSettings(BaseSettings):
+class StreamSettings(LoggingSettings):
     """Settings of one streaming job process."""
 
     model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
 
-    gcp_project: str = Field(default="olist-local", description="Google Cloud project id.")
+    gcp_project: str = Field(
+        default="olist-local", description="Project of the subscription, bucket and dataset."
+    )
     pubsub_subscription: str = Field(
-        default="olist-order-events-streaming", description="Subscription the job reads."
+        default="olist-order-events-streaming",
+        description="Subscription the job reads (created by `olist pubsub init`).",
     )
     pubsub_emulator_host: str | None = Field(
         default=None,
@@ -57,7 +62,9 @@ class StreamSettings(BaseSettings):
         description="host:port of a Pub/Sub emulator (the client convention); unset = Google.",
     )
     spark_master: str = Field(
-        default="local[2]", description="Spark master when the job builds its own session."
+        default="local[2]",
+        description="Spark master when the job builds its own session (ignored under "
+        "spark-submit, which sets its own).",
     )
     checkpoint_dir: Path = Field(
         default=Path(".local/stream/checkpoint"),
@@ -77,7 +84,9 @@ class StreamSettings(BaseSettings):
     max_records_per_trigger: int | None = Field(
         default=None, ge=1, description="Admission control: rows per micro-batch at most."
     )
-    read_partitions: int = Field(default=2, ge=1, description="Spark partitions per batch.")
+    read_partitions: int = Field(
+        default=2, ge=1, description="Spark partitions (tasks) reading a batch."
+    )
     state_partitions: int = Field(
         default=4,
         ge=1,
@@ -90,27 +99,41 @@ class StreamSettings(BaseSettings):
         "publish time are dropped (event-time watermark on the Pub/Sub publish time).",
     )
 
-    lake_bucket: str = Field(default="olist-lake", description="Cloud Storage bucket.")
-    lake_events_prefix: str = Field(default="order_events", description="Events prefix.")
-    lake_rejected_prefix: str = Field(default="rejected", description="Dead-letter prefix.")
-    lake_max_rows_per_file: int = Field(
-        default=500_000, ge=1000, description="Largest Parquet file, in rows."
+    lake_bucket: str = Field(default="olist-lake", description="Cloud Storage bucket of the lake.")
+    lake_events_prefix: str = Field(
+        default="order_events", description="Object prefix of the events' Parquet files."
     )
-    lake_upload_threads: int = Field(default=16, ge=1, description="Parallel object uploads.")
+    lake_rejected_prefix: str = Field(
+        default="rejected", description="Object prefix of the rejected rows' Parquet files."
+    )
+    lake_max_rows_per_file: int = Field(
+        default=500_000,
+        ge=1000,
+        description="A partition's rows in one batch are split into files of at most this many.",
+    )
+    lake_upload_threads: int = Field(
+        default=16, ge=1, description="Parallel object uploads per Spark task."
+    )
 
     bigquery_api_endpoint: str | None = Field(
-        default=None, description="BigQuery REST endpoint (an emulator); unset = Google."
+        default=None, description="BigQuery REST endpoint of an emulator; unset = Google."
     )
-    bigquery_dataset: str = Field(default="olist", description="BigQuery dataset.")
+    bigquery_dataset: str = Field(default="olist", description="BigQuery dataset of both tables.")
     bigquery_location: str = Field(default="US", description="BigQuery dataset location.")
-    bigquery_table: str = Field(default="order_events", description="Events table.")
+    bigquery_table: str = Field(default="order_events", description="Table of the valid events.")
     bigquery_rejected_table: str = Field(
-        default="order_events_rejected", description="Dead-letter table."
+        default="order_events_rejected",
+        description="Table of the rejected payloads (dead letters).",
     )
 
-    metrics_host: str = Field(default="0.0.0.0", description="Interface of /metrics, /status.")
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Interface of the /metrics, /status and /healthz server."
+    )
     metrics_port: int = Field(
-        default=9108, ge=0, le=65535, description="Port of /metrics and /status (0 = off)."
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /status and /healthz (0 = no server).",
     )
     stop_grace_seconds: float = Field(
         default=600.0, ge=0, description="On SIGTERM, how long to wait for a running batch."

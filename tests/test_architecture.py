@@ -44,7 +44,12 @@ def module_files(packages: Iterable[str] = PACKAGES, root: Path = ROOT) -> dict[
 
 
 def _imported_names(tree: ast.AST, module: str, is_package: bool) -> Iterable[str]:
-    """Every dotted name an import statement of ``module`` may refer to (absolute form)."""
+    """Every dotted name an import statement of ``module`` may refer to (absolute form).
+
+    ``from a import b`` names module ``a.b`` when there is one, else a name defined in ``a``:
+    it yields ``a.b``, and :func:`import_graph` falls back to ``a`` when ``a.b`` is no module.
+    (Importing ``a.b`` runs ``a/__init__.py`` first, as for any submodule: not an edge here.)
+    """
     package = module if is_package else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -56,9 +61,7 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> Iterable[st
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
             else:
                 base = node.module or ""
-            # ``from a import b`` imports module ``a.b`` when there is one, else a name of ``a``.
             yield from (f"{base}.{alias.name}" for alias in node.names)
-            yield base
 
 
 def import_graph(packages: Iterable[str] = PACKAGES, root: Path = ROOT) -> dict[str, set[str]]:
@@ -150,3 +153,59 @@ def test_the_graph_sees_imports_in_functions_and_type_checking_blocks() -> None:
 def test_no_module_imports_itself_through_others() -> None:
     cycles = import_cycles(import_graph())
     assert cycles == [], "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+ALLOWED_IMPORTS: dict[str, set[str]] = {
+    # Shared contracts: the event schema and its derived forms, the envelope, the log format.
+    "schemas": set(),
+    # Deployables: each imports the shared contracts and its own package only, the API also
+    # the database contract it serves (connection errors, feed SQL), the job its Spark source.
+    "source_db": {"schemas"},
+    "source_api": {"schemas", "source_db"},
+    "producer": {"schemas"},
+    "connectors": {"schemas"},
+    "streaming": {"schemas", "connectors"},
+    # Tooling for one machine: emulator wrappers need only the process helpers of harness.
+    "emulators": {"harness.processes"},
+    "harness": {"emulators", "schemas"},
+    # The command line gathers every deployable; the benchmarks measure them.
+    "olist_cli": {"schemas", "source_db", "source_api", "producer", "streaming", "harness"},
+    "bench": {
+        "schemas",
+        "source_db",
+        "source_api",
+        "producer",
+        "connectors",
+        "streaming",
+        "emulators",
+        "harness",
+    },
+}
+"""Package -> what it may import besides itself (a package, or one module of a package)."""
+
+
+def forbidden_imports(graph: Mapping[str, Iterable[str]]) -> list[str]:
+    """``importer -> imported`` for every import :data:`ALLOWED_IMPORTS` does not allow."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        package = module.split(".")[0]
+        allowed = ALLOWED_IMPORTS[package]
+        for target in sorted(targets):
+            if target.split(".")[0] == package:
+                continue
+            if not any(target == rule or target.startswith(rule + ".") for rule in allowed):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_package_has_a_rule() -> None:
+    assert set(ALLOWED_IMPORTS) == set(PACKAGES)
+
+
+def test_each_package_imports_only_what_its_layer_allows() -> None:
+    graph = import_graph()
+    assert {module.split(".")[0] for module in graph} == set(PACKAGES), "a package went missing"
+    assert forbidden_imports({"producer.cli": {"streaming.job"}}) == [
+        "producer.cli -> streaming.job"
+    ]
+    assert forbidden_imports(graph) == []
