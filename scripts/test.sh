@@ -8,6 +8,7 @@ source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 ruff check .
 ruff format --check .
+mypy  # what [tool.mypy] in pyproject.toml lists: strict on the packages, tests without annotations
 python -m schemas.derive --check
 bash scripts/lock.sh --check
 exec python -m pytest "$@"
