@@ -67,7 +67,7 @@ def bigquery_client(endpoint: str, project: str = DEFAULT_PROJECT) -> bigquery.C
 
     return bigquery.Client(
         project=project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=endpoint),
     )
 

@@ -115,7 +115,7 @@ def storage_client(endpoint: str, project: str = DEFAULT_PROJECT) -> storage.Cli
 
     return storage.Client(
         project=project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        credentials=AnonymousCredentials(),
         client_options={"api_endpoint": endpoint},
     )
 

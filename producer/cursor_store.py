@@ -215,6 +215,6 @@ def _storage_client(endpoint: str | None) -> storage.Client:
 
     return storage.Client(
         project="olist-local",
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        credentials=AnonymousCredentials(),
         client_options={"api_endpoint": endpoint},
     )

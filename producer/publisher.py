@@ -57,6 +57,9 @@ RETRYABLE_PUBLISH_ERRORS: tuple[type[Exception], ...] = (
 )
 """The codes Google documents as retryable for Publish (the client's own default set)."""
 
+_UNANSWERED: tuple[type[Exception], ...] = (api_exceptions.RetryError, *RETRYABLE_PUBLISH_ERRORS)
+"""A call that ran out of retries, or failed in a way worth retrying."""
+
 
 def batch_settings(settings: ProducerSettings) -> BatchSettings:
     return BatchSettings(
@@ -100,7 +103,7 @@ def publish_failure(error: BaseException, topic: str) -> TerminalError:
             f"not allowed to publish to {topic} ({type(error).__name__}: {error.message}); "
             "grant roles/pubsub.publisher to the producer's service account"
         )
-    if isinstance(error, (api_exceptions.RetryError, *RETRYABLE_PUBLISH_ERRORS)):
+    if isinstance(error, _UNANSWERED):
         return PublishRetriesExhausted(
             f"Pub/Sub stayed unavailable for {topic} through the whole publish timeout: "
             f"{error}; check connectivity or raise OLIST_PUBLISH_TIMEOUT_SECONDS"
@@ -232,7 +235,7 @@ class EventPublisher:
             )
         except api_exceptions.PermissionDenied as error:
             log.warning("topic check skipped topic=%s reason=%r", topic, error.message)
-        except (api_exceptions.RetryError, *RETRYABLE_PUBLISH_ERRORS) as error:
+        except _UNANSWERED as error:
             raise PublishRetriesExhausted(
                 f"Pub/Sub did not answer for {timeout:.0f} s while checking {topic} ({error}); "
                 "check PUBSUB_EMULATOR_HOST or network access to pubsub.googleapis.com"

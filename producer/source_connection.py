@@ -20,6 +20,7 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlencode, urlsplit
 
 import httptools
@@ -66,7 +67,9 @@ class _ResponseReader(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A stream transport, from loop.create_connection(); not checked with isinstance, as
+        # uvloop's TCPTransport does not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -194,7 +197,7 @@ class SourceConnection:
 
     @staticmethod
     async def _exchange(reader: _ResponseReader, request: bytes) -> HttpResponse:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
         reader.expect_response(waiter)
         assert reader.transport is not None
         reader.transport.write(request)

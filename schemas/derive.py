@@ -38,7 +38,8 @@ def json_schema() -> dict[str, Any]:
     for spec in field_specs():
         if spec.type == "decimal":
             prop = schema["properties"][spec.name]
-            largest = float("9" * (spec.precision - spec.scale) + "." + "9" * spec.scale)
+            precision, scale = spec.decimal_digits()
+            largest = float("9" * (precision - scale) + "." + "9" * scale)
             number = {"type": "number", "minimum": 0, "maximum": largest}
             prop.pop("type", None)
             if spec.nullable:
@@ -55,7 +56,7 @@ def arrow_schema(specs: Sequence[FieldSpec] | None = None) -> pyarrow.Schema:
     """Arrow schema of an event row (or of ``specs``: Parquet files, Spark Arrow batches)."""
     import pyarrow as pa
 
-    scalars = {
+    scalars: dict[str, pa.DataType] = {
         "string": pa.string(),
         "int64": pa.int64(),
         "float64": pa.float64(),
@@ -65,7 +66,7 @@ def arrow_schema(specs: Sequence[FieldSpec] | None = None) -> pyarrow.Schema:
     }
 
     def arrow_type(spec: FieldSpec) -> pa.DataType:
-        scalar = scalars.get(spec.type) or pa.decimal128(spec.precision, spec.scale)
+        scalar = scalars.get(spec.type) or pa.decimal128(*spec.decimal_digits())
         return pa.list_(pa.field("element", scalar, nullable=False)) if spec.repeated else scalar
 
     return pa.schema(
@@ -99,7 +100,7 @@ def spark_schema(specs: Sequence[FieldSpec] | None = None) -> spark_types.Struct
     }
 
     def spark_type(spec: FieldSpec) -> T.DataType:
-        scalar = scalars.get(spec.type) or T.DecimalType(spec.precision, spec.scale)
+        scalar = scalars.get(spec.type) or T.DecimalType(*spec.decimal_digits())
         return T.ArrayType(scalar, containsNull=False) if spec.repeated else scalar
 
     return T.StructType(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from schemas.order_event import SCHEMA_VERSION
 
@@ -48,7 +48,7 @@ ATTRIBUTE_CONTENT_ENCODING = "content_encoding"
 ATTRIBUTE_UNCOMPRESSED_BYTES = "uncompressed_bytes"
 
 Compression = Literal["zstd", "none"]
-ZSTD = "zstd"
+ZSTD: Final = "zstd"
 
 MAX_MESSAGE_BYTES = 10_000_000
 """Pub/Sub's limit on one message (data plus attributes), in bytes."""

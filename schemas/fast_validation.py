@@ -124,9 +124,7 @@ def python_pattern(pattern: str) -> str:
 
 def _field_type(spec: FieldSpec) -> Any:
     scalar: Any = (
-        Literal[spec.allowed_values]  # type: ignore[valid-type]
-        if spec.allowed_values is not None
-        else _SCALARS[spec.type]
+        Literal[spec.allowed_values] if spec.allowed_values is not None else _SCALARS[spec.type]
     )
     constraints: dict[str, Any] = {}
     if spec.pattern is not None and compile_fixed_width(spec.pattern) is None:
@@ -138,10 +136,9 @@ def _field_type(spec: FieldSpec) -> Any:
     if spec.maximum is not None:
         constraints["le"] = spec.maximum
     if spec.type == "decimal":
-        if spec.precision is None or spec.scale is None:
-            raise TypeError(f"{spec.name}: a decimal needs its precision and scale")
+        precision, scale = spec.decimal_digits()
         # The largest value with `precision` digits, `scale` of them decimals (9999999999.99).
-        largest = float("9" * (spec.precision - spec.scale) + "." + "9" * spec.scale)
+        largest = float("9" * (precision - scale) + "." + "9" * scale)
         constraints["le"] = min(constraints.get("le", largest), largest)
     field_type: Any = Annotated[scalar, msgspec.Meta(**constraints)] if constraints else scalar
     if spec.repeated:

@@ -43,6 +43,12 @@ class FieldSpec:
     maximum: int | float | None = None
     min_length: int | None = None
 
+    def decimal_digits(self) -> tuple[int, int]:
+        """``(precision, scale)`` of a decimal field; ``TypeError`` when either is missing."""
+        if self.precision is None or self.scale is None:
+            raise TypeError(f"{self.name}: a decimal needs its precision and scale")
+        return self.precision, self.scale
+
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     origin = typing.get_origin(annotation)

@@ -8,6 +8,7 @@ source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 ruff check .
 ruff format --check .
+mypy  # what [tool.mypy] in pyproject.toml lists: strict on the packages, tests without annotations
 python -m schemas.derive --check
 python -m olist_cli.settings_reference --check
 bash scripts/lock.sh --check

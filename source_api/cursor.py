@@ -74,6 +74,8 @@ def decode_cursor(cursor: str) -> int:
             f"has {_CURSOR_SIZE}; {_ACCEPTED}"
         )
     payload, digest = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
+    version: int
+    last_sequence: int
     version, last_sequence = _LAYOUT.unpack(payload)
     if version != CURSOR_VERSION:
         raise InvalidCursor(

@@ -42,6 +42,8 @@ MAX_BACKOFF = 5.0
 CLOSE_TIMEOUT = 5.0
 """Seconds ``stop()`` waits for the connection to close before terminating it."""
 
+_CLOSE_FAILED: tuple[type[BaseException], ...] = (TimeoutError, *UNAVAILABLE_ERRORS)
+
 # The schema predates the feed (or is missing): 'olist db init' fixes it, so keep retrying.
 _NOT_INITIALISED = (
     asyncpg.UndefinedTableError,
@@ -94,7 +96,7 @@ class FeedRefresher:
         if connection is not None:
             try:
                 await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
-            except (TimeoutError, *UNAVAILABLE_ERRORS) as error:
+            except _CLOSE_FAILED as error:
                 log.warning("feed refresher connection close failed error=%r", error)
                 connection.terminate()
         log.info("feed refresher stopped")

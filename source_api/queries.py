@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 # Each page statement answers at least one row: the head of order_items, LEFT JOINed with the
 # page (null columns when it is empty), so head and events come from one snapshot and an
@@ -106,7 +107,9 @@ async def fetch_event_page(
     return await _read_page(database, after_sequence, limit)
 
 
-async def _read_page(connection: asyncpg.Connection, after_sequence: int, limit: int) -> EventPage:
+async def _read_page(
+    connection: asyncpg.Connection | PoolConnectionProxy, after_sequence: int, limit: int
+) -> EventPage:
     # One read-only snapshot for the feed page, its stale marks and the rendered tail: the
     # page is then exactly the committed events as of one moment (3 extra round trips at
     # most, microseconds against the milliseconds of a full page).
@@ -120,7 +123,8 @@ async def _read_page(connection: asyncpg.Connection, after_sequence: int, limit:
         if sequences and (stale := await connection.fetchval(STALE_SQL, after_sequence, end)):
             # Changed after the feed rendered them and not rendered again yet: render them
             # now. An item deleted since is left out (the refresher drops it from the feed).
-            current = dict(await connection.fetch(STALE_EVENTS_SQL, stale))
+            rendered = await connection.fetch(STALE_EVENTS_SQL, stale)
+            current: dict[int, str] = {sequence: text for sequence, text in rendered}
             marked = set(stale)
             kept = [
                 (sequence, current[sequence] if sequence in marked else text)

@@ -22,8 +22,9 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -31,7 +32,8 @@ from source_api.queries import EventPage
 
 log = logging.getLogger(__name__)
 
-PageFetcher = Callable[[int, int], Awaitable[EventPage]]
+PageFetcher = Callable[[int, int], Coroutine[Any, Any, EventPage]]
+"""``fetch(after_sequence, limit)``: a coroutine function, as the read-ahead runs it as a task."""
 
 
 @dataclass
@@ -75,7 +77,9 @@ class ReadAhead:
         try:
             page = await pending.task
         except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            this_request = asyncio.current_task()
+            assert this_request is not None  # a request handler runs in a task
+            if this_request.cancelling():
                 raise  # this request is being cancelled, not only the read-ahead
             self._outcomes.labels("discarded").inc()
             return None

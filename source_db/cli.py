@@ -85,7 +85,11 @@ def generate(
     from source_db.connection import DatabaseUnavailable, connect
     from source_db.ddl import init_database
     from source_db.synthetic.errors import GeneratorError
-    from source_db.synthetic.generator import GenerationProgress, generate_dataset
+    from source_db.synthetic.generator import (
+        GenerationProgress,
+        GenerationReport,
+        generate_dataset,
+    )
 
     settings = DatabaseSettings()
 
@@ -95,7 +99,7 @@ def generate(
             f"  {progress.items_done:>10,} items  {progress.seconds:7.1f} s"
         )
 
-    async def run():
+    async def run() -> GenerationReport:
         # Probe first: an unreachable server is reported as DatabaseUnavailable, not a traceback.
         await (await connect(settings.database_url)).close()
         await init_database(settings.database_url)

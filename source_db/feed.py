@@ -36,7 +36,7 @@ async def refresh_feed(connection: asyncpg.Connection, chunk_rows: int = BULK_CH
     started = time.monotonic()
     total = 0
     while True:
-        appended = await connection.fetchval(REFRESH_SQL, chunk_rows)
+        appended: int = await connection.fetchval(REFRESH_SQL, chunk_rows)
         total += appended
         if appended < chunk_rows:
             break

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 EVENTS_SCHEMA = arrow_schema(order_events_table_fields())
 REJECTED_SCHEMA = arrow_schema(list(REJECTED_FIELDS))
 WRITTEN_SCHEMA = pa.schema(
-    [
+    [  # type: ignore[arg-type]  # pyarrow-stubs: a list of fields of mixed types joins to object
         pa.field("kind", pa.string()),
         pa.field("name", pa.string()),
         pa.field("partition", pa.string()),

@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from schemas.derive import bigquery_schema
 from schemas.fields import FieldSpec
@@ -48,7 +48,16 @@ def _job_id_part(value: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", value)
 
 
-def _wait_quietly(job: bigquery.LoadJob) -> None:
+class _Job(Protocol):
+    """What waiting for a job needs of it: ``get_job`` answers any of BigQuery's job classes."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def result(self) -> object: ...
+
+
+def _wait_quietly(job: _Job) -> None:
     """Wait for a job left running by an earlier attempt; its outcome is read afterwards."""
     from google.api_core.exceptions import GoogleAPICallError
 

@@ -86,7 +86,7 @@ class OrderEventDecoder:
     def _convert(self, accepted: list[bytes]) -> pa.StructArray | None:
         try:
             table = pa_json.read_json(
-                pa.py_buffer(b"\n".join(accepted)),
+                pa.py_buffer(b"\n".join(accepted)),  # type: ignore[arg-type]  # pyarrow-stubs take no Buffer, pyarrow does
                 read_options=self._read_options,
                 parse_options=self._parse_options,
             )

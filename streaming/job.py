@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if __package__ in (None, ""):
     # Run as a script (spark-submit streaming/job.py): make the repository importable even
@@ -38,7 +38,7 @@ from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.streaming.query import StreamingQuery
 
     from streaming.batch_writer import BatchWriter
     from streaming.metrics import StreamStatus
@@ -262,7 +262,7 @@ class StopRequest:
 def wait_and_stop(query: StreamingQuery, stop: StopRequest, grace_seconds: float) -> None:
     """Block until the query ends, or until a stop request, then stop it between batches."""
     while query.isActive and not stop.event.is_set():
-        query.awaitTermination(0.5)
+        query.awaitTermination(0.5)  # type: ignore[arg-type]  # pyspark says int, takes seconds as float
     if not query.isActive:
         return
     deadline = time.monotonic() + grace_seconds
@@ -328,9 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     return run(settings)
 
 
+class _Overrides(TypedDict, total=False):
+    """The settings the command line may set; the others come from the environment only."""
+
+    available_now: bool
+    trigger_interval: str
+
+
 def settings_with_overrides(available_now: bool, trigger_interval: str | None) -> StreamSettings:
     """The environment's settings, with what the command line said on top."""
-    overrides: dict[str, object] = {}
+    overrides: _Overrides = {}
     if available_now:
         overrides["available_now"] = True
     if trigger_interval:

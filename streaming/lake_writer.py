@@ -23,7 +23,8 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,10 +107,11 @@ class LakeWriter:
         # value_counts lists values in order of first appearance: on a sorted column, that is
         # sorted order, and each partition is one contiguous run of rows.
         runs = pc.value_counts(ordered.column(self.partition_column))
+        # The partition columns are non-nullable dates (schemas.warehouse): no None in either.
+        values = cast("list[date]", runs.field("values").to_pylist())
+        counts = cast("list[int]", runs.field("counts").to_pylist())
         start = 0
-        for value, length in zip(
-            runs.field("values").to_pylist(), runs.field("counts").to_pylist(), strict=True
-        ):
+        for value, length in zip(values, counts, strict=True):
             partition = f"{self.partition_column}={value.isoformat()}"
             for part, offset in enumerate(range(0, length, self.max_rows_per_file)):
                 size = min(self.max_rows_per_file, length - offset)
@@ -185,7 +187,7 @@ def _client(project: str, endpoint: str, anonymous: bool) -> storage.Client:
     if anonymous:
         from google.auth.credentials import AnonymousCredentials
 
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        credentials = AnonymousCredentials()
     return storage.Client(
         project=project, credentials=credentials, client_options={"api_endpoint": endpoint}
     )

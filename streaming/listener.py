@@ -8,7 +8,13 @@ from __future__ import annotations
 import json
 import logging
 
-from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming.listener import (
+    QueryIdleEvent,
+    QueryProgressEvent,
+    QueryStartedEvent,
+    QueryTerminatedEvent,
+    StreamingQueryListener,
+)
 
 from streaming.metrics import StreamStatus
 
@@ -19,11 +25,11 @@ class StatusListener(StreamingQueryListener):
     def __init__(self, status: StreamStatus) -> None:
         self.status = status
 
-    def onQueryStarted(self, event: StreamingQueryListener.QueryStartedEvent) -> None:
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
         self.status.query_started(str(event.id), str(event.runId))
         log.info("query started id=%s run_id=%s", event.id, event.runId)
 
-    def onQueryProgress(self, event: StreamingQueryListener.QueryProgressEvent) -> None:
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
         progress = json.loads(event.progress.json)
         self.status.progress(progress)
         log.info(
@@ -33,10 +39,10 @@ class StatusListener(StreamingQueryListener):
             (progress.get("durationMs") or {}).get("triggerExecution"),
         )  # fmt: skip
 
-    def onQueryIdle(self, event: StreamingQueryListener.QueryIdleEvent) -> None:
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
         log.debug("query idle id=%s", event.id)
 
-    def onQueryTerminated(self, event: StreamingQueryListener.QueryTerminatedEvent) -> None:
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         self.status.query_terminated(event.exception)
         if event.exception:
             log.error("query terminated with error id=%s error=%s", event.id, event.exception)

@@ -148,7 +148,7 @@ class StreamStatus:
             return {}
         try:
             # Written with an atomic rename by the source: never seen half-written.
-            stats = json.loads(self.source_stats_path.read_text())
+            stats: dict[str, Any] = json.loads(self.source_stats_path.read_text())
         except FileNotFoundError:
             return {}  # nothing acknowledged yet
         acknowledged = stats.get("acknowledged_messages")
@@ -159,7 +159,7 @@ class StreamStatus:
     def snapshot(self) -> dict[str, Any]:
         source = self.refresh_source_stats()
         with self._lock:
-            state = json.loads(json.dumps(self._state))
+            state: dict[str, Any] = json.loads(json.dumps(self._state))
         state["source"] = source
         state["healthy"] = bool(state["active"]) and state["exception"] is None
         return state

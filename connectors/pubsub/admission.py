@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from connectors.pubsub.leases import LeaseKeeper
 from connectors.pubsub.options import PubSubOptions
 from connectors.pubsub.records import expected_rows
-from connectors.pubsub.subscriber import Subscriber
+from connectors.pubsub.subscriber import ReceivedMessage, Subscriber
 
 PENDING = "pending"
 """Lease group of messages pulled beyond the read limit, held in memory for the next batch."""
@@ -32,7 +31,7 @@ FIRST_ROUND_MESSAGES_PER_PULL = 50
 
 @dataclass
 class _Pulled:
-    message: Any  # ReceivedMessage protobuf
+    message: ReceivedMessage
     rows: int
 
 
@@ -66,7 +65,7 @@ class PullAdmission:
 
     def admit(
         self, max_rows: int | None, batch_rows: int, batch_messages: int
-    ) -> tuple[list[Any], int]:
+    ) -> tuple[list[ReceivedMessage], int]:
         """Pending messages for a batch that holds ``batch_rows`` rows of ``batch_messages``.
 
         Whole messages are taken, in pull order, while the batch stays within ``max_rows``
@@ -74,7 +73,7 @@ class PullAdmission:
         with more rows than the limit still makes progress, in a batch of its own. Returns the
         ``ReceivedMessage`` protobufs taken and the rows they will yield.
         """
-        taken: list[Any] = []
+        taken: list[ReceivedMessage] = []
         rows = 0
         while self._pending and (
             max_rows is None
@@ -143,5 +142,5 @@ class PullAdmission:
             self._pull_pool = None
 
 
-def _publish_seconds(received: Any) -> float:
+def _publish_seconds(received: ReceivedMessage) -> float:
     return received.message.publish_time.seconds + received.message.publish_time.nanos / 1e9

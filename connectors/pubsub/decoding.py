@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -114,7 +114,7 @@ def decode_rows(rows: UnpackedRows, decoder: PayloadDecoder, target: pa.Schema) 
     convert when a message packs many events).
     """
     payloads = rows.payloads
-    decoded = decoder.decode(payloads)
+    decoded: pa.Array[Any] = decoder.decode(payloads)
     if len(decoded) != len(payloads):
         raise ValueError(
             f"decoder returned {len(decoded)} entries for {len(payloads)} payloads; "

@@ -99,9 +99,7 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         raise PubSubOptionError(
             "emulatorHost", f"expected host:port such as localhost:8085, found {emulator_host!r}"
         )
-    unpack = options.get("unpack", defaults.unpack)
-    if unpack not in ("envelope", "none"):
-        raise PubSubOptionError("unpack", f"expected 'envelope' or 'none', found {unpack!r}")
+    unpack = _unpack_mode(options.get("unpack", defaults.unpack))
     max_records = options.get("maxrecordspertrigger")
     decoder = options.get("decoder") or None
     decoded_row_attributes = _boolean(options, "decodedRowAttributes", default=True)
@@ -119,7 +117,7 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
             else _integer(options, "maxRecordsPerTrigger", None, minimum=1)
         ),
         num_partitions=_integer(options, "numPartitions", os.cpu_count() or 1, minimum=1),
-        unpack=unpack,  # type: ignore[arg-type]
+        unpack=unpack,
         ack_deadline_seconds=_integer(
             options,
             "ackDeadlineSeconds",
@@ -155,6 +153,14 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         decoder=None if decoder is None else check_reference(decoder),
         decoded_row_attributes=decoded_row_attributes,
     )
+
+
+def _unpack_mode(value: str) -> UnpackMode:
+    if value == "envelope":
+        return "envelope"
+    if value == "none":
+        return "none"
+    raise PubSubOptionError("unpack", f"expected 'envelope' or 'none', found {value!r}")
 
 
 def _boolean(options: Mapping[str, str], name: str, default: bool) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +33,7 @@ class PubSubInputPartition(InputPartition):
 
 
 def plan_partitions(
-    batches: Sequence[int], row_counts: Sequence[pa.ChunkedArray], num_partitions: int
+    batches: Sequence[int], row_counts: Sequence[pa.ChunkedArray[Any]], num_partitions: int
 ) -> list[PubSubInputPartition]:
     """Cut the messages of ``batches`` into at most ``num_partitions`` contiguous ranges of
     about equal row counts (a message is never split)."""

@@ -97,7 +97,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._init_driver_state()
 
     # ----------------------------------------------------------------- driver: offsets
-    def initialOffset(self) -> dict:
+    def initialOffset(self) -> dict[str, int]:
         """Driver. ``{"batch": 0}``: nothing staged yet.
 
         PySpark 4.3 calls this on every start, also when resuming from a checkpoint, so it
@@ -122,7 +122,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._available_now_target = None
         log.info("pubsub available-now cutoff=%.3f", self._available_now_cutoff)
 
-    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+    def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, int]:
         """Driver. Acknowledge committed batches, then stage the next batch if data arrived.
 
         Spark passes the end of the last committed batch as ``start`` and the default read
@@ -150,7 +150,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
             return (next_offset if staged is not None else start_offset).to_dict()
 
-    def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
         """Driver. Split the staged batches of ``(start, end]`` into ``numPartitions`` tasks.
 
         After a restart Spark calls this for the uncommitted batch before anything else, so
@@ -173,7 +173,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             ]
             return plan_partitions(list(batches), row_counts, self.options.num_partitions)
 
-    def commit(self, end: dict) -> None:
+    def commit(self, end: dict[str, Any]) -> None:
         """Driver. Spark committed everything ``<= end``: acknowledge it (idempotent)."""
         with self._lock:
             self._acknowledge_through(BatchOffset.from_dict(end).batch)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +42,9 @@ from pyspark.sql.types import (
 )
 
 from schemas.envelope import ATTRIBUTE_EVENT_COUNT, EnvelopeError, is_packed, split_events
+
+if TYPE_CHECKING:
+    from connectors.pubsub.subscriber import ReceivedMessage
 
 UnpackMode = Literal["envelope", "none"]
 """Option ``unpack``: one row per event of an envelope, or one row per message as received."""
@@ -61,7 +64,7 @@ OUTPUT_SCHEMA = StructType(
 """What ``spark.readStream.format("pubsub").load()`` returns. Changing it is a breaking change."""
 
 STAGED_SCHEMA = pa.schema(
-    [
+    [  # type: ignore[arg-type]  # pyarrow-stubs: a list of fields of mixed types joins to object
         pa.field("message_id", pa.string(), nullable=False),
         pa.field("publish_time", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("attributes", pa.map_(pa.string(), pa.string()), nullable=False),
@@ -105,7 +108,7 @@ def expected_rows(data: bytes, attributes: Mapping[str, str], unpack: UnpackMode
     return max(1, sum(1 for line in data.split(b"\n") if line.strip()))
 
 
-def staged_record_batch(received: Sequence[Any], unpack: UnpackMode) -> pa.RecordBatch:
+def staged_record_batch(received: Sequence[ReceivedMessage], unpack: UnpackMode) -> pa.RecordBatch:
     """Staged rows (:data:`STAGED_SCHEMA`) for pulled ``ReceivedMessage`` protobufs."""
     message_ids: list[str] = []
     publish_times: list[int] = []
@@ -176,7 +179,10 @@ class UnpackedRows:
     errors: list[str | None]
 
     def batch(
-        self, payload: pa.Array, target: pa.Schema, without_attributes: pa.Array | None = None
+        self,
+        payload: pa.Array[Any],
+        target: pa.Schema,
+        without_attributes: pa.Array[Any] | None = None,
     ) -> pa.RecordBatch:
         """The rows with ``payload`` as column ``payload``, in :func:`output_arrow_schema`.
 
@@ -184,7 +190,7 @@ class UnpackedRows:
         """
         indices = pa.array(self.message_rows, type=pa.int32())
 
-        def repeated(name: str, rows: pa.Array = indices) -> pa.Array:
+        def repeated(name: str, rows: pa.Array[Any] = indices) -> pa.Array[Any]:
             column = self.messages.column(name).take(rows).combine_chunks()
             return column.cast(target.field(name).type)
 
@@ -246,7 +252,8 @@ def _messages(staged: pa.Table) -> Iterator[tuple[bytes, dict[str, str]]]:
     """(payload, attributes) of each staged message, a few messages in memory at a time."""
     for start in range(0, staged.num_rows, _MESSAGES_PER_READ):
         window = staged.slice(start, _MESSAGES_PER_READ)
-        data = window.column("data").to_pylist()
-        attributes = window.column("attributes").to_pylist()
+        # Both columns are non-nullable (STAGED_SCHEMA): no None among their values.
+        data = cast("list[bytes]", window.column("data").to_pylist())
+        attributes = cast("list[list[tuple[str, str]]]", window.column("attributes").to_pylist())
         for payload, pairs in zip(data, attributes, strict=True):
             yield payload, dict(pairs)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -156,7 +157,7 @@ class StagingArea:
         return read_staged_file(path, columns)
 
     def ack_ids(self, batch: int) -> list[str]:
-        return self.read_table(batch, ["ack_id"]).column("ack_id").to_pylist()
+        return _ack_ids(self.read_table(batch, ["ack_id"]))
 
     def delete(self, batch: int) -> None:
         """Remove a staged batch; removing one that is already gone does nothing."""
@@ -184,6 +185,11 @@ def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     with _staged_file_errors(path), pa.memory_map(str(path), "r") as source:
         table = pa.ipc.open_file(source).read_all()
     return table.select(columns) if columns is not None else table
+
+
+def _ack_ids(table: pa.Table) -> list[str]:
+    # A non-nullable column (STAGED_SCHEMA): no None among its values.
+    return cast("list[str]", table.column("ack_id").to_pylist())
 
 
 def read_staged_slice(path: Path, first: int, count: int) -> Iterator[pa.Table]:
@@ -216,7 +222,7 @@ def read_ack_ids_of_leftover(path: Path) -> list[str]:
     if path.name.endswith(_MANIFEST_SUFFIX + _TEMPORARY_SUFFIX):
         return []
     try:
-        return read_staged_file(path, ["ack_id"]).column("ack_id").to_pylist()
+        return _ack_ids(read_staged_file(path, ["ack_id"]))
     except StagingError as error:
         log.warning("staging leftover unreadable path=%s error=%s", path, error)
         return []

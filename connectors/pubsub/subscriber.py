@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.pubsub.errors import SubscriberError
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import SubscriberClient
-    from google.pubsub_v1.types import pubsub as pubsub_types
+    from google.protobuf.timestamp_pb2 import Timestamp
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,37 @@ def chunk_ack_ids(
         yield chunk
 
 
+class PubsubMessage(Protocol):
+    """The fields the source reads of a raw ``PubsubMessage`` protobuf.
+
+    Raw protobufs, not proto-plus wrappers (see :meth:`Subscriber.pull`): proto-plus builds
+    their classes at run time, so they have no static type to name.
+    """
+
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def attributes(self) -> Mapping[str, str]: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def publish_time(self) -> Timestamp: ...
+    @property
+    def ordering_key(self) -> str: ...
+
+
+class ReceivedMessage(Protocol):
+    """The fields the source reads of a raw ``ReceivedMessage`` protobuf, as pulled."""
+
+    @property
+    def ack_id(self) -> str: ...
+    @property
+    def message(self) -> PubsubMessage: ...
+    @property
+    def delivery_attempt(self) -> int:
+        """0 without a dead-letter policy."""
+
+
 class Subscriber:
     """Synchronous Pub/Sub calls for one subscription, with retries in one place."""
 
@@ -77,7 +108,7 @@ class Subscriber:
 
     def pull(
         self, max_messages: int, wait_seconds: float, timeout_seconds: float
-    ) -> list[pubsub_types.ReceivedMessage]:
+    ) -> list[ReceivedMessage]:
         """Up to ``max_messages`` messages (raw protobufs); an empty list when none are ready.
 
         ``wait_seconds == 0`` asks the service to answer at once (``return_immediately``), so

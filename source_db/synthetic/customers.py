@@ -10,6 +10,7 @@ from source_db.synthetic import reference_data as ref
 from source_db.synthetic.distributions import GEOGRAPHY, draw
 from source_db.synthetic.errors import InvalidGenerationRequest
 from source_db.synthetic.geolocation import ZipRegistry
+from source_db.synthetic.tables import Row
 from source_db.synthetic.values import random_ids, zip_prefixes
 
 
@@ -93,8 +94,8 @@ class Customers:
     zip_prefix: np.ndarray
     city: np.ndarray
     state: np.ndarray
-    rows: list[tuple]
-    geolocation: list[tuple]
+    rows: list[Row]
+    geolocation: list[Row]
 
 
 def build_customers(
@@ -145,7 +146,7 @@ def build_customers(
         new_city_names[first_orders],
         new_state[first_orders],
     )
-    rows = list(
+    rows: list[Row] = list(
         zip(
             customer_ids.tolist(),
             unique_ids.tolist(),

@@ -20,7 +20,7 @@ def to_cdf(weights: Sequence[float] | np.ndarray) -> np.ndarray:
     """Weights (they need not sum to one) as the cumulative distribution :func:`draw` takes."""
     values = np.asarray(weights, dtype=np.float64)
     cumulative = np.cumsum(values)
-    return cumulative / cumulative[-1]
+    return cumulative / float(cumulative[-1])
 
 
 def draw(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from source_db.synthetic.distributions import GEOGRAPHY
+from source_db.synthetic.tables import Row
 from source_db.synthetic.values import zip_prefixes
 
 
@@ -26,7 +27,7 @@ class ZipRegistry:
 
     def geolocation_rows(
         self, rng: np.random.Generator, prefixes: np.ndarray, cities: np.ndarray
-    ) -> list[tuple]:
+    ) -> list[Row]:
         """Rows (without id) for the prefixes not seen yet; ``cities`` indexes GEOGRAPHY."""
         fresh = ~self.known[prefixes]
         new_prefixes, first_seen = np.unique(prefixes[fresh], return_index=True)

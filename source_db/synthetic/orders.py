@@ -30,7 +30,7 @@ from source_db.synthetic.distributions import (
     lognormal,
 )
 from source_db.synthetic.geolocation import ZipRegistry
-from source_db.synthetic.tables import TABLE_COLUMNS, Rows
+from source_db.synthetic.tables import TABLE_COLUMNS, Row, Rows
 from source_db.synthetic.values import (
     NULL_TIMESTAMP,
     US_PER_DAY,
@@ -193,7 +193,7 @@ def _build_payments(
     order_ids: np.ndarray,
     primary_payment: np.ndarray,
     order_total: np.ndarray,
-) -> list[tuple]:
+) -> list[Row]:
     """Payment rows whose values add up to each order's total, to the cent.
 
     The first payment is the order's main type; credit card orders sometimes add vouchers
@@ -251,7 +251,7 @@ def _build_reviews(
     score: np.ndarray,
     created: np.ndarray,
     answered: np.ndarray,
-) -> list[tuple]:
+) -> list[Row]:
     count = len(order_ids)
     review_ids = random_ids(rng, count)
     has_message = rng.random(count) < ref.REVIEW_MESSAGE_SHARE

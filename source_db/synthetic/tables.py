@@ -39,5 +39,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """Columns the generator writes per table (``order_items.source_sequence`` is the default)."""
 
-Rows = dict[str, list[tuple]]
+Row = tuple[object, ...]
+"""One row's values, in ``TABLE_COLUMNS`` order."""
+
+Rows = dict[str, list[Row]]
 """Rows per table name (``TABLE_COLUMNS`` order); geolocation rows come without their id."""

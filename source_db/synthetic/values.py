@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 US_PER_SECOND = 1_000_000
 US_PER_HOUR = 3600 * US_PER_SECOND
@@ -37,7 +38,7 @@ def money(cents: np.ndarray) -> list[Decimal]:
     return [Decimal(value).scaleb(-2) for value in cents.tolist()]
 
 
-def floor_day(microseconds: np.ndarray) -> np.ndarray:
+def floor_day(microseconds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Midnight (UTC) of each instant, in microseconds since the epoch."""
     return microseconds - microseconds % US_PER_DAY
 
@@ -47,8 +48,9 @@ def whole_seconds(values_us: np.ndarray) -> np.ndarray:
     return np.round(values_us / US_PER_SECOND).astype(np.int64) * US_PER_SECOND
 
 
-def nullable(values: np.ndarray, present: np.ndarray) -> list:
+def nullable(values: np.ndarray, present: np.ndarray) -> list[object]:
     """The values as a list, ``None`` where ``present`` is false."""
     out = values.astype(object)
     out[~present] = None
-    return out.tolist()
+    as_list: list[object] = out.tolist()
+    return as_list

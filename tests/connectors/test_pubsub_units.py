@@ -119,7 +119,7 @@ def test_offsets_round_trip_through_json_and_grow_by_one() -> None:
 )
 def test_offsets_refuse_shapes_this_source_never_writes(bad: object) -> None:
     with pytest.raises(OffsetError):
-        BatchOffset.from_dict(bad)  # type: ignore[arg-type]
+        BatchOffset.from_dict(bad)  # type: ignore[arg-type]  # the wrong shapes under test
 
 
 # ------------------------------------------------------------------------------ ack chunking
@@ -260,7 +260,7 @@ def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path:
         for message_id in [str(i) for i in range(size)]
     ]
 
-    def read(first: int, count: int) -> tuple[list[int], list[str]]:
+    def read(first: int, count: int) -> tuple[list[int], list[str | None]]:
         tables = list(read_staged_slice(path, first, count))
         ids = [row for table in tables for row in table.column("message_id").to_pylist()]
         return [table.num_rows for table in tables], ids

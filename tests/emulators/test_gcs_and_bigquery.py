@@ -295,7 +295,9 @@ def test_private_home_holds_the_duckdb_extensions_from_the_wheels(tmp_path: Path
 
     folder = prepare_home(tmp_path)
 
-    (duckdb_platform,) = duckdb.execute("PRAGMA platform").fetchone()
+    platform_row = duckdb.execute("PRAGMA platform").fetchone()
+    assert platform_row is not None
+    (duckdb_platform,) = platform_row
     assert (
         folder == tmp_path / ".duckdb" / "extensions" / f"v{duckdb.__version__}" / duckdb_platform
     )
@@ -793,4 +795,4 @@ def test_query_results_of_several_pages_download_over_rest_without_the_storage_a
     table = rows.to_arrow(create_bqstorage_client=False)
 
     assert table.num_rows == 25000
-    assert sum(table.column("x").to_pylist()) == 25000 * 25001 // 2
+    assert table.column("x").to_numpy().sum() == 25000 * 25001 // 2

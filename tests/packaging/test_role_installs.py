@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,13 +87,13 @@ print(json.dumps({"failed": failed, "present": present}))
 """
 
 
-def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: list[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, timeout=900, **kwargs
     )
 
 
-def checked(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def checked(command: list[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     result = run(command, **kwargs)
     assert result.returncode == 0, f"{command} exited {result.returncode}:\n{result.stderr}"
     return result

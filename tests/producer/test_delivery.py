@@ -53,7 +53,7 @@ async def test_every_event_arrives_with_the_default_events_per_message(
         assert message.attributes["last_sequence"] == str(sequences[-1])
         assert message.attributes["schema_version"] == "1"
         assert message.attributes["content_type"] == "application/x-ndjson"
-        assert all(expected[event["event_id"]] == event["source_sequence"]  # type: ignore[index]
+        assert all(expected[event["event_id"]] == event["source_sequence"]
                    for event in message.events)  # fmt: skip
     saved = await LocalFileCursorStore(tmp_path / "cursor.json").load()
     assert saved == result.cursor

@@ -59,4 +59,4 @@ def test_corrupt_compressed_bytes_are_an_envelope_error() -> None:
 
 def test_unknown_compression_is_refused_when_encoding() -> None:
     with pytest.raises(EnvelopeError, match="unknown compression 'brotli'"):
-        encode_events(EVENTS, 1, 3, compression="brotli")  # type: ignore[arg-type]
+        encode_events(EVENTS, 1, 3, compression="brotli")  # type: ignore[arg-type]  # the wrong value under test

@@ -13,6 +13,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import httpx
@@ -145,7 +146,7 @@ async def test_paging_during_concurrent_inserts_serves_each_committed_event_exac
         asyncio.create_task(_write_orders(database_url, seed=seed, transactions=60))
         for seed in range(4)
     ]
-    served: list[dict[str, object]] = []
+    served: list[dict[str, Any]] = []
     reads_while_writing = 0
     cursor: str | None = None
     async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as client:

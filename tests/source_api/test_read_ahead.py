@@ -107,9 +107,10 @@ async def test_read_ahead_keeps_at_most_max_pages_pending(database_url: str) -> 
     assert [page.last_sequence for page in (first_a, second_a, first_b, second_b)] == [
         2, 4, 12, 14,
     ]  # fmt: skip
+    (metric,) = outcomes.collect()
     counts = {
         sample.labels["outcome"]: sample.value
-        for sample in outcomes.collect()[0].samples
+        for sample in metric.samples
         if sample.name == "read_ahead_total"
     }
     assert counts == {"miss": 3, "discarded": 2, "hit": 1}

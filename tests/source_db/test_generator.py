@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -41,7 +42,7 @@ def _run_admin(server: LocalPostgres, statement: str) -> None:
 @pytest.fixture
 def fresh_database(
     postgres_server: LocalPostgres,
-) -> Iterator[Callable[..., Awaitable[str]]]:
+) -> Iterator[Callable[..., Coroutine[Any, Any, str]]]:
     """Make fresh databases: with the Olist schema (default) or empty; all dropped after."""
     created: list[str] = []
     base = postgres_server.dsn.rsplit("/", 1)[0]
@@ -114,7 +115,7 @@ async def _table_counts(dsn: str) -> dict[str, int]:
 
 
 async def test_same_seed_writes_identical_rows_and_another_seed_differs(
-    fresh_database: Callable[..., Awaitable[str]],
+    fresh_database: Callable[..., Coroutine[Any, Any, str]],
 ) -> None:
     first, second, other = [await fresh_database() for _ in range(3)]
     # Small chunks so that the chunked path (several transactions, spawned streams) is covered.
@@ -135,7 +136,7 @@ async def test_same_seed_writes_identical_rows_and_another_seed_differs(
 
 
 async def test_second_run_with_the_same_seed_appends_a_new_set(
-    fresh_database: Callable[..., Awaitable[str]],
+    fresh_database: Callable[..., Coroutine[Any, Any, str]],
 ) -> None:
     dsn = await fresh_database()
     first = await generate_dataset(dsn, orders=400, seed=5)
@@ -169,7 +170,7 @@ async def test_report_counts_match_the_tables(
 
 
 async def test_generate_refuses_a_database_without_the_olist_schema(
-    fresh_database: Callable[..., Awaitable[str]],
+    fresh_database: Callable[..., Coroutine[Any, Any, str]],
 ) -> None:
     with pytest.raises(SchemaMissingError, match="run `olist db init` first"):
         await generate_dataset(await fresh_database(with_schema=False), orders=10, seed=1)
@@ -349,15 +350,15 @@ async def test_purchases_span_2016_to_2018_and_grow(
             "SELECT min(order_purchase_timestamp)::date::text AS first,"
             " max(order_purchase_timestamp)::date::text AS last FROM olist.orders"
         )
-        per_half = dict(
-            await connection.fetch(
-                "SELECT to_char(order_purchase_timestamp, 'YYYY') ||"
-                " CASE WHEN extract(month FROM order_purchase_timestamp) <= 6"
-                " THEN 'H1' ELSE 'H2' END, count(*) FROM olist.orders GROUP BY 1"
-            )
+        halves = await connection.fetch(
+            "SELECT to_char(order_purchase_timestamp, 'YYYY') ||"
+            " CASE WHEN extract(month FROM order_purchase_timestamp) <= 6"
+            " THEN 'H1' ELSE 'H2' END, count(*) FROM olist.orders GROUP BY 1"
         )
+        per_half = {half: count for half, count in halves}
     finally:
         await connection.close()
+    assert bounds is not None
     assert bounds["first"] >= "2016-09-01"
     assert bounds["last"] <= "2018-10-31"
     assert per_half["2016H2"] < per_half["2017H1"] < per_half["2017H2"] < per_half["2018H1"]
@@ -460,12 +461,11 @@ async def test_payments_add_up_to_the_items_and_follow_the_real_mix(
     assert 0.56 <= up_to_three <= 0.70
     connection = await asyncpg.connect(dsn)
     try:
-        share = dict(
-            await connection.fetch(
-                "SELECT payment_type, count(*)::float / sum(count(*)) OVER ()"
-                " FROM olist.order_payments GROUP BY 1"
-            )
+        shares = await connection.fetch(
+            "SELECT payment_type, count(*)::float / sum(count(*)) OVER ()"
+            " FROM olist.order_payments GROUP BY 1"
         )
+        share = {payment_type: fraction for payment_type, fraction in shares}
         vouchers_second = await connection.fetchval(
             "SELECT avg((payment_sequential > 1)::int)::float FROM olist.order_payments"
             " WHERE payment_type = 'voucher'"
@@ -573,7 +573,7 @@ def test_customer_pool_grows_past_its_buffer_and_keeps_the_newest_half_at_its_li
 
 
 def test_generate_command_writes_orders_and_prints_a_summary(
-    fresh_database: Callable[..., Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+    fresh_database: Callable[..., Coroutine[Any, Any, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An empty database: the command creates the schema itself.
     dsn = asyncio.run(fresh_database(with_schema=False))

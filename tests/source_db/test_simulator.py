@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -166,7 +167,7 @@ async def test_simulate_with_the_stop_event_already_set_inserts_nothing(
     ],
 )
 async def test_simulate_rejects_out_of_range_arguments(
-    arguments: dict[str, float], message: str
+    arguments: dict[str, Any], message: str
 ) -> None:
     options = {"rate": 1.0, "seed": 1, **arguments}
     with pytest.raises(InvalidSimulationRequest, match=re.escape(message)):
