@@ -35,3 +35,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("OLIST_") and name != "OLIST_PUBSUB_EMULATOR_BIN":
             monkeypatch.delenv(name)
     yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs Spark is slow: the shared JVM alone takes seconds to start."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

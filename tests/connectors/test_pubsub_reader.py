@@ -136,6 +136,7 @@ def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
     }
 
 
+@pytest.mark.slow  # waits past a real ack deadline
 def test_leases_of_staged_messages_are_extended_past_the_ack_deadline(
     source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
 ) -> None:

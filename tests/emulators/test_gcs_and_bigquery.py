@@ -771,6 +771,7 @@ def test_rejected_payloads_load_with_their_raw_text_intact(
     assert loaded == rows
 
 
+@pytest.mark.slow  # restarts the emulator
 def test_persistent_data_dir_keeps_tables_across_an_emulator_restart(tmp_path: Path) -> None:
     with BigQueryEmulator(data_dir=tmp_path / "bigquery") as emulator:
         client = emulator.client()

@@ -6,6 +6,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from harness.processes import free_port
 from producer.settings import PubSubSettings
 from tests.fixtures.api import ApiProcess
@@ -93,6 +95,7 @@ async def test_invalid_setting_is_named_and_exits_with_code_2(
     assert "events_per_message" in log
 
 
+@pytest.mark.slow  # a real producer run
 async def test_terminal_error_mid_run_persists_what_was_confirmed_and_exits_1(
     database_url: str,
     start_api: Callable[..., ApiProcess],

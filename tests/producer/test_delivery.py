@@ -30,6 +30,8 @@ from tests.fixtures.producer import (
     source_event_ids,
 )
 
+pytestmark = pytest.mark.slow  # the whole producer against real servers
+
 
 async def test_every_event_arrives_with_the_default_events_per_message(
     database_url: str, api_server: ApiProcess, pubsub_resources: PubSubSettings, tmp_path: Path

@@ -34,6 +34,8 @@ from tests.fixtures.producer import (
     wait_until_async,
 )
 
+pytestmark = pytest.mark.slow  # real producer processes killed and restarted
+
 PAGE_SIZE = 100
 PAGES_IN_FLIGHT = 4
 

@@ -131,6 +131,7 @@ async def _feed_event_ids(database_url: str) -> list[str]:
     return [row["event_id"] for row in rows]
 
 
+@pytest.mark.slow  # a race run for seconds
 async def test_paging_during_concurrent_inserts_serves_each_committed_event_exactly_once(
     database_url: str, start_api: Callable[..., ApiProcess]
 ) -> None:
