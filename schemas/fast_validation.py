@@ -122,14 +122,16 @@ def python_pattern(pattern: str) -> str:
     return pattern
 
 
-def _field_type(spec: FieldSpec) -> Any:
+def _field_type(spec: FieldSpec, fixed_width_patterns: bool) -> Any:
     scalar: Any = (
         Literal[spec.allowed_values]  # type: ignore[valid-type]
         if spec.allowed_values is not None
         else _SCALARS[spec.type]
     )
     constraints: dict[str, Any] = {}
-    if spec.pattern is not None and compile_fixed_width(spec.pattern) is None:
+    if spec.pattern is not None and not (
+        fixed_width_patterns and compile_fixed_width(spec.pattern) is not None
+    ):
         constraints["pattern"] = python_pattern(spec.pattern)
     if spec.min_length is not None:
         constraints["min_length"] = spec.min_length
@@ -151,16 +153,22 @@ def _field_type(spec: FieldSpec) -> Any:
     return field_type
 
 
-def event_struct(model: type[BaseModel] = OrderEvent) -> type[msgspec.Struct]:
-    """The ``msgspec.Struct`` of ``model``'s JSON form, field by field from its specs."""
+def event_struct(
+    model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+) -> type[msgspec.Struct]:
+    """The ``msgspec.Struct`` of ``model``'s JSON form, field by field from its specs.
+
+    With ``fixed_width_patterns`` (the default) the struct leaves fixed-width patterns to
+    :func:`page_checks`; without, msgspec checks every pattern with ``re`` while decoding.
+    """
     _refuse_unknown_constraints(model)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for spec in field_specs(model):
         info = model.model_fields[spec.name]
         if info.is_required():
-            fields.append((spec.name, _field_type(spec)))
+            fields.append((spec.name, _field_type(spec, fixed_width_patterns)))
         else:
-            fields.append((spec.name, _field_type(spec), info.default))
+            fields.append((spec.name, _field_type(spec, fixed_width_patterns), info.default))
     return msgspec.defstruct(
         f"{model.__name__}Struct",
         fields,
@@ -206,24 +214,35 @@ def _pattern_check(spec: FieldSpec, pattern: FixedWidthPattern) -> PageCheck:
     return pattern_matches
 
 
-def page_checks(model: type[BaseModel] = OrderEvent) -> list[PageCheck]:
+def page_checks(
+    model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+) -> list[PageCheck]:
     """The rules of ``model`` its struct leaves to be checked after decoding."""
     checks: list[PageCheck] = []
     for spec in field_specs(model):
         if spec.type == "decimal":
             checks.append(_decimal_check(spec))
-        if spec.pattern is not None and (pattern := compile_fixed_width(spec.pattern)):
+        if not fixed_width_patterns or spec.pattern is None:
+            continue  # no pattern, or checked with ``re`` by the struct itself
+        if pattern := compile_fixed_width(spec.pattern):
             checks.append(_pattern_check(spec, pattern))
     return checks
 
 
 class FastEventValidator:
-    """Decodes raw events into structs; ``None`` for each one it cannot vouch for."""
+    """Decodes raw events into structs; ``None`` for each one it cannot vouch for.
 
-    def __init__(self, model: type[BaseModel] = OrderEvent) -> None:
-        self.struct = event_struct(model)
+    ``fixed_width_patterns=False`` checks every pattern with ``re`` instead of
+    :mod:`schemas.fixed_width_pattern`: same outcome, the baseline ``bench.producer`` measures
+    that module against.
+    """
+
+    def __init__(
+        self, model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+    ) -> None:
+        self.struct = event_struct(model, fixed_width_patterns=fixed_width_patterns)
         self._decode = msgspec.json.Decoder(self.struct).decode
-        self._checks = page_checks(model)
+        self._checks = page_checks(model, fixed_width_patterns=fixed_width_patterns)
 
     def validate(self, raw_events: Sequence[bytes | msgspec.Raw]) -> list[Any | None]:
         """One struct per event that is certainly valid, ``None`` where pydantic must decide."""
