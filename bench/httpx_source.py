@@ -1,0 +1,68 @@
+"""The producer's page reads through ``httpx.AsyncClient``: the baseline of its own HTTP client.
+
+:class:`producer.source_connection.SourceConnection` (asyncio protocol + httptools) replaced
+an ``httpx.AsyncClient`` for speed alone. :class:`HttpxConnection` is that client again, set up
+as it was (keep-alive, the same timeouts, at most 4 connections) behind the same two methods,
+so ``bench.producer`` can read the same pages, and drain the same source, with and without it.
+
+``python -m bench.httpx_source httpx <olist arguments>`` runs the ``olist`` command with
+``producer.source_client`` using :class:`HttpxConnection`; nothing else changes.
+``python -m bench.httpx_source httptools <olist arguments>`` runs it unchanged, after the same
+imports: both variants pay the same start-up, so a short drain compares the clients alone.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from producer.errors import SourceUnavailable
+from producer.source_connection import HttpResponse
+
+
+class HttpxConnection:
+    """``SourceConnection``'s interface on one ``httpx.AsyncClient``."""
+
+    def __init__(
+        self, base_url: str, headers: dict[str, str], timeout: float, connect_timeout: float
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
+
+    async def get(self, path: str, params: dict[str, str | int]) -> HttpResponse:
+        try:
+            response = await self._client.get(path, params=params)
+        except httpx.TransportError as error:
+            raise SourceUnavailable(
+                f"cannot reach {self._client.base_url}: {type(error).__name__}: {error}"
+            ) from error
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return HttpResponse(response.status_code, headers, response.content)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+CLIENTS = ("httpx", "httptools")
+
+
+def main() -> None:
+    import sys
+
+    import producer.source_client
+    from olist_cli.main import app
+
+    client = sys.argv.pop(1) if len(sys.argv) > 1 else ""
+    if client not in CLIENTS:
+        raise SystemExit(f"usage: python -m bench.httpx_source {{{'|'.join(CLIENTS)}}} ARGS...")
+    if client == "httpx":
+        # SourceClient looks the class up when it is built, after this assignment.
+        producer.source_client.SourceConnection = HttpxConnection  # type: ignore[misc,assignment]
+    app()
+
+
+if __name__ == "__main__":
+    main()
