@@ -169,7 +169,8 @@ class SyntheticSource:
 
     The cursor is the decimal sequence; ``total`` events exist. Each event is the template's
     JSON text with a fresh ``source_sequence``, ``order_id`` and ``event_id`` formatted in
-    (~1 µs of CPU per event, so the server leaves the machine to the producer). Runs in a
+    (a fraction of the producer's CPU per event, so the server leaves the machine to the
+    producer: docs/design/producer.md#measurements). Runs in a
     thread of the bench process (the bench's main thread only waits for the producer).
     """
 

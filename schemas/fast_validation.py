@@ -1,9 +1,10 @@
 """A msgspec decoder derived from :class:`schemas.OrderEvent` that accepts only valid events.
 
-Validating with pydantic costs ~10 µs per event; decoding the event's raw JSON into a
+Validating with pydantic is the expensive way; decoding the event's raw JSON into a
 ``msgspec.Struct`` built from :func:`schemas.fields.field_specs` checks the same rules in one C
-pass, ~2.4 µs with the checks below, and needs no ``orjson.loads`` before it. It is a
-filter, not a second definition of the schema:
+pass, a fraction of pydantic's cost even with the checks below, and needs no ``orjson.loads``
+before it (figures: docs/design/producer.md#measurements). It is a filter, not a second
+definition of the schema:
 
 * an event it accepts is one :class:`schemas.OrderEvent` accepts (msgspec is stricter: it never
   coerces ``"5"`` to ``5`` nor a number to a timestamp);
@@ -20,7 +21,7 @@ most two decimals, and that text is what pydantic turns into a ``Decimal``). Pat
 (Rust regex, where ``$`` matches only at the very end); Python's ``re``, which msgspec uses,
 would also let ``$`` match before a trailing newline, so a final ``$`` becomes ``\\Z``.
 Fixed-width patterns (ids, zip codes) are checked over the whole page at once by
-:mod:`schemas.fixed_width_pattern`, ten times cheaper than ``re`` string by string.
+:mod:`schemas.fixed_width_pattern`, far cheaper than ``re`` string by string.
 
 Checks after decoding run once per page; when one fails, it is run again event by event to
 leave only the events at fault to pydantic.
@@ -193,8 +194,8 @@ def _decimal_check(spec: FieldSpec) -> PageCheck:
     def decimal_places_hold(structs: list[Any]) -> bool:
         # x has at most `scale` decimals in its shortest text exactly when it is the double
         # nearest to n / 10**scale for the integer n = round(x * 10**scale) (n < 2**53 under
-        # the bound already checked). C-level map over the page: ~0.08 µs a value, against
-        # ~0.25 µs for round(x, scale), which formats the float.
+        # the bound already checked). A C-level map over the page, cheaper than
+        # round(x, scale), which formats the float (docs/design/producer.md#measurements).
         values = _present(getter, spec.nullable, structs)
         scaled = map(round, map(mul, values, repeat(factor)))
         return list(map(truediv, scaled, repeat(factor))) == values
