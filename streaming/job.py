@@ -85,7 +85,8 @@ def _configured(builder: SparkSession.Builder, settings: StreamSettings) -> Spar
         # A commit writes the batch's changes, not a snapshot of the whole state.
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         # No extra RocksDB read per write to keep a row count (progress then reports no
-        # numRowsTotal for the dedup state); docs/operations/streaming.md#measurements.
+        # numRowsTotal for the dedup state): seconds less per large batch, see
+        # docs/operations/streaming.md#measurements.
         .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # Batches to the sink's Python tasks are bounded by maxRecordsPerBatch (10,000 rows).

@@ -14,9 +14,8 @@ Each payload is parsed into two structs and a key count, once, in their own proj
 
 Rules read those columns only (struct fields are O(1); maps and key arrays cost a scan per
 lookup, several times slower: docs/operations/streaming.md#measurements). Valid rows pay for
-boolean checks alone: messages are built
-only for broken rows. Spark accepts a numeric string for a decimal or integer field, as
-pydantic's lax mode does.
+boolean checks alone: messages are built only for broken rows. Spark accepts a numeric string
+for a decimal or integer field, as pydantic's lax mode does.
 """
 
 from __future__ import annotations
