@@ -49,18 +49,26 @@ class HttpxConnection:
 CLIENTS = ("httpx", "httptools")
 
 
+def use_client(client: str) -> None:
+    """Make every :class:`producer.source_client.SourceClient` built from now on use ``client``."""
+    import producer.source_client
+
+    if client not in CLIENTS:
+        raise ValueError(f"expected a client among {CLIENTS}, found {client!r}")
+    if client == "httpx":
+        # SourceClient looks the class up when it is built, after this assignment.
+        producer.source_client.SourceConnection = HttpxConnection  # type: ignore[misc,assignment]
+
+
 def main() -> None:
     import sys
 
-    import producer.source_client
     from olist_cli.main import app
 
     client = sys.argv.pop(1) if len(sys.argv) > 1 else ""
     if client not in CLIENTS:
         raise SystemExit(f"usage: python -m bench.httpx_source {{{'|'.join(CLIENTS)}}} ARGS...")
-    if client == "httpx":
-        # SourceClient looks the class up when it is built, after this assignment.
-        producer.source_client.SourceConnection = HttpxConnection  # type: ignore[misc,assignment]
+    use_client(client)
     app()
 
 
