@@ -5,9 +5,10 @@ an ``httpx.AsyncClient`` for speed alone. :class:`HttpxConnection` is that clien
 as it was (keep-alive, the same timeouts, at most 4 connections) behind the same two methods,
 so ``bench.producer`` can read the same pages, and drain the same source, with and without it.
 
-``python -m bench.httpx_source httpx <olist arguments>`` runs the ``olist`` command with
+``python -m bench.httpx_source httpx produce --once`` runs the producer's commands
+(:mod:`producer.cli`, what ``olist produce`` runs, logging at WARNING) with
 ``producer.source_client`` using :class:`HttpxConnection`; nothing else changes.
-``python -m bench.httpx_source httptools <olist arguments>`` runs it unchanged, after the same
+``python -m bench.httpx_source httptools produce --once`` runs them unchanged, after the same
 imports: both variants pay the same start-up, so a short drain compares the clients alone.
 """
 
@@ -56,19 +57,22 @@ def use_client(client: str) -> None:
     if client not in CLIENTS:
         raise ValueError(f"expected a client among {CLIENTS}, found {client!r}")
     if client == "httpx":
-        # SourceClient looks the class up when it is built, after this assignment.
-        producer.source_client.SourceConnection = HttpxConnection  # type: ignore[misc,assignment]
+        # SourceClient looks the class up when it is built, after this assignment; setattr
+        # because HttpxConnection only shares SourceConnection's interface, not its type.
+        setattr(producer.source_client, "SourceConnection", HttpxConnection)  # noqa: B010
 
 
 def main() -> None:
     import sys
 
-    from olist_cli.main import app
+    from producer.cli import app
+    from schemas.log_format import configure_logging
 
     client = sys.argv.pop(1) if len(sys.argv) > 1 else ""
     if client not in CLIENTS:
         raise SystemExit(f"usage: python -m bench.httpx_source {{{'|'.join(CLIENTS)}}} ARGS...")
     use_client(client)
+    configure_logging("WARNING")
     app()
 
 

@@ -256,7 +256,7 @@ def _drain(
     settings: ProducerSettings,
     workdir: Path,
     watched: dict[str, Callable[[], float]] | None = None,
-    command: tuple[str, ...] = ("-m", "olist_cli"),
+    command: tuple[str, ...] = ("-m", "olist_cli", "--log-level", "WARNING"),
 ) -> Run:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     cursor = workdir / f"cursor-{slug}.json"
@@ -272,7 +272,7 @@ def _drain(
     before = {other: cpu() for other, cpu in servers.items()}
     started = time.perf_counter()
     process = start_process_group(
-        [sys.executable, *command, "--log-level", "WARNING", "produce", "--once"],
+        [sys.executable, *command, "produce", "--once"],
         log_path,
         environment,
     )
@@ -420,7 +420,7 @@ def _first_pages(url: str, page_size: int) -> list[list[msgspec.Raw]]:
     pages = []
     with httpx.Client(base_url=url, timeout=60) as client:
         for index in range(DEVICE_VALIDATION_PAGES):
-            params = {"after": str(index * page_size), "limit": page_size}
+            params: dict[str, str | int] = {"after": str(index * page_size), "limit": page_size}
             page = parse_page(client.get(EVENTS_PATH, params=params).content)
             if page.events:
                 pages.append(page.events)
@@ -489,7 +489,7 @@ def _compare_devices(
         order = (True, False) if repetition % 2 == 0 else (False, True)
         for with_device in order:
             client = "httptools" if with_device else "httpx"
-            # Both variants run through bench.httpx_source, so both import httpx (~0.5 s).
+            # Both variants run through bench.httpx_source, so both import httpx.
             command = ("-m", "bench.httpx_source", client)
             start_ups.append(
                 _drain(f"empty source, {client}", empty_settings, workdir, None, command)
