@@ -21,13 +21,8 @@ is what the other processes leave, so it says more than wall-clock time. Prints 
 then, as the last line, one JSON object:
 ``{"events": N, "api_events_per_s": ..., "raw_db_events_per_s": ..., ...}``.
 
-Measured 2026-11-26 on the shared 2-core machine, 1,000,209 events, two runs (load average
-~5 / ~3): the API served 58,531 / 85,427 events/s (51,391 / 79,173 without read-ahead) for
-~1.4 us of database, ~3.7-4 us of API and ~7.4-8.3 us of client CPU per event; the view read
-directly managed 15,749 / 22,206 events/s (~22-25 us of database CPU per event) and the feed
-read directly 368,679 / 443,323. Rendering the feed once cost ~42-49 us of database CPU per
-event. Before the feed the API served 11,352 events/s. Details and the idle-machine estimate:
-docs/operations/source-api.md.
+The figures it measured, with their dates, machine and load, and what they decided, are in
+docs/operations/source-api.md#performance.
 """
 
 from __future__ import annotations

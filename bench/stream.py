@@ -17,12 +17,14 @@ producer does by default), then:
    local JSON Lines file with the event schema and writing Parquet locally.
 
 The BigQuery emulator keeps its tables in memory (its ``--ephemeral`` mode), as a managed
-service's storage is not the job's: on disk, DuckDB's file writes add ~4 s to a 1M-row load.
+service's storage is not the job's: on disk, DuckDB's file writes make each load slower
+(docs/operations/streaming.md#measurements).
 
 Peak memory is the largest summed PSS (resident memory, shared pages split between sharers)
 of the job's processes (this driver, the JVM, the Python workers; not the emulators, which run
 in sessions of their own), sampled every 250 ms (reading ``smaps_rollup`` of a busy JVM is not
-free: sampling every 100 ms took a fifth of a core from the job).
+free: sampling more often took a noticeable share of a core from the job; see
+docs/operations/streaming.md#measurements).
 Prints a table, then, as the last line, one JSON object: ``{"events": N, "batch_seconds": ...,
 "events_per_s": ..., "plain_spark_seconds": ..., "ratio_vs_plain_spark": ...,
 "empty_trigger_seconds": ..., "peak_rss_mb": ...}``.

@@ -76,8 +76,7 @@ async def run_producer(
         ) as source:
             pipeline = Pipeline(settings, source, publisher, cursor_store, metrics, once=once)
             # The ~10^5 objects of the loaded libraries live as long as the process: keep them
-            # out of every full garbage collection (measured: GC time per 1M events 0.52 s
-            # -> 0.22 s).
+            # out of every full garbage collection (GC time: docs/design/producer.md#measurements).
             gc.freeze()
             if handle_signals:
                 for number in STOP_SIGNALS:

@@ -4,8 +4,9 @@
 and payload bytes given to the client and not yet confirmed. They are enforced here, a page at
 a time, on the event loop, instead of by the client's own flow control: that one sizes every
 message by serialising it (``ByteSize()`` in upb copies the whole message), three times per
-message, which cost ~0.4 µs of CPU per event with 1.3 MB messages (measured). The client's
-flow control is therefore off (:func:`producer.publisher.flow_control`).
+message, a measurable share of the producer's CPU with 1.3 MB messages
+(docs/design/producer.md#measurements). The client's flow control is therefore off
+(:func:`producer.publisher.flow_control`).
 
 A page larger than the limits on its own is let through when nothing else is in flight, so a
 limit below one page slows the producer down but never blocks it.

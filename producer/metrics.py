@@ -3,6 +3,12 @@
 ``GET /metrics`` answers the Prometheus text format, ``GET /healthz`` answers 200 while the
 pipeline runs and 503 once it has stopped on an error. The server is a few lines on
 ``asyncio.start_server`` so it lives in the daemon's event loop, with no extra thread.
+
+It is not there for speed: Prometheus scrapes every few seconds at most, and either server
+would cost nothing measurable. prometheus_client's ``start_http_server`` answers the metrics
+on every path, always with 200, so it cannot be the liveness probe that says 503 after a
+failure; ``/healthz`` beside it would need a second server on a second port, and a thread of
+its own to start and stop. Rendering stays the library's (``generate_latest``).
 """
 
 from __future__ import annotations

@@ -115,8 +115,8 @@ class ProducerSettings(PubSubSettings):
     message_compression: Compression = Field(
         default="zstd",
         description="Compression of the JSON Lines payload of packed messages: 'zstd' "
-        "(attribute content_encoding=zstd; ~0.7 µs of CPU per event, 5-30x fewer bytes to "
-        "publish, store and pull) or 'none'.",
+        "(attribute content_encoding=zstd; a little CPU per event for several times fewer "
+        "bytes to publish, store and pull) or 'none'.",
     )
     max_events_per_second: float | None = Field(
         default=None,

@@ -1,11 +1,13 @@
 """One keep-alive HTTP/1.1 connection for the producer's GET requests to the source API.
 
-The producer asks for one page at a time, ~2.6 MB each. Through httpx a page crossed half a
-dozen layers of async iterators in 64 KB chunks, with socket reads paused and resumed
-around each: 2.8 µs of CPU per event (measured), a fifth of the producer's whole budget.
-Here an :class:`asyncio.Protocol` feeds whatever the socket delivers straight to
-``httptools`` (llhttp, the parser uvicorn uses), which handles the framing (Content-Length or
-chunked) and hands over body pieces that are joined once: 0.55 µs per event.
+It exists for speed alone, in place of ``httpx.AsyncClient``. The producer asks for one page
+at a time, ~2.6 MB each. Through httpx a page crosses half a dozen layers of async iterators
+in 64 KB chunks, with socket reads paused and resumed around each. Here an
+:class:`asyncio.Protocol` feeds whatever the socket delivers straight to ``httptools``
+(llhttp, the parser uvicorn uses), which handles the framing (Content-Length or chunked) and
+hands over body pieces that are joined once. ``bench.producer`` measures both clients on the
+same pages (``bench.httpx_source`` is the httpx one); the figures, and what they say about
+keeping this module, are in docs/design/producer.md#measurements.
 
 It does only what the producer needs: ``GET`` with fixed headers, ``http://`` or
 ``https://`` (certificates verified), one request at a time, the connection reused while the

@@ -15,8 +15,9 @@ separated, no trailing newline). Its attributes describe the batch without openi
 ======================  ==============================================================
 
 Compression (``zstd``, a standard Zstandard frame any zstd library reads) is the producer's
-default: order events compress 5-30x for ~0.7 µs of CPU per event, and Pub/Sub bills, limits
-and transfers compressed bytes. The JSON Lines inside never exceed :data:`MAX_PAYLOAD_BYTES`,
+default: order events compress well for little CPU per event (figures:
+docs/design/producer.md#measurements), and Pub/Sub bills, limits and transfers compressed
+bytes. The JSON Lines inside never exceed :data:`MAX_PAYLOAD_BYTES`,
 which also bounds what a consumer agrees to decompress.
 
 The producer writes it (:func:`encode_events`), the Spark source unpacks it

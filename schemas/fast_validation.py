@@ -1,9 +1,10 @@
 """A msgspec decoder derived from :class:`schemas.OrderEvent` that accepts only valid events.
 
-Validating with pydantic costs ~10 µs per event; decoding the event's raw JSON into a
+Validating with pydantic is the expensive way; decoding the event's raw JSON into a
 ``msgspec.Struct`` built from :func:`schemas.fields.field_specs` checks the same rules in one C
-pass, ~2.4 µs with the checks below, and needs no ``orjson.loads`` before it. It is a
-filter, not a second definition of the schema:
+pass, a fraction of pydantic's cost even with the checks below, and needs no ``orjson.loads``
+before it (figures: docs/design/producer.md#measurements). It is a filter, not a second
+definition of the schema:
 
 * an event it accepts is one :class:`schemas.OrderEvent` accepts (msgspec is stricter: it never
   coerces ``"5"`` to ``5`` nor a number to a timestamp);
@@ -20,7 +21,7 @@ most two decimals, and that text is what pydantic turns into a ``Decimal``). Pat
 (Rust regex, where ``$`` matches only at the very end); Python's ``re``, which msgspec uses,
 would also let ``$`` match before a trailing newline, so a final ``$`` becomes ``\\Z``.
 Fixed-width patterns (ids, zip codes) are checked over the whole page at once by
-:mod:`schemas.fixed_width_pattern`, ten times cheaper than ``re`` string by string.
+:mod:`schemas.fixed_width_pattern`, far cheaper than ``re`` string by string.
 
 Checks after decoding run once per page; when one fails, it is run again event by event to
 leave only the events at fault to pydantic.
@@ -122,12 +123,14 @@ def python_pattern(pattern: str) -> str:
     return pattern
 
 
-def _field_type(spec: FieldSpec) -> Any:
+def _field_type(spec: FieldSpec, fixed_width_patterns: bool) -> Any:
     scalar: Any = (
         Literal[spec.allowed_values] if spec.allowed_values is not None else _SCALARS[spec.type]
     )
     constraints: dict[str, Any] = {}
-    if spec.pattern is not None and compile_fixed_width(spec.pattern) is None:
+    if spec.pattern is not None and not (
+        fixed_width_patterns and compile_fixed_width(spec.pattern) is not None
+    ):
         constraints["pattern"] = python_pattern(spec.pattern)
     if spec.min_length is not None:
         constraints["min_length"] = spec.min_length
@@ -148,16 +151,22 @@ def _field_type(spec: FieldSpec) -> Any:
     return field_type
 
 
-def event_struct(model: type[BaseModel] = OrderEvent) -> type[msgspec.Struct]:
-    """The ``msgspec.Struct`` of ``model``'s JSON form, field by field from its specs."""
+def event_struct(
+    model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+) -> type[msgspec.Struct]:
+    """The ``msgspec.Struct`` of ``model``'s JSON form, field by field from its specs.
+
+    With ``fixed_width_patterns`` (the default) the struct leaves fixed-width patterns to
+    :func:`page_checks`; without, msgspec checks every pattern with ``re`` while decoding.
+    """
     _refuse_unknown_constraints(model)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for spec in field_specs(model):
         info = model.model_fields[spec.name]
         if info.is_required():
-            fields.append((spec.name, _field_type(spec)))
+            fields.append((spec.name, _field_type(spec, fixed_width_patterns)))
         else:
-            fields.append((spec.name, _field_type(spec), info.default))
+            fields.append((spec.name, _field_type(spec, fixed_width_patterns), info.default))
     return msgspec.defstruct(
         f"{model.__name__}Struct",
         fields,
@@ -182,8 +191,8 @@ def _decimal_check(spec: FieldSpec) -> PageCheck:
     def decimal_places_hold(structs: list[Any]) -> bool:
         # x has at most `scale` decimals in its shortest text exactly when it is the double
         # nearest to n / 10**scale for the integer n = round(x * 10**scale) (n < 2**53 under
-        # the bound already checked). C-level map over the page: ~0.08 µs a value, against
-        # ~0.25 µs for round(x, scale), which formats the float.
+        # the bound already checked). A C-level map over the page, cheaper than
+        # round(x, scale), which formats the float (docs/design/producer.md#measurements).
         values = _present(getter, spec.nullable, structs)
         scaled = map(round, map(mul, values, repeat(factor)))
         return list(map(truediv, scaled, repeat(factor))) == values
@@ -203,24 +212,35 @@ def _pattern_check(spec: FieldSpec, pattern: FixedWidthPattern) -> PageCheck:
     return pattern_matches
 
 
-def page_checks(model: type[BaseModel] = OrderEvent) -> list[PageCheck]:
+def page_checks(
+    model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+) -> list[PageCheck]:
     """The rules of ``model`` its struct leaves to be checked after decoding."""
     checks: list[PageCheck] = []
     for spec in field_specs(model):
         if spec.type == "decimal":
             checks.append(_decimal_check(spec))
-        if spec.pattern is not None and (pattern := compile_fixed_width(spec.pattern)):
+        if not fixed_width_patterns or spec.pattern is None:
+            continue  # no pattern, or checked with ``re`` by the struct itself
+        if pattern := compile_fixed_width(spec.pattern):
             checks.append(_pattern_check(spec, pattern))
     return checks
 
 
 class FastEventValidator:
-    """Decodes raw events into structs; ``None`` for each one it cannot vouch for."""
+    """Decodes raw events into structs; ``None`` for each one it cannot vouch for.
 
-    def __init__(self, model: type[BaseModel] = OrderEvent) -> None:
-        self.struct = event_struct(model)
+    ``fixed_width_patterns=False`` checks every pattern with ``re`` instead of
+    :mod:`schemas.fixed_width_pattern`: same outcome, the baseline ``bench.producer`` measures
+    that module against.
+    """
+
+    def __init__(
+        self, model: type[BaseModel] = OrderEvent, *, fixed_width_patterns: bool = True
+    ) -> None:
+        self.struct = event_struct(model, fixed_width_patterns=fixed_width_patterns)
         self._decode = msgspec.json.Decoder(self.struct).decode
-        self._checks = page_checks(model)
+        self._checks = page_checks(model, fixed_width_patterns=fixed_width_patterns)
 
     def validate(self, raw_events: Sequence[bytes | msgspec.Raw]) -> list[Any | None]:
         """One struct per event that is certainly valid, ``None`` where pydantic must decide."""

@@ -11,7 +11,8 @@ For each payload it either returns the typed event or declines it:
 Declined payloads (anything the validator cannot vouch for) reach Spark undecoded, where
 :mod:`streaming.validation` parses them and names every broken rule. So the decoder decides
 nothing on its own: it only spares Spark the JSON parse and the rule checks of valid events,
-which measured ~4x cheaper than doing them in Spark SQL.
+which costs several times less here than doing them in Spark SQL
+(docs/operations/streaming.md#measurements).
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ def _collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while thousands of events are decoded.
 
     The decoded structs make no reference cycles, but each holds a list (``payment_types``),
-    which the collector tracks: it would run every 700 of them for nothing (~1 us an event,
-    a tenth of the decoding). Reference counting still frees everything as usual.
+    which the collector tracks: it would run every 700 of them for nothing, a measurable share
+    of the decoding (docs/operations/streaming.md#measurements). Reference counting still
+    frees everything as usual.
     """
     if not gc.isenabled():
         yield

@@ -85,12 +85,14 @@ def _configured(builder: SparkSession.Builder, settings: StreamSettings) -> Spar
         # A commit writes the batch's changes, not a snapshot of the whole state.
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         # No extra RocksDB read per write to keep a row count (progress then reports no
-        # numRowsTotal for the dedup state): ~5 s less per 1M-event batch here.
+        # numRowsTotal for the dedup state): seconds less per large batch, see
+        # docs/operations/streaming.md#measurements.
         .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         # Batches to the sink's Python tasks are bounded by maxRecordsPerBatch (10,000 rows).
         # The extra byte bound (default 64 MB) makes Spark 4.3 size the Arrow vectors after
-        # every row; INT_MAX turns that check off: ~20% of the JVM's CPU in a 1M-event batch.
+        # every row, a large share of the JVM's CPU; INT_MAX turns that check off
+        # (docs/operations/streaming.md#measurements).
         .config("spark.sql.execution.arrow.maxBytesPerBatch", str(2**31 - 1))
         .config("spark.ui.showConsoleProgress", "false")
     )
@@ -112,7 +114,8 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
         # Valid events arrive typed from the source; Spark parses only what it declines.
         .option("decoder", EVENT_DECODER)
         # The sinks keep the attributes of rejected payloads only (never decoded ones): a map
-        # per event costs Spark ~2 s per 1M events to convert.
+        # per event costs Spark seconds per 1M events to convert
+        # (docs/operations/streaming.md#measurements).
         .option("decodedRowAttributes", "false")
     )
     if settings.max_records_per_trigger is not None:

@@ -85,8 +85,9 @@ class LakeWriter:
         in every partition the batch wrote (names are deterministic and stale parts of an
         earlier attempt are deleted before loading). A load job then reads a handful of URIs
         whatever the number of partitions: BigQuery takes one wildcard per URI, and a loader
-        that opens each URI on its own (the emulator runs one INSERT per URI, ~0.35 s each)
-        stays fast when a batch spans hundreds of purchase dates.
+        that opens each URI on its own (the emulator runs one INSERT per URI, each a
+        noticeable fraction of a second: docs/operations/streaming.md#measurements) stays
+        fast when a batch spans hundreds of purchase dates.
         """
         marker = f"/batch={batch_id:012d}"
         suffixes = sorted({item.name.rsplit(marker, 1)[1] for item in written})

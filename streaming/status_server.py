@@ -2,6 +2,11 @@
 
 ``/healthz`` answers 200 while the query runs without error and 503 otherwise, so a
 Kubernetes liveness probe restarts a job whose query died.
+
+Not there for speed: prometheus_client's ``start_http_server`` would serve the metrics alone
+(on every path, always 200), and the job needs ``/status`` and a ``/healthz`` that can fail
+on the same port. The standard library's threaded server is enough for a few requests a
+minute; the metrics are still rendered by prometheus_client (``generate_latest``).
 """
 
 from __future__ import annotations

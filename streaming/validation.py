@@ -13,9 +13,9 @@ Each payload is parsed into two structs and a key count, once, in their own proj
 * the number of top-level keys (``json_object_keys``), which reveals unknown fields.
 
 Rules read those columns only (struct fields are O(1); maps and key arrays cost a scan per
-lookup, which measured 5x slower). Valid rows pay for boolean checks alone: messages are built
-only for broken rows. Spark accepts a numeric string for a decimal or integer field, as
-pydantic's lax mode does.
+lookup, several times slower: docs/operations/streaming.md#measurements). Valid rows pay for
+boolean checks alone: messages are built only for broken rows. Spark accepts a numeric string
+for a decimal or integer field, as pydantic's lax mode does.
 """
 
 from __future__ import annotations
@@ -217,7 +217,8 @@ def parse_events(
 
     # Two projections on purpose: the JSON is parsed once into columns, then every rule reads
     # those columns. Built as one expression, Spark would inline from_json into each of the
-    # ~150 rule expressions and parse every payload that many times (measured: 5x slower).
+    # ~150 rule expressions and parse every payload that many times (several times slower:
+    # docs/operations/streaming.md#measurements).
     text = F.col("payload_text")
     parsed = frame.select(
         "*", F.col(payload_column).cast(T.StringType()).alias("payload_text")

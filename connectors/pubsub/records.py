@@ -79,7 +79,8 @@ STAGED_SCHEMA = pa.schema(
 # Output record batches stay well below Arrow's 2 GiB limit of a 32-bit-offset binary column
 # and small enough for Spark's Arrow-to-row conversion to pipeline and for a worker's memory
 # to hold a few batches, not a whole partition: 16,384 events of ~1.3 KB are ~21 MB of JSON,
-# plus a decoder's objects (with 65,536, each read worker peaked at ~1 GB in bench.stream).
+# plus a decoder's objects (larger batches were no faster and drove up the read workers' peak
+# memory: docs/connectors/pubsub.md#measurements).
 OUTPUT_BATCH_ROWS = 16_384
 OUTPUT_BATCH_BYTES = 32 * 1024 * 1024
 """Uncompressed payload bytes of one output batch at most (a message is never split)."""
