@@ -174,7 +174,9 @@ class ProducerSettings(PubSubSettings):
     )
 
     metrics_host: str = Field(
-        default="0.0.0.0", description="Interface of the /metrics and /healthz server."
+        default="127.0.0.1",
+        description="Interface of the /metrics and /healthz server: loopback by default; "
+        "0.0.0.0 where a scraper or probe on another host needs it (Kubernetes).",
     )
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, description="Port of /metrics and /healthz (0: any free)."
