@@ -17,6 +17,7 @@ from functools import partial
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from source_api.errors import ApiError
 from source_api.feed_refresher import FeedRefresher
@@ -91,6 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -111,6 +113,26 @@ def _auth_summary(settings: ApiSettings) -> str:
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return JSONResponse(error.body(), status_code=error.status_code)
+
+
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown path, wrong method) in our error format."""
+    assert isinstance(error, StarletteHTTPException)
+    code = HTTP_ERROR_CODES.get(error.status_code, f"http_{error.status_code}")
+    message = (
+        f"{request.method} {request.url.path} is not served here; see /openapi.json for the "
+        "routes and their methods"
+        if error.status_code in HTTP_ERROR_CODES
+        else str(error.detail)
+    )
+    return JSONResponse(
+        {"error": code, "message": message},
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:

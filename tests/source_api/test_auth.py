@@ -136,3 +136,23 @@ async def test_no_key_appears_in_the_log(
     assert "auth=on keys=2 metrics=key docs=key" in log
     assert KEY not in log
     assert PREVIOUS not in log
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/nowhere", 404, "not_found"),
+        ("POST", "/v1/order-events", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_routes_and_methods_answer_in_the_error_shape(
+    protected_api: ApiProcess, method: str, path: str, status: int, error: str
+) -> None:
+    async with httpx.AsyncClient(base_url=protected_api.url) as client:
+        response = await client.request(method, path, headers={"X-API-Key": KEY})
+    assert response.status_code == status
+    assert response.json() == {
+        "error": error,
+        "message": f"{method} {path} is not served here; see /openapi.json for the routes and "
+        "their methods",
+    }
