@@ -132,7 +132,10 @@ def _run(
 
     print("== 2/6 source API")
     api_url = pipeline.start_api()
-    page = get_json(f"{api_url}/v1/order-events?limit=2")
+    page = get_json(
+        f"{api_url}/v1/order-events?limit=2",
+        headers={"X-API-Key": pipeline.variables["OLIST_API_KEY"]},
+    )
     print(f"{api_url}/v1/order-events?limit=2 ->")
     print(json.dumps({**page, "events": page["events"][:1]}, indent=2)[:2500])
 

@@ -127,7 +127,9 @@ class StreamSettings(LoggingSettings):
     )
 
     metrics_host: str = Field(
-        default="0.0.0.0", description="Interface of the /metrics, /status and /healthz server."
+        default="127.0.0.1",
+        description="Interface of the /metrics, /status and /healthz server: loopback by "
+        "default; 0.0.0.0 where a scraper or probe on another host needs it (Kubernetes).",
     )
     metrics_port: int = Field(
         default=9108,
