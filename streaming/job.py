@@ -73,6 +73,9 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     from connectors.pubsub import PubSubDataSource
+    from streaming.log_levels import quiet_spark
+
+    quiet_spark(spark, settings.log_level)
 
     spark.dataSource.register(PubSubDataSource)
     return spark
