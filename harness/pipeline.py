@@ -15,7 +15,7 @@ Example::
     with LocalPipeline(work_dir) as pipeline:
         pipeline.start_postgres()
         pipeline.start_emulators()
-        pipeline.run("pubsub-init", "pubsub", "init")
+        pipeline.run("setup", "setup")
         stream = pipeline.start("stream", "stream", **pipeline.stream_env())
         ...
         rows, distinct = pipeline.count_loaded()

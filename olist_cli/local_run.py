@@ -141,7 +141,7 @@ def _run(
 
     print("== 3/6 Pub/Sub, Cloud Storage and BigQuery emulators")
     pipeline.start_emulators(bigquery_data_dir=pipeline.work_dir / "bigquery")
-    pipeline.run("pubsub-init", "pubsub", "init", timeout=None, terminal=True)
+    pipeline.run("setup", "setup", timeout=None, terminal=True)
 
     print(f"== 4/6 streaming job (trigger every {trigger_interval})")
     stream_env = pipeline.stream_env("stream/checkpoint")

@@ -8,6 +8,8 @@ docs/design/producer.md.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -105,6 +107,7 @@ class ProducerSettings(PubSubSettings):
     cursor_location: str = Field(
         default=".local/producer/cursor.json",
         min_length=1,
+        validate_default=True,
         description="Where the cursor is persisted: a local file path or gs://bucket/object.",
     )
     storage_api_endpoint: str | None = Field(
@@ -203,3 +206,10 @@ class ProducerSettings(PubSubSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL, found {value!r}")
         return value.rstrip("/")
+
+    @field_validator("cursor_location")
+    @classmethod
+    def _absolute_cursor_file(cls, value: str) -> str:
+        # A file path is made absolute once, against the working directory at start: the
+        # logs show the file the producer really uses.
+        return value if value.startswith("gs://") else str(Path(value).absolute())
