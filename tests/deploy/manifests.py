@@ -45,12 +45,13 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 """The settings class of each process (the command that runs it)."""
 
 PLATFORM_VARIABLES = {
-    "stream": {"POD_NAME", "STORAGE_EMULATOR_HOST"},
+    "stream": {"POD_NAME", "STORAGE_EMULATOR_HOST", "SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS"},
     "produce": {"PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"},
     "pubsub init": {"PUBSUB_EMULATOR_HOST"},
 }
 """Variables besides the settings fields a process may get: the Google clients' emulator
-conventions, and the pod name spark-submit is told through --conf."""
+conventions, and Spark's own (its configuration folder, the arguments PySpark gives
+spark-submit, the pod name they carry)."""
 
 
 @dataclass
@@ -173,9 +174,9 @@ def process_of(container: Container) -> str | None:
     if container.workload.startswith(("SparkApplication/", "SparkSubmit/")):
         return "stream"
     argv = container.argv
-    if argv[:1] == ["/opt/spark/bin/spark-submit"]:
-        return "stream" if argv[-1] == f"local://{STREAM_JOB}" else "unknown spark-submit"
     image = container.image.split(":")[0]
+    if image == "olist-stream":
+        return "stream" if argv == ["olist", "stream"] else "unknown: " + " ".join(argv)
     if image not in OLIST_ENTRYPOINT_IMAGES or container.spec.get("command"):
         return None
     words = [a for a in argv if not a.startswith("-")][:2]

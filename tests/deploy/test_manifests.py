@@ -121,12 +121,9 @@ def test_every_olist_command_in_the_manifests_is_a_real_subcommand_whose_help_ru
     commands = set()
     for container, process in olist_containers(rendered[variant]):
         assert not process.startswith("unknown"), f"{container.workload}: {process}"
-        if process == "stream":
-            argv = container.argv
-            if argv[:1] == ["/opt/spark/bin/spark-submit"]:
-                assert argv[-1] == f"local://{STREAM_JOB}"
-            continue
-        commands.add(tuple(container.spec["args"]))
+        if container.workload.startswith(("SparkApplication/", "SparkSubmit/")):
+            continue  # the operator's spark-submit, the executors: see the job-file test
+        commands.add(tuple(container.argv[1:] if process == "stream" else container.spec["args"]))
     assert commands
     for args in sorted(commands):
         result = runner.invoke(olist, [*args, "--help"])
@@ -339,6 +336,10 @@ def test_every_object_is_in_the_namespace_spark_is_told(
         driver = by_kind(objects, "Deployment")["olist-stream"]["spec"]["template"]["spec"]
         mount = next(m for m in driver["containers"][0]["volumeMounts"]
                      if m["name"] == "spark-conf")  # fmt: skip
+        variables = {v["name"]: v.get("value") for v in driver["containers"][0]["env"]}
+        assert variables["SPARK_CONF_DIR"] == mount["mountPath"]
+        assert "spark-defaults.conf" in by_kind(objects, "ConfigMap")["olist-spark-submit"]["data"]
+        assert variables["PYSPARK_SUBMIT_ARGS"].endswith(" pyspark-shell")
         template_path = properties["spark.kubernetes.executor.podTemplateFile"]
         assert template_path.startswith(mount["mountPath"] + "/")
         assert template_path.rsplit("/", 1)[1] in by_kind(objects, "ConfigMap")[
