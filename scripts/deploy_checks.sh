@@ -4,8 +4,8 @@
 # `source scripts/bootstrap.sh`:
 #
 #   1. hadolint on the Dockerfile;
-#   2. `kubectl kustomize` renders every overlay, and each overlay's environment with each
-#      streaming component, into .local/deploy-render/<name>.yaml (tests/deploy/ reads them);
+#   2. `kubectl kustomize` renders every overlay, each overlay's environment with each
+#      streaming component, and GCP's with components/gcp-sa-key, into .local/deploy-render/;
 #   3. built-in kinds with kubernetes-validate --strict, the SparkApplication with jsonschema
 #      against the operator's CRD (deploy/checks/validate_manifests.py);
 #   4. checkov on the rendered manifests and the Dockerfile (skips: deploy/checks/checkov.yaml);
@@ -54,6 +54,15 @@ for overlay in "${OVERLAYS[@]}"; do
             "deploy/k3s/overlays/$overlay/kustomization.yaml" >"$variant/kustomization.yaml"
         kubectl kustomize "$variant" >"$RENDER/$overlay-$component.yaml"
     done
+done
+for component in "${COMPONENTS[@]}"; do
+    # GCP with a service-account key instead of Workload Identity (k3s outside Google Cloud).
+    variant="$RENDER/variants/gcp-$component-gcp-sa-key"
+    mkdir -p "$variant"
+    # `components:` is the last list of the overlay's kustomization: append to it.
+    cp "$RENDER/variants/gcp-$component/kustomization.yaml" "$variant/kustomization.yaml"
+    echo "  - ../../../../deploy/k3s/components/gcp-sa-key" >>"$variant/kustomization.yaml"
+    kubectl kustomize "$variant" >"$RENDER/gcp-$component-gcp-sa-key.yaml"
 done
 
 step "kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION) and the SparkApplication CRD"

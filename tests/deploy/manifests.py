@@ -45,13 +45,19 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 """The settings class of each process (the command that runs it)."""
 
 PLATFORM_VARIABLES = {
-    "stream": {"POD_NAME", "STORAGE_EMULATOR_HOST", "SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS"},
-    "produce": {"PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"},
-    "pubsub init": {"PUBSUB_EMULATOR_HOST"},
+    "stream": {
+        "POD_NAME",
+        "STORAGE_EMULATOR_HOST",
+        "SPARK_CONF_DIR",
+        "PYSPARK_SUBMIT_ARGS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    },
+    "produce": {"PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
+    "pubsub init": {"PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
 }
-"""Variables besides the settings fields a process may get: the Google clients' emulator
-conventions, and Spark's own (its configuration folder, the arguments PySpark gives
-spark-submit, the pod name they carry)."""
+"""Variables besides the settings fields a process may get: the Google clients' conventions
+(emulators, a service-account key file), and Spark's own (its configuration folder, the
+arguments PySpark gives spark-submit, the pod name they carry)."""
 
 
 @dataclass
@@ -85,14 +91,14 @@ def render(kustomization: Path) -> list[dict[str, Any]]:
     return [document for document in yaml.safe_load_all(result.stdout) if document]
 
 
-def variant_kustomization(overlay: str, component: str, directory: Path) -> Path:
-    """A kustomization: the overlay's, with ``component`` as its streaming component."""
+def variant_kustomization(overlay: str, components: list[str], directory: Path) -> Path:
+    """A kustomization: the overlay's, with ``components`` instead of its streaming one."""
     original = yaml.safe_load((K3S / "overlays" / overlay / "kustomization.yaml").read_text())
     relative = Path("../" * len(directory.relative_to(REPOSITORY_ROOT).parts))
     original["resources"] = [str(relative / "deploy/k3s/base")]
     original["components"] = [
         str(relative / f"deploy/k3s/overlays/{overlay}/env"),
-        str(relative / f"deploy/k3s/components/{component}"),
+        *(str(relative / f"deploy/k3s/components/{component}") for component in components),
     ]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(original))
