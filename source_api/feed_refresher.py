@@ -31,10 +31,11 @@ from source_db.feed import REFRESH_SQL
 log = logging.getLogger(__name__)
 
 LAG_SQL = """
-SELECT (SELECT coalesce(max(source_sequence), 0) FROM olist.order_items)
-     - (SELECT coalesce(max(source_sequence), 0) FROM olist.order_event_feed)
+SELECT greatest(0, (SELECT coalesce(max(source_sequence), 0) FROM olist.order_items)
+                 - (SELECT coalesce(max(source_sequence), 0) FROM olist.order_event_feed))
 """
-"""Sequence distance from the feed's head to the items' head (two index probes)."""
+"""Sequence distance from the feed's head to the items' head (two index probes); 0 since the
+commits write the feed themselves (docs/design/source-feed.md)."""
 
 MAX_BACKOFF = 5.0
 """Longest pause, in seconds, between two failed refreshes."""

@@ -588,6 +588,53 @@ async def test_a_connection_lost_mid_load_is_an_error_and_earlier_files_stay_loa
     assert counts == {**TABLE_COUNTS, "order_items": 0, "order_payments": 0, "order_reviews": 0}
 
 
+async def test_a_reader_during_the_load_never_sees_an_item_without_its_payments_and_reviews(
+    database_url: str, olist_csv_directory: Path
+) -> None:
+    # Another session holds order_reviews, so the load stops there with the items and
+    # payments written but not committed; a reader then looks at the feed and the items.
+    blocker = await asyncpg.connect(database_url)
+    reader = await asyncpg.connect(database_url)
+    try:
+        hold = blocker.transaction()
+        await hold.start()
+        await blocker.execute("LOCK TABLE olist.order_reviews IN ACCESS EXCLUSIVE MODE")
+        load = asyncio.create_task(load_csv_directory(database_url, olist_csv_directory))
+        waiting = None
+        for _ in range(600):
+            waiting = await reader.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'LOCK TABLE olist.order_reviews%'"
+            )
+            if waiting is not None or load.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting is not None, "the load never waited on olist.order_reviews"
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_event_feed") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_items") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_payments") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.orders") > 0  # loaded before
+        await hold.rollback()
+        await load
+        feed = await reader.fetch(
+            "SELECT event_json FROM olist.order_event_feed ORDER BY source_sequence"
+        )
+    finally:
+        await blocker.close()
+        await reader.close()
+    events = [OrderEvent.model_validate_json(row["event_json"]) for row in feed]
+    assert len(events) == TABLE_COUNTS["order_items"]
+    assert {(event.item_version, event.change_type) for event in events} == {(1, "created")}
+    # Each item's only version carries its order's payments and latest review.
+    rows = await _fetch(
+        database_url,
+        f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events ORDER BY source_sequence",
+    )
+    assert events == [OrderEvent.model_validate(dict(row)) for row in rows]
+    assert any(event.payment_total is not None for event in events)
+    assert any(event.review_score is not None for event in events)
+
+
 @pytest.mark.parametrize(
     ("column", "value", "stored"),
     [
