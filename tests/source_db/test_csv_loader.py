@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -102,6 +103,9 @@ REJECTIONS = {
     },
 }
 
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+"""The zone of the dataset's wall-clock times."""
+
 TABLE_COUNTS = {
     "product_category_name_translation": 3,
     "customers": 3,
@@ -171,7 +175,7 @@ async def test_rejected_rows_carry_a_message_with_the_value_found(
     assert examples(ORDERS, "order_purchase_timestamp: not a timestamp") == [
         RejectedRow(
             7,
-            "order_purchase_timestamp: expected YYYY-MM-DD HH:MM:SS (read as UTC), "
+            "order_purchase_timestamp: expected YYYY-MM-DD HH:MM:SS (São Paulo time), "
             "found '2017/10/02 10:56:33'",
         )
     ]
@@ -198,8 +202,8 @@ async def test_quoted_multiline_comments_nulls_zips_and_timestamps_are_stored_ex
     assert r1["review_comment_message"] == (
         'Recebi bem antes do prazo, "ótimo"!\r\nProduto de qualidade.'
     )
-    assert r1["review_creation_date"] == datetime(2017, 10, 11, tzinfo=UTC)
-    assert r1["review_answer_timestamp"] == datetime(2017, 10, 12, 3, 43, 48, tzinfo=UTC)
+    assert r1["review_creation_date"] == datetime(2017, 10, 11, tzinfo=SAO_PAULO)
+    assert r1["review_answer_timestamp"] == datetime(2017, 10, 12, 3, 43, 48, tzinfo=SAO_PAULO)
     r2 = reviews[(olist_id("R2"), olist_id("O1"))]
     assert r2["review_comment_message"] == "Chegou antes do prazo.\nEmbalagem perfeita,\nnota 10"
     r3 = reviews[(olist_id("R3"), olist_id("O2"))]
@@ -237,8 +241,8 @@ async def test_quoted_multiline_comments_nulls_zips_and_timestamps_are_stored_ex
         row["order_id"]: row for row in await _fetch(database_url, "SELECT * FROM olist.orders")
     }
     o2 = orders[olist_id("O2")]
-    assert o2["order_purchase_timestamp"] == datetime(2018, 7, 24, 20, 41, 37, tzinfo=UTC)
-    assert o2["order_delivered_carrier_date"] == datetime(2018, 7, 26, 14, 31, tzinfo=UTC)
+    assert o2["order_purchase_timestamp"] == datetime(2018, 7, 24, 20, 41, 37, tzinfo=SAO_PAULO)
+    assert o2["order_delivered_carrier_date"] == datetime(2018, 7, 26, 14, 31, tzinfo=SAO_PAULO)
     assert o2["order_delivered_customer_date"] is None
     o3 = orders[olist_id("O3")]
     assert (o3["order_status"], o3["order_approved_at"]) == ("canceled", None)
@@ -644,7 +648,11 @@ async def test_a_reader_during_the_load_never_sees_an_item_without_its_payments_
         ("price", "1234567890.99", Decimal("1234567890.99")),
         ("geolocation_lat", "-2.3e-05", -2.3e-05),
         ("customer_zip_code_prefix", "7", "00007"),
-        ("order_approved_at", "2016-02-29 23:59:59", datetime(2016, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        (
+            "order_approved_at",
+            "2016-02-29 23:59:59",
+            datetime(2016, 2, 29, 23, 59, 59, tzinfo=SAO_PAULO),
+        ),
     ],
 )
 def test_field_values_at_the_edges_are_accepted(column: str, value: str, stored: object) -> None:
