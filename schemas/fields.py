@@ -42,6 +42,8 @@ class FieldSpec:
     minimum: int | float | None = None
     maximum: int | float | None = None
     min_length: int | None = None
+    # May be absent from an event's JSON (added by a later schema version; absent means null).
+    optional: bool = False
 
     def decimal_digits(self) -> tuple[int, int]:
         """``(precision, scale)`` of a decimal field; ``TypeError`` when either is missing."""
@@ -127,6 +129,7 @@ def field_spec(name: str, info: FieldInfo) -> FieldSpec:
         scale=scale,
         description=info.description or "",
         allowed_values=allowed,
+        optional=not info.is_required(),
         **_value_constraints(metadata),
     )
 

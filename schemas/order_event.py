@@ -64,8 +64,8 @@ Money = Annotated[
 class OrderEvent(BaseModel):
     """One order item, denormalised with everything an analyst joins to it.
 
-    Timestamps come from the dataset without a zone; the pipeline stores them as UTC instants
-    (the wall-clock values are kept as they are, so dates and hours read as in the source).
+    Timestamps are instants (UTC in JSON). The dataset's São Paulo wall-clock times are read
+    in America/Sao_Paulo by every writer of the source (docs/design/schema.md#types).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="OrderEvent")

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from schemas.fields import FieldSpec, field_specs
 
+SOURCE_TIME_ZONE = "America/Sao_Paulo"
+"""Zone of the source data's wall-clock times: calendar dates (``purchase_date``, "delivered
+late") are taken in it. Timestamps themselves are instants (UTC on the wire and in tables)."""
+
 PARTITION_FIELD = "purchase_date"
 """Both the BigQuery table and the Parquet layout are partitioned by this DATE column."""
 
@@ -17,7 +21,10 @@ CLUSTERING_FIELDS = ("customer_state", "product_category_name_english")
 
 DERIVED_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
-        PARTITION_FIELD, "date", False, description="Date part of order_purchase_timestamp (UTC)."
+        PARTITION_FIELD,
+        "date",
+        False,
+        description="Date of order_purchase_timestamp in America/Sao_Paulo.",
     ),
     FieldSpec(
         "delivery_time_hours",
@@ -36,7 +43,8 @@ DERIVED_FIELDS: tuple[FieldSpec, ...] = (
         "delivered_late",
         "bool",
         True,
-        description="Delivered after the estimated delivery date; null if undelivered.",
+        description="Delivered on a later day than the estimated delivery date (dates in "
+        "America/Sao_Paulo); null if undelivered.",
     ),
     FieldSpec(
         "freight_share",

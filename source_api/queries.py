@@ -1,30 +1,20 @@
 """The SQL of the source API, and the function that reads one page of events with it.
 
-Events are served from ``olist.order_event_feed``, where each one is stored as the JSON text the
-API sends, rendered once by ``olist.refresh_order_event_feed`` (source_db/sql/schema.sql, kept
-caught up by :mod:`source_api.feed_refresher`). A page is a keyset range scan on the feed's
-primary key (``source_sequence > $cursor ORDER BY source_sequence LIMIT $n``: O(page) at any
-depth, never OFFSET) and its JSON texts are spliced into the answer without being parsed.
+Events are served from ``olist.order_event_feed``: every version of every order item, stored as
+the JSON text the API sends, written by the commit that made the change (source_db/sql/
+schema.sql, docs/design/source-feed.md). A page is a keyset range scan on the feed's primary
+key (``source_sequence > $cursor ORDER BY source_sequence LIMIT $n``: O(page) at any depth,
+never OFFSET) and its JSON texts are spliced into the answer without being parsed. The head
+(``head_sequence``, ``has_more``) is the feed's, read in the same statement.
 
-The feed trails the committed items by up to one refresh interval. When a page comes back
-short although ``order_items`` holds events after it, the rest of the page is rendered on the
-spot from the view (``olist.render_order_events``, same rendering), so a commit is served by
-the very next request, as when the API read the view directly.
+Why a reader never skips an event: versions draw their sequence numbers under one advisory
+lock held until their commit is visible, so they commit in sequence order, and a page read in
+one snapshot holds every committed version after the cursor; no version can appear later
+below a sequence a reader has passed. A commit is served by the very next request.
 
-Events whose source rows changed after they were rendered are marked stale by triggers and
-rendered again by the next refresh; a page that meets such a mark renders the event on the
-spot, so a reader sees the rows as they are when it reads.
-
-A page's statements (feed range, stale marks in that range, rendered tail) run in one
-read-only REPEATABLE READ transaction, so they all see one snapshot.
-
-Why a reader never skips an event: writers of ``order_items`` commit in sequence order (one
-advisory lock, source_db/sql/schema.sql), and the feed is always a sequence-ordered prefix of
-the committed items (the refresher appends everything visible above its head, under its own
-lock). In one snapshot, a short feed page therefore holds every feed row after the cursor, any
-committed item below the feed's head is in the feed, and the tail renders every committed item
-after the page's last sequence. Items commit in order, so no row can appear later below a
-sequence a reader has passed.
+The stale marks and the rendered tail below date from the feed that rendered events after
+their commit; nothing writes marks any more and the tail never finds rows (the head is the
+feed's), so both cost one index probe at most. They go once no API of the older schema runs.
 """
 
 from __future__ import annotations
@@ -34,10 +24,10 @@ from dataclasses import dataclass
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-# Each page statement answers at least one row: the head of order_items, LEFT JOINed with the
+# Each page statement answers at least one row: the head of the feed, LEFT JOINed with the
 # page (null columns when it is empty), so head and events come from one snapshot and an
 # empty page costs one round trip. The lateral subquery keeps its ORDER BY for the one outer row.
-_HEAD = "SELECT coalesce(max(source_sequence), 0) AS head_sequence FROM olist.order_items"
+_HEAD = "SELECT coalesce(max(source_sequence), 0) AS head_sequence FROM olist.order_event_feed"
 
 FEED_PAGE_SQL = f"""
 SELECT head.head_sequence, page.source_sequence, page.event_json
@@ -50,7 +40,7 @@ LEFT JOIN LATERAL (
     LIMIT $2
 ) AS page ON true
 """
-"""The head of ``order_items`` and at most ``$2`` pre-rendered events after ``$1``."""
+"""The head of the feed and at most ``$2`` events after ``$1``."""
 
 STALE_SQL = """
 SELECT array_agg(DISTINCT source_sequence) FROM olist.order_event_feed_stale
@@ -72,8 +62,8 @@ LEFT JOIN LATERAL (
     FROM olist.render_order_events($1, $2) AS rendered
 ) AS page ON true
 """
-"""The head of ``order_items`` and at most ``$2`` events after ``$1`` rendered now (the tail
-of a page beyond the feed's head)."""
+"""The head of the feed and at most ``$2`` events after ``$1`` from
+``olist.render_order_events`` (the tail of a page beyond the feed's head; never any now)."""
 
 READY_SQL = "SELECT 1"
 """Cheapest round trip proving the database answers."""
@@ -89,7 +79,7 @@ class EventPage:
     last_sequence: int | None
     """``source_sequence`` of the last event, ``None`` for an empty page."""
     head_sequence: int
-    """Largest ``source_sequence`` in ``order_items`` when the page was read (0 when empty)."""
+    """Largest ``source_sequence`` in the feed when the page was read (0 when empty)."""
 
     @property
     def has_more(self) -> bool:

@@ -67,7 +67,8 @@ def _field_rules(spec: FieldSpec) -> list[Rule]:
     if spec.repeated:
         expected = f"an array of {expected.removeprefix('a ').removeprefix('an ')}s"
     rules: list[Rule] = [
-        (~present, F.lit(f"{name}: missing")),
+        # A field added by a later schema version may be absent (version 1 events).
+        (~present & F.lit(not spec.optional), F.lit(f"{name}: missing")),
         (
             present & ~json_null & typed.isNull(),
             F.concat(F.lit(f"{name}: expected {expected}, got "), _quoted(raw)),

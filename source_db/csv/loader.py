@@ -1,7 +1,11 @@
 """Load the Kaggle Olist CSV files of a directory into the source database, at COPY speed.
 
 Each file is loaded in its own transaction, in foreign-key order (see ``CSV_TABLES``), with
-the table locked against other writers (not readers) until it commits:
+the table locked against other writers (not readers) until it commits. The files an event is
+built from after its order (order items, payments, reviews: :data:`EVENT_FILES_TOGETHER`) share
+one transaction instead (a savepoint each), so every item reaches the feed at that commit with
+its payments and reviews, one version each: a producer reading during the load never sees an
+order half loaded. Each file:
 
 1. the file is parsed and checked in one streaming pass (:mod:`source_db.csv.reader`);
    malformed rows go to the report, valid ones are sent by binary ``COPY`` into a temporary
@@ -15,8 +19,7 @@ the table locked against other writers (not readers) until it commits:
    The other rows not inserted were already present.
 
 A table without parents that is still empty skips staging: its rows are copied straight in.
-When every file is loaded, the new events are rendered into the API's feed
-(:func:`source_db.feed.refresh_feed`).
+The feed's versions are written by the commits themselves (docs/design/source-feed.md).
 
 A bad row never stops a load; a file with a foreign header is refused and the others still
 load. Only a missing directory or a directory with none of the 9 files
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
@@ -49,11 +54,16 @@ from source_db.csv.report import (
 )
 from source_db.csv.tables import CSV_FILE_NAMES, CSV_TABLES, CsvTable
 from source_db.ddl import init_database
-from source_db.feed import refresh_feed
 
 __all__ = ["FileReport", "LoadReport", "load_csv_directory"]
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
+
+EVENT_FILES_TOGETHER = frozenset({"order_items", "order_payments", "order_reviews"})
+"""Tables loaded in one transaction: an item's event is visible only with its payments and
+reviews."""
 
 STAGING_TABLE = "csv_staging"
 # Temporary tables live in per-session buffers (8 MB by default); the largest staging table
@@ -90,19 +100,20 @@ async def load_csv_directory(
             await init_database(dsn)
         await connection.execute(f"SET temp_buffers = '{TEMP_BUFFERS}'")
         await connection.execute(f"SET work_mem = '{WORK_MEM}'")
-        for table in present:
-            try:
-                file_report = await _load_file(connection, table, directory / table.file_name)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                if not (connection.is_closed() or isinstance(error, _SERVER_GONE)):
-                    raise
-                # Leaving the transaction of a dead connection raises InterfaceError; the
-                # server's own reason is the exception it interrupted.
-                cause = error.__context__ if isinstance(error, asyncpg.InterfaceError) else None
-                raise DatabaseConnectionLost(dsn, table.file_name, cause or error) from error
-            report.files.append(file_report)
-        # Render the loaded events into the API's feed now, so they are served at full speed.
-        await refresh_feed(connection)
+        alone = [table for table in present if table.table not in EVENT_FILES_TOGETHER]
+        together = [table for table in present if table.table in EVENT_FILES_TOGETHER]
+        for table in alone:
+            report.files.append(await _load_or_explain(connection, dsn, table, directory))
+        if together:
+            # One transaction (each file a savepoint in it): the items' versions are written
+            # at its commit, with every payment and review.
+            loaded: list[FileReport] = []
+            transaction = connection.transaction()
+            await _in_file(connection, dsn, together[0], transaction.start())
+            for table in together:
+                loaded.append(await _load_or_explain(connection, dsn, table, directory))
+            await _in_file(connection, dsn, together[-1], transaction.commit())
+            report.files.extend(loaded)
     finally:
         await connection.close()
     report.seconds = time.perf_counter() - started
@@ -123,6 +134,28 @@ _SERVER_GONE = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
 )
+
+
+async def _load_or_explain(
+    connection: asyncpg.Connection, dsn: str, table: CsvTable, directory: Path
+) -> FileReport:
+    step = _load_file(connection, table, directory / table.file_name)
+    return await _in_file(connection, dsn, table, step)
+
+
+async def _in_file(
+    connection: asyncpg.Connection, dsn: str, table: CsvTable, step: Awaitable[T]
+) -> T:
+    """Await ``step``, naming ``table``'s file when the connection to the server is lost."""
+    try:
+        return await step
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        if not (connection.is_closed() or isinstance(error, _SERVER_GONE)):
+            raise
+        # Leaving the transaction of a dead connection raises InterfaceError; the server's own
+        # reason is the exception it interrupted.
+        cause = error.__context__ if isinstance(error, asyncpg.InterfaceError) else None
+        raise DatabaseConnectionLost(dsn, table.file_name, cause or error) from error
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
@@ -208,6 +241,8 @@ async def _copy_into_table(
 async def _copy_into_staging(
     connection: asyncpg.Connection, table: CsvTable, reader: CsvFileReader
 ) -> int:
+    # Dropped at commit; within the transaction shared by several files, by the next file.
+    await connection.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING_TABLE}")
     await connection.execute(_staging_sql(table))
     status = await connection.copy_records_to_table(
         STAGING_TABLE, records=reader.records(), columns=["line_number", *table.table_columns]

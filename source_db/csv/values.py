@@ -12,8 +12,11 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
 
 from schemas.order_event import BRAZILIAN_STATES, ORDER_STATUSES, PAYMENT_TYPES
+from schemas.warehouse import SOURCE_TIME_ZONE
 
 Converter = Callable[[str], object]
 
@@ -174,6 +177,26 @@ def coordinate(limit: float) -> Converter:
     return convert
 
 
+@cache
+def _utc_offset(local_hour: str) -> str:
+    """The UTC offset (``-03:00``) of São Paulo wall-clock time at ``YYYY-MM-DD HH``.
+
+    Offsets change only on the hour (Brazil's daylight saving time, until 2019), so one lookup
+    per distinct hour serves every timestamp in it. A wall-clock time that occurs twice (the
+    hour before daylight saving ends) is read as the first; one skipped when it starts, with
+    the offset before the change.
+    """
+    moment = datetime.fromisoformat(local_hour + ":00:00").replace(tzinfo=_SOURCE_ZONE)
+    offset = moment.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_SOURCE_ZONE = ZoneInfo(SOURCE_TIME_ZONE)
+
+
 def _parse_timestamp(value: str) -> datetime:
     # fromisoformat alone also accepts "2017-10-02", "20171002T1056" or an offset; the dataset
     # has exactly one shape, and anything else means the file was rewritten by some tool.
@@ -181,20 +204,21 @@ def _parse_timestamp(value: str) -> datetime:
         raise _not_a_timestamp(value)
     try:
         # Appending the offset is several times cheaper than datetime.replace(tzinfo=...)
-        # (docs/operations/loading-csv.md#measurements).
-        return datetime.fromisoformat(value + "+00:00")
+        # (docs/operations/loading-csv.md#measurements); the offset is São Paulo's at that
+        # wall-clock time, so the value stored is the instant it was there.
+        return datetime.fromisoformat(value + _utc_offset(value[:13]))
     except ValueError:
         raise _not_a_timestamp(value) from None
 
 
 def _not_a_timestamp(value: str) -> BadValue:
     return BadValue(
-        "not a timestamp", f"expected {TIMESTAMP_FORMAT} (read as UTC), found {_shown(value)}"
+        "not a timestamp", f"expected {TIMESTAMP_FORMAT} (São Paulo time), found {_shown(value)}"
     )
 
 
 def timestamp(value: str) -> datetime:
-    """A required ``YYYY-MM-DD HH:MM:SS`` wall-clock time, stored as that instant in UTC."""
+    """A required ``YYYY-MM-DD HH:MM:SS`` São Paulo wall-clock time, as the instant it was."""
     if not value:
         raise BadValue("empty", f"expected {TIMESTAMP_FORMAT}, found an empty field")
     return _parse_timestamp(value)

@@ -204,12 +204,10 @@ LEFT JOIN LATERAL (
 ) AS r ON true;
 
 -- ------------------------------------------------------------------------------------------
--- The pre-rendered event feed (docs/design/source-feed.md).
---
--- Running the view above costs ~25 us of backend CPU per event (seven index lookups and two
--- lateral subqueries), which caps a sequential reader far below what the API can send. So
--- every event is rendered to JSON once, shortly after its commit, and appended to
--- olist.order_event_feed; a page is then one index range scan over ready-made JSON texts.
+-- The event feed (docs/design/source-feed.md): every version of every item, rendered to the
+-- JSON text the API serves, in source_sequence order. Running the view above costs ~25 us of
+-- backend CPU per event, so each version is rendered once, when its change commits (below),
+-- and a page is one index range scan over ready-made JSON texts.
 
 -- Money as a JSON number in its shortest decimal form that still reads as a fraction, the way
 -- a float prints: 58.90 -> 58.9, 100.00 -> 100.0, 0.00 -> 0.0, 12.34 -> 12.34. Inlined.
@@ -217,203 +215,343 @@ CREATE OR REPLACE FUNCTION olist.json_money(amount numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT CASE WHEN amount = round(amount, 1) THEN round(amount, 1) ELSE amount END $$;
 
--- The JSON of each event, exactly as the API serves it: keys in schemas.EVENT_FIELDS order
--- (the column order of olist.order_events), money as JSON numbers (olist.json_money),
--- payment_types as an array, timestamps ISO 8601 in the session time zone: read it only
--- through functions that SET TimeZone = 'UTC' (below).
-CREATE OR REPLACE VIEW olist.order_event_json AS
-SELECT e.source_sequence, row_to_json(e)::text AS event_json
-FROM (
-    SELECT schema_version, event_id, source_sequence, order_id, order_item_id, order_status,
-           order_purchase_timestamp, order_approved_at, order_delivered_carrier_date,
-           order_delivered_customer_date, order_estimated_delivery_date, customer_id,
-           customer_unique_id, customer_zip_code_prefix, customer_city, customer_state,
-           product_id, product_category_name, product_category_name_english,
-           product_weight_g, product_length_cm, product_height_cm, product_width_cm,
-           seller_id, seller_zip_code_prefix, seller_city, seller_state, shipping_limit_date,
-           olist.json_money(price) AS price, olist.json_money(freight_value) AS freight_value,
-           olist.json_money(payment_total) AS payment_total, payment_types,
-           payment_installments_max,
-           review_score, review_creation_date, review_answer_timestamp,
-           item_key, item_version, change_type, changed_at
-    FROM olist.order_events
-) AS e;
+-- The rendered content of each item: the event's fields from order_id to
+-- review_answer_timestamp as one JSON object (keys in EVENT_FIELDS order, money as
+-- olist.json_money), with the item's current sequence and version. Read it only through
+-- functions that SET TimeZone = 'UTC'.
+CREATE OR REPLACE VIEW olist.order_item_content AS
+SELECT e.source_sequence, e.order_id, e.order_item_id, e.item_version, e.change_type,
+       e.changed_at, row_to_json(c)::text AS content_json
+FROM olist.order_events AS e
+CROSS JOIN LATERAL (
+    SELECT e.order_id, e.order_item_id, e.order_status, e.order_purchase_timestamp,
+           e.order_approved_at, e.order_delivered_carrier_date,
+           e.order_delivered_customer_date, e.order_estimated_delivery_date, e.customer_id,
+           e.customer_unique_id, e.customer_zip_code_prefix, e.customer_city,
+           e.customer_state, e.product_id, e.product_category_name,
+           e.product_category_name_english, e.product_weight_g, e.product_length_cm,
+           e.product_height_cm, e.product_width_cm, e.seller_id, e.seller_zip_code_prefix,
+           e.seller_city, e.seller_state, e.shipping_limit_date,
+           olist.json_money(e.price) AS price, olist.json_money(e.freight_value) AS freight_value,
+           olist.json_money(e.payment_total) AS payment_total, e.payment_types,
+           e.payment_installments_max, e.review_score, e.review_creation_date,
+           e.review_answer_timestamp
+) AS c;
 
+-- The JSON text of one version: the envelope fields around the item's content (the object
+-- between its braces), byte for byte what row_to_json of the order_events view gives.
+CREATE OR REPLACE FUNCTION olist.order_event_text(
+    source_sequence bigint, order_id text, order_item_id bigint, item_version bigint,
+    change_type text, changed_at timestamptz, content_fields text
+) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT '{"schema_version":2,"event_id":"'
+        || md5('olist:order_item:' || order_id || ':' || order_item_id || ':' || item_version)::uuid
+        || '","source_sequence":' || source_sequence || ',' || content_fields
+        || ',"item_key":"' || md5('olist:order_item:' || order_id || ':' || order_item_id)::uuid
+        || '","item_version":' || item_version || ',"change_type":"' || change_type
+        || '","changed_at":' || to_json(changed_at)::text || '}'
+$$;
+
+-- The JSON of each item's current version, exactly as the feed holds it (olist.order_event_text
+-- of olist.order_item_content). Read it only through functions that SET TimeZone = 'UTC'.
+CREATE OR REPLACE VIEW olist.order_event_json AS
+SELECT c.source_sequence,
+       olist.order_event_text(c.source_sequence, c.order_id, c.order_item_id, c.item_version,
+                              c.change_type, c.changed_at,
+                              substr(c.content_json, 2, length(c.content_json) - 2)) AS event_json
+FROM olist.order_item_content AS c;
+
+-- One row per version. order_id .. content_md5 are null on rows rendered before versions
+-- existed (schema version 1 events of a database initialised earlier).
 CREATE TABLE IF NOT EXISTS olist.order_event_feed (
     source_sequence  bigint PRIMARY KEY,
     event_json       text NOT NULL
 );
+ALTER TABLE olist.order_event_feed
+    ADD COLUMN IF NOT EXISTS order_id char(32),
+    ADD COLUMN IF NOT EXISTS order_item_id integer,
+    ADD COLUMN IF NOT EXISTS item_version integer,
+    ADD COLUMN IF NOT EXISTS change_type text,
+    ADD COLUMN IF NOT EXISTS content_md5 text;
+CREATE INDEX IF NOT EXISTS order_event_feed_item_version_idx
+    ON olist.order_event_feed (order_id, order_item_id, item_version DESC);
 
--- Up to max_rows events after after_sequence, rendered now (for the part of a page the feed
--- does not hold yet). STABLE: it reads in the snapshot of the statement that calls it.
+-- Up to max_rows events after after_sequence. The feed is complete at every commit, so this
+-- reads it; kept for API processes that still call it for the tail of a page.
 CREATE OR REPLACE FUNCTION olist.render_order_events(after_sequence bigint, max_rows integer)
 RETURNS TABLE (source_sequence bigint, event_json text)
 LANGUAGE sql STABLE
-SET TimeZone = 'UTC' SET jit = off
 AS $$
-    SELECT source_sequence, event_json
-    FROM olist.order_event_json
-    WHERE source_sequence > after_sequence
-    ORDER BY source_sequence
+    SELECT f.source_sequence, f.event_json
+    FROM olist.order_event_feed AS f
+    WHERE f.source_sequence > after_sequence
+    ORDER BY f.source_sequence
     LIMIT max_rows
 $$;
 
--- The given events, rendered now (for feed rows marked stale that a page serves before the
--- refresher has rendered them again). STABLE: it reads in its caller's snapshot.
+-- The given events (versions never change once written: read from the feed).
 CREATE OR REPLACE FUNCTION olist.render_order_events_at(source_sequences bigint[])
 RETURNS TABLE (source_sequence bigint, event_json text)
 LANGUAGE sql STABLE
-SET TimeZone = 'UTC' SET jit = off
 AS $$
-    SELECT source_sequence, event_json
-    FROM olist.order_event_json
-    WHERE source_sequence = ANY (source_sequences)
+    SELECT f.source_sequence, f.event_json
+    FROM olist.order_event_feed AS f
+    WHERE f.source_sequence = ANY (source_sequences)
 $$;
 
--- Bring the feed up to date, at most max_rows events of each kind per call: first render again
--- the events marked stale (olist.order_event_feed_stale, below), dropping those whose item is
--- gone, then append the next events after the feed's head in sequence order. Returns how many
--- feed rows it appended, re-rendered or dropped (0: the feed has caught up).
---
--- Why appending "everything visible above the feed's head" never skips an event: writers of
--- order_items hold advisory lock 4242001 from before their rows draw sequence numbers until
--- their commit is visible (olist.serialise_order_item_writers), so items commit in sequence
--- order. When this function's INSERT takes its snapshot, the visible items above the head are
--- therefore exactly the committed ones below the lowest sequence still in flight: an item
--- that commits later always has a higher sequence than every item appended now, and the next
--- call appends it. Refreshers take advisory lock 4242003, held until their commit is visible,
--- so two refreshers (several API replicas, a loader) never append the same range, and the
--- head each one reads (in a statement after the lock) includes the previous one's rows. The
--- feed is thus at every moment a sequence-ordered prefix of the committed items.
+-- Nothing to do any more: versions are appended when their change commits. Kept (answering 0)
+-- for the API's background refresher and the bulk writers, which still call it.
 CREATE OR REPLACE FUNCTION olist.refresh_order_event_feed(max_rows integer) RETURNS integer
 LANGUAGE plpgsql
-SET TimeZone = 'UTC' SET jit = off
 AS $$
-DECLARE
-    feed_head bigint;
-    stale bigint[];
-    rerendered integer := 0;
-    dropped integer := 0;
-    appended integer;
 BEGIN
     IF max_rows IS NULL OR max_rows < 1 THEN
         RAISE EXCEPTION 'refresh_order_event_feed expects max_rows >= 1, got %', max_rows
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        -- One snapshot for the whole transaction would read a stale feed head after the lock.
-        RAISE EXCEPTION 'refresh_order_event_feed must run at READ COMMITTED, the transaction '
-                        'is %; call it in its own transaction', current_setting('transaction_isolation')
-            USING ERRCODE = 'invalid_transaction_state';
-    END IF;
-    -- 4242003 is this project's lock key for "appending to order_event_feed".
-    PERFORM pg_advisory_xact_lock(4242003);
-    -- Claim what writers committed before this statement; later marks wait for the next call.
-    -- The statements below see at least those writers' changes (each takes a newer snapshot).
-    -- A marked item not in the feed yet needs nothing: it is appended with a newer snapshot.
-    WITH claimed AS (
-        DELETE FROM olist.order_event_feed_stale
-        WHERE ctid = ANY (ARRAY(SELECT ctid FROM olist.order_event_feed_stale LIMIT max_rows))
-        RETURNING source_sequence
-    )
-    SELECT array_agg(DISTINCT source_sequence) INTO stale FROM claimed;
-    IF stale IS NOT NULL THEN
-        DELETE FROM olist.order_event_feed AS f
-        WHERE f.source_sequence = ANY (stale)
-          AND NOT EXISTS (
-              SELECT 1 FROM olist.order_items AS oi WHERE oi.source_sequence = f.source_sequence);
-        GET DIAGNOSTICS dropped = ROW_COUNT;
-        UPDATE olist.order_event_feed AS f
-        SET event_json = j.event_json
-        FROM olist.order_event_json AS j
-        WHERE j.source_sequence = ANY (stale) AND f.source_sequence = j.source_sequence;
-        GET DIAGNOSTICS rerendered = ROW_COUNT;
-    END IF;
-    SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
-    INSERT INTO olist.order_event_feed (source_sequence, event_json)
-    SELECT j.source_sequence, j.event_json
-    FROM olist.order_event_json AS j
-    WHERE j.source_sequence > feed_head
-    ORDER BY j.source_sequence
-    LIMIT max_rows;
-    GET DIAGNOSTICS appended = ROW_COUNT;
-    RETURN appended + rerendered + dropped;
+    RETURN 0;
 END;
 $$;
 
--- Events already rendered whose source rows changed afterwards. Statement triggers on every
--- table an event reads record the affected items' sequences here, in the writer's transaction;
--- the next refresh renders those events again (see refresh_order_event_feed). Items written by
--- the writer's own transaction are skipped: no refresher can have rendered them yet, which
--- keeps bulk inserts of new orders (order, items, payments, review together) from marking
--- anything. TRUNCATE is not tracked.
+-- Unused since versions (nothing is rendered again); kept empty for API processes that read it.
 CREATE TABLE IF NOT EXISTS olist.order_event_feed_stale (
     source_sequence  bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_event_feed_stale_source_sequence_idx
     ON olist.order_event_feed_stale (source_sequence);
 
--- TG_ARGV[0] names the key column of the changed rows; the transition tables are
--- changed_rows (and previous_rows for UPDATE, so a row moved to another key marks both).
-CREATE OR REPLACE FUNCTION olist.mark_feed_events_stale() RETURNS trigger
+-- ------------------------------------------------------------------------------------------
+-- Versions: every committed change of an item is a new version in the feed (issue 17,
+-- docs/design/source-feed.md).
+--
+-- Statement triggers on every table an event reads record the items a statement touched in
+-- olist.order_item_changes, keyed by the writer's transaction, and queue one flush per
+-- transaction in olist.order_item_change_flush. The flush is a deferred constraint trigger: it
+-- runs once, at COMMIT, renders each touched item once (however many rows and statements
+-- touched it), and appends to olist.order_event_feed a new version of each item whose event
+-- changed (content compared by md5), a deletion version of each item that is gone, nothing for
+-- the others. Versions draw their source_sequence under advisory lock 4242001, held until the
+-- commit is visible, so the feed grows in commit order and is complete at every commit.
+
+CREATE UNLOGGED TABLE IF NOT EXISTS olist.order_item_changes (
+    txid             xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    source_sequence  bigint NOT NULL,
+    order_id         char(32) NOT NULL,
+    order_item_id    integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_item_changes_txid_idx ON olist.order_item_changes (txid);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS olist.order_item_change_flush (
+    txid  xid8 PRIMARY KEY DEFAULT pg_current_xact_id()
+);
+
+-- The flush: see the comment at the top of this section. Runs at COMMIT (a deferred
+-- constraint trigger on olist.order_item_change_flush, one row per writing transaction).
+CREATE OR REPLACE FUNCTION olist.publish_item_versions() RETURNS trigger
+LANGUAGE plpgsql
+SET TimeZone = 'UTC' SET jit = off
+AS $$
+DECLARE
+    me constant xid8 := pg_current_xact_id();
+    changed_at constant timestamptz := clock_timestamp();
+    feed_head bigint;
+    needed bigint;
+    first_sequence bigint;
+BEGIN
+    -- 4242001 is this project's lock key for "assigning source_sequence"; held until the
+    -- commit is visible, so versions commit in sequence order.
+    PERFORM pg_advisory_xact_lock(4242001);
+    DELETE FROM olist.order_item_change_flush WHERE txid = me;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- flushed already by an earlier firing in this transaction
+    END IF;
+    PERFORM set_config('olist.publishing_versions', 'on', true);
+    SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
+    IF to_regclass('pg_temp.olist_new_versions') IS NULL THEN
+    CREATE TEMP TABLE olist_new_versions (
+        order_id        char(32) NOT NULL,
+        order_item_id   integer NOT NULL,
+        live_sequence   bigint,
+        item_version    integer NOT NULL,
+        change_type     text NOT NULL,
+        changed_at      timestamptz NOT NULL,
+        content_fields  text NOT NULL,
+        content_md5     text NOT NULL,
+        rank            bigint NOT NULL,
+        source_sequence bigint
+    ) ON COMMIT DELETE ROWS;
+    END IF;
+    WITH pending AS (
+        DELETE FROM olist.order_item_changes AS p WHERE p.txid = me
+        RETURNING p.source_sequence, p.order_id, p.order_item_id
+    ),
+    keys AS (SELECT DISTINCT p.order_id, p.order_item_id FROM pending AS p),
+    live AS (
+        SELECT c.source_sequence, c.order_id, c.order_item_id, c.changed_at,
+               substr(c.content_json, 2, length(c.content_json) - 2) AS content_fields
+        FROM olist.order_item_content AS c
+        WHERE c.source_sequence IN (SELECT p.source_sequence FROM pending AS p)
+    ),
+    touched AS (
+        SELECT k.order_id, k.order_item_id, l.source_sequence AS live_sequence,
+               l.changed_at AS live_changed_at, l.content_fields, md5(l.content_fields) AS md5,
+               prev.item_version AS prev_version, prev.change_type AS prev_type,
+               prev.content_md5 AS prev_md5, prev.event_json AS prev_json
+        FROM keys AS k
+        LEFT JOIN live AS l
+            ON l.order_id = k.order_id::text AND l.order_item_id = k.order_item_id
+        LEFT JOIN LATERAL (
+            SELECT f.item_version, f.change_type, f.content_md5, f.event_json
+            FROM olist.order_event_feed AS f
+            WHERE f.order_id = k.order_id AND f.order_item_id = k.order_item_id
+            ORDER BY f.item_version DESC
+            LIMIT 1
+        ) AS prev ON true
+    )
+    INSERT INTO olist_new_versions (order_id, order_item_id, live_sequence, item_version,
+                                    change_type, changed_at, content_fields, content_md5, rank)
+    SELECT t.order_id, t.order_item_id, t.live_sequence, coalesce(t.prev_version, 0) + 1,
+           CASE WHEN t.content_fields IS NULL THEN 'deleted'
+                WHEN t.prev_version IS NULL OR t.prev_type = 'deleted' THEN 'created'
+                ELSE 'updated' END,
+           CASE WHEN t.prev_version IS NULL AND t.live_sequence > feed_head
+                THEN t.live_changed_at ELSE changed_at END,
+           -- A deletion carries the item's last content: the fields between the envelope's.
+           coalesce(t.content_fields, substr(
+               t.prev_json, strpos(t.prev_json, '"order_id"'),
+               strpos(t.prev_json, ',"item_key"') - strpos(t.prev_json, '"order_id"'))),
+           coalesce(t.md5, t.prev_md5),
+           row_number() OVER (ORDER BY t.live_sequence NULLS LAST, t.order_id, t.order_item_id)
+    FROM touched AS t
+    WHERE (t.content_fields IS NOT NULL
+           AND (t.prev_version IS NULL OR t.prev_type = 'deleted'
+                OR t.prev_md5 IS DISTINCT FROM t.md5))
+       OR (t.content_fields IS NULL AND t.prev_version IS NOT NULL AND t.prev_type <> 'deleted');
+    -- Items written by this transaction keep the sequence they drew (under the lock, above
+    -- the feed's head); every other version draws a new one, in one block.
+    UPDATE olist_new_versions SET source_sequence = live_sequence
+    WHERE live_sequence > feed_head;
+    SELECT count(*) INTO needed FROM olist_new_versions WHERE source_sequence IS NULL;
+    IF needed > 0 THEN
+        first_sequence := nextval('olist.order_item_source_sequence');
+        IF needed > 1 THEN
+            PERFORM setval('olist.order_item_source_sequence', first_sequence + needed - 1);
+        END IF;
+        UPDATE olist_new_versions AS v SET source_sequence = first_sequence + ordered.position - 1
+        FROM (
+            SELECT n.order_id, n.order_item_id,
+                   row_number() OVER (ORDER BY n.rank) AS position
+            FROM olist_new_versions AS n WHERE n.source_sequence IS NULL
+        ) AS ordered
+        WHERE v.order_id = ordered.order_id AND v.order_item_id = ordered.order_item_id;
+    END IF;
+    INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id, order_item_id,
+                                        item_version, change_type, content_md5)
+    SELECT v.source_sequence,
+           olist.order_event_text(v.source_sequence, v.order_id::text, v.order_item_id,
+                                  v.item_version, v.change_type, v.changed_at, v.content_fields),
+           v.order_id, v.order_item_id, v.item_version, v.change_type, v.content_md5
+    FROM olist_new_versions AS v
+    ORDER BY v.source_sequence;
+    -- The live row carries its current version, so olist.order_events shows it.
+    UPDATE olist.order_items AS oi
+    SET source_sequence = v.source_sequence, item_version = v.item_version,
+        change_type = v.change_type, changed_at = v.changed_at
+    FROM olist_new_versions AS v
+    WHERE v.change_type <> 'deleted'
+      AND oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
+      AND (oi.source_sequence, oi.item_version, oi.change_type, oi.changed_at)
+          IS DISTINCT FROM (v.source_sequence, v.item_version, v.change_type, v.changed_at);
+    PERFORM set_config('olist.publishing_versions', 'off', true);
+    RETURN NULL;
+END;
+$$;
+
+-- Statement trigger on every table an event reads: records the items the statement touched
+-- (TG_ARGV[0] names the key column of the changed rows; transition tables changed_rows, and
+-- previous_rows for UPDATE) and queues this transaction's flush. Keys that reach order items
+-- through another table are translated first; a change that reaches no item (reference data
+-- loaded before any order) records nothing.
+CREATE OR REPLACE FUNCTION olist.collect_item_changes() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     key_column text := TG_ARGV[0];
     keys text[];
+    touched bigint;
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        EXECUTE format(
-            'SELECT array_agg(DISTINCT k) FROM (SELECT %1$I::text AS k FROM changed_rows '
-            'UNION ALL SELECT %1$I::text FROM previous_rows) AS changed', key_column)
-        INTO keys;
+    IF current_setting('olist.publishing_versions', true) = 'on' THEN
+        RETURN NULL;  -- the flush itself updating order_items
+    END IF;
+    IF key_column = 'order_item' THEN
+        IF TG_OP = 'UPDATE' THEN
+            INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
+            SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r
+            UNION ALL
+            SELECT r.source_sequence, r.order_id, r.order_item_id FROM previous_rows AS r;
+        ELSE
+            INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
+            SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r;
+        END IF;
+        GET DIAGNOSTICS touched = ROW_COUNT;
     ELSE
-        EXECUTE format('SELECT array_agg(DISTINCT %1$I::text) FROM changed_rows', key_column)
-        INTO keys;
+        IF TG_OP = 'UPDATE' THEN
+            EXECUTE format(
+                'SELECT array_agg(DISTINCT k) FROM (SELECT %1$I::text AS k FROM changed_rows '
+                'UNION ALL SELECT %1$I::text FROM previous_rows) AS changed', key_column)
+            INTO keys;
+        ELSE
+            EXECUTE format('SELECT array_agg(DISTINCT %1$I::text) FROM changed_rows', key_column)
+            INTO keys;
+        END IF;
+        IF key_column = 'customer_id' AND keys IS NOT NULL THEN
+            SELECT array_agg(o.order_id::text) INTO keys
+            FROM olist.orders AS o WHERE o.customer_id = ANY (keys::char(32)[]);
+            key_column := 'order_id';
+        ELSIF key_column = 'product_category_name' AND keys IS NOT NULL THEN
+            SELECT array_agg(p.product_id::text) INTO keys
+            FROM olist.products AS p WHERE p.product_category_name = ANY (keys);
+            key_column := 'product_id';
+        END IF;
+        IF keys IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF key_column = 'order_id' THEN
+            INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
+            SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
+            WHERE oi.order_id = ANY (keys::char(32)[]);
+        ELSIF key_column = 'product_id' THEN
+            INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
+            SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
+            WHERE oi.product_id = ANY (keys::char(32)[]);
+        ELSIF key_column = 'seller_id' THEN
+            INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
+            SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
+            WHERE oi.seller_id = ANY (keys::char(32)[]);
+        ELSE
+            RAISE EXCEPTION 'collect_item_changes: unknown key column %', key_column;
+        END IF;
+        GET DIAGNOSTICS touched = ROW_COUNT;
     END IF;
-    -- Keys that reach order items through another table are translated first, and the
-    -- function stops as soon as nothing is affected, so that a change to reference data with
-    -- no orders yet (a CSV load) never touches order_items.
-    IF key_column = 'customer_id' AND keys IS NOT NULL THEN
-        SELECT array_agg(o.order_id::text) INTO keys
-        FROM olist.orders AS o WHERE o.customer_id = ANY (keys::char(32)[]);
-        key_column := 'order_id';
-    ELSIF key_column = 'product_category_name' AND keys IS NOT NULL THEN
-        SELECT array_agg(p.product_id::text) INTO keys
-        FROM olist.products AS p WHERE p.product_category_name = ANY (keys);
-        key_column := 'product_id';
-    END IF;
-    IF keys IS NULL THEN
-        RETURN NULL;
-    END IF;
-    -- Items this transaction wrote are skipped (xmin = its own id): no refresher can have
-    -- rendered them. Updates of items mark unconditionally: an update gives the new row version
-    -- this transaction's xmin although the item may have been rendered long ago.
-    IF key_column = 'source_sequence' THEN
-        INSERT INTO olist.order_event_feed_stale SELECT unnest(keys::bigint[]);
-    ELSIF key_column = 'order_id' THEN
-        INSERT INTO olist.order_event_feed_stale
-        SELECT oi.source_sequence FROM olist.order_items AS oi
-        WHERE oi.order_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
-    ELSIF key_column = 'product_id' THEN
-        INSERT INTO olist.order_event_feed_stale
-        SELECT oi.source_sequence FROM olist.order_items AS oi
-        WHERE oi.product_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
-    ELSIF key_column = 'seller_id' THEN
-        INSERT INTO olist.order_event_feed_stale
-        SELECT oi.source_sequence FROM olist.order_items AS oi
-        WHERE oi.seller_id = ANY (keys::char(32)[]) AND oi.xmin <> pg_current_xact_id()::xid;
-    ELSE
-        RAISE EXCEPTION 'mark_feed_events_stale: unknown key column %', key_column;
+    IF touched > 0 THEN
+        INSERT INTO olist.order_item_change_flush DEFAULT VALUES ON CONFLICT DO NOTHING;
     END IF;
     RETURN NULL;
 END;
 $$;
 
+DROP TRIGGER IF EXISTS order_item_change_flush_publish ON olist.order_item_change_flush;
+CREATE CONSTRAINT TRIGGER order_item_change_flush_publish
+    AFTER INSERT ON olist.order_item_change_flush
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION olist.publish_item_versions();
+
 DO $$
 DECLARE
     tracked constant text[][] := ARRAY[
         -- table, key column, events tracked
-        ['order_items', 'source_sequence', 'UPDATE DELETE'],
+        ['order_items', 'order_item', 'INSERT UPDATE DELETE'],
         ['orders', 'order_id', 'UPDATE'],
         ['order_payments', 'order_id', 'INSERT UPDATE DELETE'],
         ['order_reviews', 'order_id', 'INSERT UPDATE DELETE'],
@@ -426,14 +564,19 @@ DECLARE
     operation text;
 BEGIN
     FOREACH entry SLICE 1 IN ARRAY tracked LOOP
-        FOREACH operation IN ARRAY string_to_array(entry[3], ' ') LOOP
+        FOREACH operation IN ARRAY string_to_array('INSERT UPDATE DELETE', ' ') LOOP
+            -- The triggers of the feed before versions (it marked rendered events stale).
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON olist.%I',
                            entry[1] || '_feed_stale_' || lower(operation), entry[1]);
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON olist.%I',
+                           entry[1] || '_item_changes_' || lower(operation), entry[1]);
+        END LOOP;
+        FOREACH operation IN ARRAY string_to_array(entry[3], ' ') LOOP
             -- Transition tables allow one event per trigger, hence one trigger per operation.
             EXECUTE format(
                 'CREATE TRIGGER %I AFTER %s ON olist.%I REFERENCING %s '
-                'FOR EACH STATEMENT EXECUTE FUNCTION olist.mark_feed_events_stale(%L)',
-                entry[1] || '_feed_stale_' || lower(operation), operation, entry[1],
+                'FOR EACH STATEMENT EXECUTE FUNCTION olist.collect_item_changes(%L)',
+                entry[1] || '_item_changes_' || lower(operation), operation, entry[1],
                 CASE operation
                     WHEN 'INSERT' THEN 'NEW TABLE AS changed_rows'
                     WHEN 'DELETE' THEN 'OLD TABLE AS changed_rows'
@@ -444,3 +587,4 @@ BEGIN
     END LOOP;
 END;
 $$;
+DROP FUNCTION IF EXISTS olist.mark_feed_events_stale();

@@ -126,3 +126,18 @@ def _review_score_cdfs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 ON_TIME_SCORE_CDF, LATE_SCORE_CDF, UNDELIVERED_SCORE_CDF = _review_score_cdfs()
+LET_DOWN_SCORE_CDF = to_cdf(ref.VERY_LATE_REVIEW_SCORE_WEIGHTS)
+
+
+def let_down_share(delay_days: np.ndarray) -> np.ndarray:
+    """Probability that a delivered order's review is a let-down one, by delivery delay in
+    days (delivery date minus estimated date; negative: early). Rises with the delay, so the
+    mean score falls as the delay grows instead of stepping once at the estimated date."""
+    delay = np.asarray(delay_days, dtype=np.float64)
+    early = np.clip((delay + 7.0) / 7.0, 0.0, 1.0) * ref.LET_DOWN_SHARE_AT_ESTIMATE
+    late = np.minimum(
+        ref.LET_DOWN_SHARE_MAX,
+        ref.LET_DOWN_SHARE_FIRST_LATE_DAY + ref.LET_DOWN_SHARE_PER_LATE_DAY * (delay - 1.0),
+    )
+    result: np.ndarray = np.where(delay > 0, late, early)
+    return result

@@ -15,7 +15,7 @@ from source_db.synthetic.distributions import (
     HOUR_CDF,
     INSTALLMENTS_CDF,
     ITEMS_CDF,
-    LATE_SCORE_CDF,
+    LET_DOWN_SCORE_CDF,
     MONTH_CDF,
     MONTH_DAYS,
     MONTH_START_US,
@@ -27,6 +27,7 @@ from source_db.synthetic.distributions import (
     UNDELIVERED_SCORE_CDF,
     VOUCHER_ONLY_CDF,
     draw,
+    let_down_share,
     lognormal,
 )
 from source_db.synthetic.geolocation import ZipRegistry
@@ -130,19 +131,22 @@ def build_order_batch(
     payment_rows = _build_payments(rng, order_ids, primary_payment, order_total)
 
     # Reviews: every delivered order, most orders that went wrong, none still in progress.
-    late = has_delivery & (delivered > estimated)
     reviewed = has_delivery.copy()
     went_wrong = (status == "shipped") | (status == "canceled") | (status == "unavailable")
     reviewed |= went_wrong & (rng.random(count) < 0.8)
+    # Delivered: the later the delivery against the promised day, the likelier a let-down
+    # review (let_down_share), so the mean score falls as the delay grows.
+    delay_days = (floor_day(delivered) - estimated) // US_PER_DAY
+    let_down = rng.random(count) < let_down_share(delay_days)
     score = (
         np.where(
-            late,
-            draw(rng, LATE_SCORE_CDF, count),
+            has_delivery,
             np.where(
-                has_delivery,
+                let_down,
+                draw(rng, LET_DOWN_SCORE_CDF, count),
                 draw(rng, ON_TIME_SCORE_CDF, count),
-                draw(rng, UNDELIVERED_SCORE_CDF, count),
             ),
+            draw(rng, UNDELIVERED_SCORE_CDF, count),
         )
         + 1
     )

@@ -600,6 +600,19 @@ LATE_REVIEW_SCORE_WEIGHTS: tuple[float, ...] = (45.0, 8.0, 12.0, 13.0, 22.0)
 """Scores 1 to 5 of orders delivered after the estimated date: late orders draw bad reviews."""
 UNDELIVERED_REVIEW_SCORE_WEIGHTS: tuple[float, ...] = (62.0, 9.0, 9.0, 7.0, 13.0)
 """Scores 1 to 5 of orders reviewed without a delivery (shipped, canceled, unavailable)."""
+VERY_LATE_REVIEW_SCORE_WEIGHTS: tuple[float, ...] = (70.0, 9.0, 8.0, 5.0, 8.0)
+"""Scores 1 to 5 of a customer let down by the delivery (mean 1.72): drawn with the
+probability :func:`source_db.synthetic.distributions.let_down_share` gives for the delay."""
+LET_DOWN_SHARE_AT_ESTIMATE = 0.04
+"""Share of let-down reviews of an order delivered on the estimated day; it falls linearly to 0
+for an order a week early or more (early orders are reviewed best in the real data)."""
+LET_DOWN_SHARE_FIRST_LATE_DAY = 0.365
+LET_DOWN_SHARE_PER_LATE_DAY = 0.065
+LET_DOWN_SHARE_MAX = 0.92
+"""Let-down share of a late order: 0.365 one day late, 0.065 more per day, at most 0.92 (from
+ten days late on). With the on-time scores (mean ~4.22) this gives mean scores of about 3.3
+one day late, 2.3 a week late and 1.9 beyond ten days, the fall published analyses of the
+real data show (docs/operations/synthetic-data.md#review-scores)."""
 LATE_DELIVERY_SHARE = 0.08
 """Share of delivered orders that arrive after the estimated date (about 8% in the data)."""
 

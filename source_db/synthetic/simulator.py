@@ -1,6 +1,7 @@
 """Order simulator: inserts brand-new, complete orders into the source database at a set rate.
 
-Each order is bought "now" (UTC) by a new or a returning customer, from products and sellers
+Each order is bought "now" (São Paulo wall-clock time for the builders, like the real data) by
+a new or a returning customer, from products and sellers
 already in the database (the most recently sold ones; a small catalogue is created when the
 database has none), and is written with its items, payments and review in one transaction, so
 ``olist.order_events`` never shows half an order. Rows come from the generator's builders
@@ -33,6 +34,7 @@ from source_db.synthetic.distributions import GEOGRAPHY
 from source_db.synthetic.geolocation import ZipRegistry
 from source_db.synthetic.orders import OrderBatch, build_order_batch
 from source_db.synthetic.tables import Rows
+from source_db.synthetic.values import local_from_utc_us
 from source_db.synthetic.writer import require_schema, write_category_translations, write_tables
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,8 @@ class OrderWriter:
         self, connection: asyncpg.Connection, rng: np.random.Generator, count: int
     ) -> OrderBatch:
         """Insert ``count`` complete orders bought now, in one transaction."""
-        now_us = time.time_ns() // 1000
+        # The builders work in São Paulo wall-clock time, like the real data.
+        now_us = local_from_utc_us(time.time_ns() // 1000)
         # One microsecond apart: the batch keeps a strict purchase order.
         purchases = now_us + np.arange(count, dtype=np.int64)
         batch = build_order_batch(rng, purchases, self.catalogue, self.pool, self.zips)

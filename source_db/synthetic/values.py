@@ -1,13 +1,21 @@
 """Time units and the conversions from numpy columns to the values PostgreSQL stores: ids, zip
-prefixes, timestamps, money amounts and nullable columns."""
+prefixes, timestamps, money amounts and nullable columns.
+
+The builders compute times as São Paulo wall-clock microseconds (the real data's hours of the
+day, promised dates at local midnight); :func:`timestamps` turns them into the instants stored.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+from schemas.warehouse import SOURCE_TIME_ZONE
 
 US_PER_SECOND = 1_000_000
 US_PER_HOUR = 3600 * US_PER_SECOND
@@ -27,9 +35,43 @@ def zip_prefixes(values: np.ndarray) -> list[str]:
     return [f"{value:05d}" for value in values.tolist()]
 
 
-def timestamps(microseconds: np.ndarray) -> list[datetime | None]:
-    """UTC datetimes from microseconds since the epoch; ``NULL_TIMESTAMP`` gives ``None``."""
-    naive = microseconds.astype(np.int64).view("datetime64[us]").tolist()
+_SOURCE_ZONE = ZoneInfo(SOURCE_TIME_ZONE)
+_EPOCH = datetime(1970, 1, 1)
+
+
+@cache
+def _utc_offset_us(local_hour: int) -> int:
+    """São Paulo's UTC offset, in microseconds, at the wall-clock hour ``local_hour`` (hours
+    since the epoch, wall-clock); offsets change only on the hour."""
+    moment = (_EPOCH + timedelta(hours=local_hour)).replace(tzinfo=_SOURCE_ZONE)
+    offset = moment.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) * US_PER_SECOND
+
+
+def utc_offsets_us(local_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """São Paulo's UTC offset at each wall-clock instant (one zone lookup per distinct hour)."""
+    hours, position = np.unique(local_us // US_PER_HOUR, return_inverse=True)
+    offsets = np.array([_utc_offset_us(int(hour)) for hour in hours.tolist()], dtype=np.int64)
+    return offsets[position.reshape(-1)]
+
+
+def local_from_utc_us(utc_us: int) -> int:
+    """São Paulo wall-clock microseconds of the instant ``utc_us`` (the simulator's "now")."""
+    moment = (datetime.fromtimestamp(0, UTC) + timedelta(microseconds=utc_us)).astimezone(
+        _SOURCE_ZONE
+    )
+    offset = moment.utcoffset()
+    return utc_us + (0 if offset is None else int(offset.total_seconds()) * US_PER_SECOND)
+
+
+def timestamps(local_us: np.ndarray) -> list[datetime | None]:
+    """The instants (UTC datetimes) of São Paulo wall-clock microseconds since the epoch;
+    ``NULL_TIMESTAMP`` gives ``None``."""
+    values = local_us.astype(np.int64)
+    present = values != NULL_TIMESTAMP
+    utc = values.copy()
+    utc[present] = values[present] - utc_offsets_us(values[present])
+    naive = utc.view("datetime64[us]").tolist()
     return [None if value is None else value.replace(tzinfo=UTC) for value in naive]
 
 
@@ -39,7 +81,7 @@ def money(cents: np.ndarray) -> list[Decimal]:
 
 
 def floor_day(microseconds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Midnight (UTC) of each instant, in microseconds since the epoch."""
+    """Midnight of each wall-clock time, in microseconds since the epoch."""
     return microseconds - microseconds % US_PER_DAY
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ from harness.processes import free_port, wait_until
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import event_id_for, item_key_for
+from source_db.csv.values import timestamp as sao_paulo_time
 from source_db.synthetic.generator import generate_dataset
 from tests.fixtures.api import ApiProcess
+from tests.fixtures.api_orders import insert_order
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +41,11 @@ def _source_aggregates(database_url: str) -> dict[str, Any]:
         try:
             row = await connection.fetchrow(
                 """SELECT count(*) AS n, sum(price) AS revenue, sum(freight_value) AS freight,
-                          count(*) FILTER (WHERE order_delivered_customer_date::date
-                                           > order_estimated_delivery_date::date) AS late
+                          count(*) FILTER (
+                              WHERE (order_delivered_customer_date AT TIME ZONE
+                                     'America/Sao_Paulo')::date
+                                  > (order_estimated_delivery_date AT TIME ZONE
+                                     'America/Sao_Paulo')::date) AS late
                    FROM olist.order_events"""
             )
             by_state = await connection.fetch(
@@ -211,3 +218,48 @@ def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: LocalPipeline)
     assert completed.returncode == 0, completed.stderr[-4000:]
     loaded = pipeline.query(f"SELECT order_item_id FROM {pipeline.table()} ORDER BY 1")
     assert [row["order_item_id"] for row in loaded] == [1, 2, 3]
+
+
+def test_an_order_at_23_30_in_sao_paulo_lands_in_that_days_partition(
+    pipeline: LocalPipeline, database_url: str
+) -> None:
+    # Olist times are São Paulo wall-clock times, read as such by the CSV loader's parser:
+    # 23:30 on 2018-03-09 there (UTC-3) is 02:30 UTC on the 10th. Delivered at 23:10 on the
+    # promised day there, which is already the next day in UTC: on time.
+    purchased = sao_paulo_time("2018-03-09 23:30:00")
+    promised = sao_paulo_time("2018-03-20 00:00:00")
+    delivered = sao_paulo_time("2018-03-20 23:10:00")
+
+    async def write_order() -> int:
+        connection = await asyncpg.connect(database_url)
+        try:
+            async with connection.transaction():
+                items = await insert_order(connection, random.Random(2330))
+                await connection.execute(
+                    "UPDATE olist.orders SET order_status = 'delivered', "
+                    "order_purchase_timestamp = $1, order_approved_at = $1, "
+                    "order_estimated_delivery_date = $2, order_delivered_customer_date = $3",
+                    purchased, promised, delivered,
+                )  # fmt: skip
+            return items
+        finally:
+            await connection.close()
+
+    items = asyncio.run(write_order())
+    with ApiProcess(database_url) as api:
+        pipeline.run(
+            "producer", "produce", "--once", OLIST_API_URL=api.url,
+            OLIST_METRICS_PORT=str(free_port()),
+        )  # fmt: skip
+    stream = pipeline.start("stream", "stream", **pipeline.stream_env())
+    wait_until(lambda: pipeline.count_loaded().rows >= items, 300, "the order's items", stream)
+    assert pipeline.terminate(stream) == 0, pipeline.log("stream")
+
+    rows = pipeline.query(
+        f"SELECT purchase_date, delivered_late, order_purchase_timestamp FROM {pipeline.table()}"
+    )
+    assert len(rows) == items
+    assert {row["purchase_date"] for row in rows} == {date(2018, 3, 9)}
+    assert {row["delivered_late"] for row in rows} == {False}
+    assert {row["order_purchase_timestamp"] for row in rows} == {purchased}
+    assert {str(row["purchase_date"]) for row in pipeline.lake_rows()} == {"2018-03-09"}

@@ -206,7 +206,8 @@ def test_a_schema_v1_event_without_the_v2_fields_stays_valid() -> None:
 def test_the_v2_fields_are_nullable_and_last() -> None:
     assert EVENT_FIELDS[-len(V2_FIELDS) :] == V2_FIELDS
     for spec in fields.field_specs()[-len(V2_FIELDS) :]:
-        assert spec.nullable
+        assert spec.nullable and spec.optional  # absent from version 1 events
+    assert not any(spec.optional for spec in fields.field_specs()[: -len(V2_FIELDS)])
 
 
 def test_checked_in_generated_files_are_not_stale() -> None:

@@ -79,17 +79,18 @@ async def test_event_json_renders_timestamps_money_and_payment_types_exactly(
 ) -> None:
     connection = await asyncpg.connect(database_url)
     try:
+        # One transaction: the item's first version has these values.
         async with connection.transaction():
             await insert_order(connection, random.Random(3))
-        await connection.execute(
-            "UPDATE olist.orders SET order_purchase_timestamp = '2017-10-02 10:56:33+00'"
-        )
-        await connection.execute("UPDATE olist.order_items SET price = 58.9, freight_value = 0")
-        await connection.execute("DELETE FROM olist.order_payments")
-        await connection.execute(
-            "INSERT INTO olist.order_payments SELECT order_id, 1, 'voucher', 1, 10.5 "
-            "FROM olist.orders UNION ALL SELECT order_id, 2, 'boleto', 3, 48.4 FROM olist.orders"
-        )
+            await connection.execute(
+                "UPDATE olist.orders SET order_purchase_timestamp = '2017-10-02 10:56:33+00'"
+            )
+            await connection.execute("UPDATE olist.order_items SET price = 58.9, freight_value = 0")
+            await connection.execute("DELETE FROM olist.order_payments")
+            await connection.execute(
+                "INSERT INTO olist.order_payments SELECT order_id, 1, 'voucher', 1, 10.5 FROM "
+                "olist.orders UNION ALL SELECT order_id, 2, 'boleto', 3, 48.4 FROM olist.orders"
+            )
     finally:
         await connection.close()
     response = await client.get("/v1/order-events", params={"limit": 1})

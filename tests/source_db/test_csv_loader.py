@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -102,6 +103,9 @@ REJECTIONS = {
     },
 }
 
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+"""The zone of the dataset's wall-clock times."""
+
 TABLE_COUNTS = {
     "product_category_name_translation": 3,
     "customers": 3,
@@ -171,7 +175,7 @@ async def test_rejected_rows_carry_a_message_with_the_value_found(
     assert examples(ORDERS, "order_purchase_timestamp: not a timestamp") == [
         RejectedRow(
             7,
-            "order_purchase_timestamp: expected YYYY-MM-DD HH:MM:SS (read as UTC), "
+            "order_purchase_timestamp: expected YYYY-MM-DD HH:MM:SS (São Paulo time), "
             "found '2017/10/02 10:56:33'",
         )
     ]
@@ -198,8 +202,8 @@ async def test_quoted_multiline_comments_nulls_zips_and_timestamps_are_stored_ex
     assert r1["review_comment_message"] == (
         'Recebi bem antes do prazo, "ótimo"!\r\nProduto de qualidade.'
     )
-    assert r1["review_creation_date"] == datetime(2017, 10, 11, tzinfo=UTC)
-    assert r1["review_answer_timestamp"] == datetime(2017, 10, 12, 3, 43, 48, tzinfo=UTC)
+    assert r1["review_creation_date"] == datetime(2017, 10, 11, tzinfo=SAO_PAULO)
+    assert r1["review_answer_timestamp"] == datetime(2017, 10, 12, 3, 43, 48, tzinfo=SAO_PAULO)
     r2 = reviews[(olist_id("R2"), olist_id("O1"))]
     assert r2["review_comment_message"] == "Chegou antes do prazo.\nEmbalagem perfeita,\nnota 10"
     r3 = reviews[(olist_id("R3"), olist_id("O2"))]
@@ -237,8 +241,8 @@ async def test_quoted_multiline_comments_nulls_zips_and_timestamps_are_stored_ex
         row["order_id"]: row for row in await _fetch(database_url, "SELECT * FROM olist.orders")
     }
     o2 = orders[olist_id("O2")]
-    assert o2["order_purchase_timestamp"] == datetime(2018, 7, 24, 20, 41, 37, tzinfo=UTC)
-    assert o2["order_delivered_carrier_date"] == datetime(2018, 7, 26, 14, 31, tzinfo=UTC)
+    assert o2["order_purchase_timestamp"] == datetime(2018, 7, 24, 20, 41, 37, tzinfo=SAO_PAULO)
+    assert o2["order_delivered_carrier_date"] == datetime(2018, 7, 26, 14, 31, tzinfo=SAO_PAULO)
     assert o2["order_delivered_customer_date"] is None
     o3 = orders[olist_id("O3")]
     assert (o3["order_status"], o3["order_approved_at"]) == ("canceled", None)
@@ -588,6 +592,53 @@ async def test_a_connection_lost_mid_load_is_an_error_and_earlier_files_stay_loa
     assert counts == {**TABLE_COUNTS, "order_items": 0, "order_payments": 0, "order_reviews": 0}
 
 
+async def test_a_reader_during_the_load_never_sees_an_item_without_its_payments_and_reviews(
+    database_url: str, olist_csv_directory: Path
+) -> None:
+    # Another session holds order_reviews, so the load stops there with the items and
+    # payments written but not committed; a reader then looks at the feed and the items.
+    blocker = await asyncpg.connect(database_url)
+    reader = await asyncpg.connect(database_url)
+    try:
+        hold = blocker.transaction()
+        await hold.start()
+        await blocker.execute("LOCK TABLE olist.order_reviews IN ACCESS EXCLUSIVE MODE")
+        load = asyncio.create_task(load_csv_directory(database_url, olist_csv_directory))
+        waiting = None
+        for _ in range(600):
+            waiting = await reader.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'LOCK TABLE olist.order_reviews%'"
+            )
+            if waiting is not None or load.done():
+                break
+            await asyncio.sleep(0.05)
+        assert waiting is not None, "the load never waited on olist.order_reviews"
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_event_feed") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_items") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.order_payments") == 0
+        assert await reader.fetchval("SELECT count(*) FROM olist.orders") > 0  # loaded before
+        await hold.rollback()
+        await load
+        feed = await reader.fetch(
+            "SELECT event_json FROM olist.order_event_feed ORDER BY source_sequence"
+        )
+    finally:
+        await blocker.close()
+        await reader.close()
+    events = [OrderEvent.model_validate_json(row["event_json"]) for row in feed]
+    assert len(events) == TABLE_COUNTS["order_items"]
+    assert {(event.item_version, event.change_type) for event in events} == {(1, "created")}
+    # Each item's only version carries its order's payments and latest review.
+    rows = await _fetch(
+        database_url,
+        f"SELECT {', '.join(EVENT_FIELDS)} FROM olist.order_events ORDER BY source_sequence",
+    )
+    assert events == [OrderEvent.model_validate(dict(row)) for row in rows]
+    assert any(event.payment_total is not None for event in events)
+    assert any(event.review_score is not None for event in events)
+
+
 @pytest.mark.parametrize(
     ("column", "value", "stored"),
     [
@@ -597,7 +648,11 @@ async def test_a_connection_lost_mid_load_is_an_error_and_earlier_files_stay_loa
         ("price", "1234567890.99", Decimal("1234567890.99")),
         ("geolocation_lat", "-2.3e-05", -2.3e-05),
         ("customer_zip_code_prefix", "7", "00007"),
-        ("order_approved_at", "2016-02-29 23:59:59", datetime(2016, 2, 29, 23, 59, 59, tzinfo=UTC)),
+        (
+            "order_approved_at",
+            "2016-02-29 23:59:59",
+            datetime(2016, 2, 29, 23, 59, 59, tzinfo=SAO_PAULO),
+        ),
     ],
 )
 def test_field_values_at_the_edges_are_accepted(column: str, value: str, stored: object) -> None:

@@ -288,6 +288,47 @@ async def test_review_scores_are_skewed_to_five(generated: tuple[str, Generation
     assert unreviewed_delivered == 0
 
 
+# Mean review score of delivered orders by delivery delay (delivery day minus promised day, in
+# São Paulo): the figures stated in docs/operations/synthetic-data.md#review-scores, with the
+# tolerance a 5,000-order sample allows (fewer than 100 reviews in each late bucket).
+SCORE_BY_DELAY = {
+    "a week early or more": (4.22, 0.15),
+    "up to a week early or on the day": (4.15, 0.15),
+    "1-3 days late": (3.1, 0.4),
+    "4-7 days late": (2.55, 0.45),
+    "more than a week late": (1.9, 0.45),
+}
+
+
+async def test_review_scores_fall_as_the_delivery_delay_grows(
+    generated: tuple[str, GenerationReport],
+) -> None:
+    dsn, _ = generated
+    connection = await asyncpg.connect(dsn, server_settings={"TimeZone": "America/Sao_Paulo"})
+    try:
+        rows = await connection.fetch(
+            """SELECT CASE WHEN d <= -7 THEN 'a week early or more'
+                           WHEN d <= 0 THEN 'up to a week early or on the day'
+                           WHEN d <= 3 THEN '1-3 days late'
+                           WHEN d <= 7 THEN '4-7 days late'
+                           ELSE 'more than a week late' END AS bucket,
+                      avg(r.review_score)::float AS score, count(*) AS reviews
+               FROM (SELECT order_id, order_delivered_customer_date::date
+                            - order_estimated_delivery_date::date AS d
+                     FROM olist.orders WHERE order_status = 'delivered') AS o
+               JOIN olist.order_reviews AS r USING (order_id)
+               GROUP BY 1"""
+        )
+    finally:
+        await connection.close()
+    scores = {row["bucket"]: row["score"] for row in rows}
+    assert set(scores) == set(SCORE_BY_DELAY)
+    for bucket, (expected, tolerance) in SCORE_BY_DELAY.items():
+        assert abs(scores[bucket] - expected) <= tolerance, (bucket, scores[bucket])
+    ordered = [scores[bucket] for bucket in SCORE_BY_DELAY]
+    assert ordered == sorted(ordered, reverse=True), scores  # falls as the delay grows
+
+
 async def test_orders_are_mostly_delivered_with_consistent_dates(
     generated: tuple[str, GenerationReport],
 ) -> None:
@@ -346,7 +387,8 @@ async def test_purchases_span_2016_to_2018_and_grow(
     generated: tuple[str, GenerationReport],
 ) -> None:
     dsn, _ = generated
-    connection = await asyncpg.connect(dsn)
+    # Dates as in the data's zone: the generator draws São Paulo wall-clock times.
+    connection = await asyncpg.connect(dsn, server_settings={"TimeZone": "America/Sao_Paulo"})
     try:
         bounds = await connection.fetchrow(
             "SELECT min(order_purchase_timestamp)::date::text AS first,"

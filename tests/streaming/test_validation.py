@@ -142,24 +142,30 @@ def test_valid_event_is_parsed_with_exact_types(spark: Any) -> None:
 
 
 def test_analytics_columns(spark: Any) -> None:
+    # Dates are São Paulo's: midnight of 2017-10-18 there (daylight saving time, UTC-2) is
+    # 02:00 UTC; 08:00 there on the 19th is 10:00 UTC.
     late = {
         **SAMPLE,
-        "order_delivered_customer_date": "2017-10-19T08:00:00+00:00",
-        "order_estimated_delivery_date": "2017-10-18T00:00:00+00:00",
+        "order_delivered_customer_date": "2017-10-19T10:00:00+00:00",
+        "order_estimated_delivery_date": "2017-10-18T02:00:00+00:00",
     }
-    same_day = {**late, "order_delivered_customer_date": "2017-10-18T23:00:00+00:00"}
+    # 23:00 in São Paulo on the promised day, already the next day in UTC: on time.
+    same_day = {**late, "order_delivered_customer_date": "2017-10-19T01:00:00+00:00"}
     undelivered = {**SAMPLE, "order_delivered_customer_date": None, "price": 0}
+    # Bought at 23:30 in São Paulo on 2018-03-09 (UTC-3), 02:30 UTC on the 10th.
+    late_evening = {**SAMPLE, "order_purchase_timestamp": "2018-03-10T02:30:00+00:00"}
     frame = spark.createDataFrame(
         [
             (i, json.dumps(event).encode())
-            for i, event in enumerate([SAMPLE, late, same_day, undelivered])
+            for i, event in enumerate([SAMPLE, late, same_day, undelivered, late_evening])
         ],
         "i int, payload binary",
     )
     events = parse_events(frame, unpack_error_column=None).orderBy("i").select(f"{EVENT_COLUMN}.*")
     rows = events.withColumns(derived_columns()).collect()
-    on_time, late_row, same_day_row, undelivered_row = rows
+    on_time, late_row, same_day_row, undelivered_row, late_evening_row = rows
     assert on_time.purchase_date == date(2017, 10, 2)
+    assert late_evening_row.purchase_date == date(2018, 3, 9)
     # 2017-10-02 10:56:33 -> 2017-10-10 21:25:13
     assert on_time.delivery_time_hours == pytest.approx(202 + 28 / 60 + 40 / 3600)
     assert on_time.delivery_time_days == pytest.approx(on_time.delivery_time_hours / 24)
