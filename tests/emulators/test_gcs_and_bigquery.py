@@ -28,7 +28,7 @@ from google.cloud import bigquery, storage
 from emulators.bigquery import BigQueryEmulator, extension_files, prepare_home
 from emulators.gcs import EmulatorStartError, FakeGcsServer, MissingPythonPackage, storage_client
 from schemas.derive import arrow_schema, bigquery_schema
-from schemas.order_event import ORDER_STATUSES, event_id_for
+from schemas.order_event import ORDER_STATUSES, event_id_for, item_key_for
 from schemas.warehouse import (
     CLUSTERING_FIELDS,
     PARTITION_FIELD,
@@ -101,6 +101,11 @@ def order_event_rows(count: int, first: int = 1, batch_id: int = 1) -> list[dict
                 "review_score": None if number % 8 == 0 else 1 + number % 5,
                 "review_creation_date": None,
                 "review_answer_timestamp": None,
+                # Schema v2's history fields: set on even rows, absent (null) on odd ones.
+                "item_key": item_key_for(order_id, item) if number % 2 == 0 else None,
+                "item_version": 1 + number % 4 if number % 2 == 0 else None,
+                "change_type": "updated" if number % 2 == 0 else None,
+                "changed_at": purchased + timedelta(days=1) if number % 2 == 0 else None,
                 "purchase_date": purchased.date(),
                 "delivery_time_hours": hours,
                 "delivery_time_days": None if hours is None else hours / 24,
