@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -75,6 +76,13 @@ class ProducerMetrics:
             "head_sequence minus the persisted cursor's sequence.",
             registry=r,
         )
+        self.caught_up_time = Gauge(
+            "olist_producer_caught_up_timestamp_seconds",
+            "Unix time the persisted cursor last reached head_sequence (or the process started): "
+            "while lag_events > 0, now minus this is how long the producer has been behind.",
+            registry=r,
+        )
+        self.caught_up_time.set(time.time())
         self.pages_in_flight = Gauge(
             "olist_producer_pages_in_flight",
             "Pages fetched and not yet fully confirmed by Pub/Sub.",
@@ -87,12 +95,18 @@ class ProducerMetrics:
     def observe_cursor(self, cursor_sequence: int) -> None:
         self._cursor = cursor_sequence
         self.cursor_sequence.set(cursor_sequence)
-        self.lag_events.set(max(0, self._head - self._cursor))
+        self._observe_lag()
 
     def observe_head(self, head_sequence: int) -> None:
         self._head = head_sequence
         self.head_sequence.set(head_sequence)
-        self.lag_events.set(max(0, self._head - self._cursor))
+        self._observe_lag()
+
+    def _observe_lag(self) -> None:
+        lag = max(0, self._head - self._cursor)
+        self.lag_events.set(lag)
+        if lag == 0:
+            self.caught_up_time.set(time.time())
 
 
 class MetricsServer:
