@@ -1,8 +1,8 @@
 """``olist``: the command line of the whole pipeline.
 
 Each stage keeps its commands in its own package (``source_db.cli``, ``source_api.cli``,
-``producer.cli``, ``streaming.cli``); this module only gathers them. Heavy imports happen inside
-the commands.
+``producer.cli``, ``streaming.cli``, ``health.cli``); this module only gathers them. Heavy
+imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from health.cli import app as health_commands
 from producer.cli import app as producer_commands
 from schemas import log_format
 from source_api.cli import app as source_api_commands
@@ -28,6 +29,7 @@ app.add_typer(source_api_commands)
 app.add_typer(database_commands, name="db")
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
+app.add_typer(health_commands)
 
 
 @app.command("local-run")

@@ -25,6 +25,8 @@ pytest_plugins = [
     "tests.fixtures.gcs",
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
+    "tests.fixtures.health",
+    "tests.fixtures.airflow",
 ]
 
 
