@@ -31,8 +31,9 @@ fi
 if [ "${1:-}" = "--lock" ]; then
     {
         echo "# Written by 'bash scripts/airflow_env.sh --lock' from requirements/airflow.in; do not edit."
+        # --universal: one lock for the machines' platforms (Linux x86_64 and aarch64).
         "$UV" pip compile --quiet --no-header --python-version 3.11 --generate-hashes \
-            --python-platform x86_64-unknown-linux-gnu "$ROOT/requirements/airflow.in"
+            --universal "$ROOT/requirements/airflow.in"
     } >"$LOCK"
     echo "requirements/airflow.lock written" >&2
     exit 0
