@@ -48,6 +48,12 @@ class HealthSettings(LoggingSettings):
         description="Timeout of each HTTP call of a check (API /readyz, producer /metrics, "
         "job /status); a slower answer fails the check.",
     )
+    health_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Slack-compatible incoming webhook the pipeline_health DAG posts failed "
+        "checks to (the Airflow Variable olist_health_webhook_url takes precedence); unset: "
+        "failures are only logged.",
+    )
     health_producer_metrics_url: str = Field(
         default="http://127.0.0.1:9102/metrics", description="The producer's Prometheus endpoint."
     )
@@ -140,11 +146,11 @@ class HealthSettings(LoggingSettings):
         default=0.8,
         gt=0,
         le=1,
-        description="Warn when today's load jobs into the table reach this fraction of the "
+        description="Warn when today's load jobs into the table exceed this fraction of the "
         "1,500/table/day quota.",
     )
     health_load_jobs_fail_fraction: float = Field(
-        default=0.95, gt=0, le=1, description="Fail at this fraction of the quota."
+        default=0.95, gt=0, le=1, description="Fail above this fraction of the quota."
     )
 
     @classmethod

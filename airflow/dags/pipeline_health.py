@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,11 +44,14 @@ def notify_failure(context: dict[str, Any]) -> None:
         f"(run {context.get('run_id')}): {context.get('exception')}"
     )
     log.error(text)
-    url = Variable.get("olist_health_webhook_url", default=None) or os.environ.get(
-        "OLIST_HEALTH_WEBHOOK_URL"
-    )
+    url = Variable.get("olist_health_webhook_url", default=None)
     if not url:
-        return
+        from health.settings import HealthSettings
+
+        secret = HealthSettings().health_webhook_url
+        if secret is None:
+            return
+        url = secret.get_secret_value()
     request = urllib.request.Request(
         url,
         data=json.dumps({"text": text}).encode(),
