@@ -41,6 +41,41 @@ def test_every_check_passes_on_a_running_pipeline(running_pipeline: RunningPipel
     assert by_check["storage", "lake_rows_last_hour"].value == loaded.value
 
 
+def test_dead_letters_on_the_emulator_are_counted_without_being_consumed(
+    running_pipeline: RunningPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.cloud import pubsub_v1
+
+    variables = running_pipeline.pipeline.variables
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", variables["PUBSUB_EMULATOR_HOST"])
+    project = running_pipeline.pipeline.project
+    topic = f"projects/{project}/topics/{variables['OLIST_PUBSUB_DEAD_LETTER_TOPIC']}"
+    dead_letters = variables["OLIST_PUBSUB_DEAD_LETTER_SUBSCRIPTION"]
+    subscription = f"projects/{project}/subscriptions/{dead_letters}"
+    publisher = pubsub_v1.PublisherClient()
+    for index in range(2):
+        publisher.publish(topic, f"not an event {index}".encode()).result(timeout=60)
+    try:
+        for _ in range(2):  # counting hands the messages back: the second count is the same
+            (dead,) = [
+                r for r in run_checks(running_pipeline.settings(), ["pubsub"])
+                if r.check == "dead_letters"
+            ]  # fmt: skip
+            assert (dead.status, dead.value) == (Status.WARN, 2)
+            assert dead.message == (
+                f"Pub/Sub dead letters waiting on {dead_letters}: 2 messages (over 0 messages)"
+            )
+    finally:
+        with pubsub_v1.SubscriberClient() as subscriber:  # the other tests expect none
+            acknowledged = 0
+            while acknowledged < 2:
+                response = subscriber.pull(subscription=subscription, max_messages=10, timeout=60)
+                ack_ids = [message.ack_id for message in response.received_messages]
+                if ack_ids:
+                    subscriber.acknowledge(subscription=subscription, ack_ids=ack_ids)
+                acknowledged += len(ack_ids)
+
+
 def test_rows_missing_from_bigquery_fail_only_the_bigquery_check(
     running_pipeline: RunningPipeline,
 ) -> None:
