@@ -1,8 +1,8 @@
 """``olist``: the command line of the whole pipeline.
 
 Each stage keeps its commands in its own package (``source_db.cli``, ``source_api.cli``,
-``producer.cli``, ``streaming.cli``); this module only gathers them. Heavy imports happen inside
-the commands.
+``producer.cli``, ``streaming.cli``, ``health.cli``); this module only gathers them. Heavy
+imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from health.cli import app as health_commands
 from olist_cli.services import app as services_commands
 from olist_cli.setup import app as setup_commands
 from producer.cli import app as producer_commands
@@ -32,6 +33,7 @@ app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
 app.add_typer(setup_commands)
 app.add_typer(services_commands, name="services")
+app.add_typer(health_commands)
 
 
 @app.command("local-run")

@@ -80,6 +80,13 @@ class ProducerMetrics:
             "head_sequence minus the persisted cursor's sequence.",
             registry=r,
         )
+        self.caught_up_time = Gauge(
+            "olist_producer_caught_up_timestamp_seconds",
+            "Unix time the persisted cursor last reached head_sequence (or the process started): "
+            "while lag_events > 0, now minus this is how long the producer has been behind.",
+            registry=r,
+        )
+        self.caught_up_time.set(time.time())
         self.pages_in_flight = Gauge(
             "olist_producer_pages_in_flight",
             "Pages fetched and not yet fully confirmed by Pub/Sub.",
@@ -115,8 +122,11 @@ class ProducerMetrics:
         self._observe_distance()
 
     def _observe_distance(self) -> None:
-        self.lag_events.set(max(0, self._head - self._cursor))
+        lag = max(0, self._head - self._cursor)
+        self.lag_events.set(lag)
         self.cursor_ahead_events.set(max(0, self._cursor - self._head))
+        if lag == 0:
+            self.caught_up_time.set(time.time())
 
     def note_retry(self, target: str) -> None:
         """A retried call to ``target`` (``api`` or ``pubsub``); may run on any thread."""

@@ -40,6 +40,7 @@ class StatusListener(StreamingQueryListener):
         )  # fmt: skip
 
     def onQueryIdle(self, event: QueryIdleEvent) -> None:
+        self.status.idle()
         log.debug("query idle id=%s", event.id)
 
     def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:

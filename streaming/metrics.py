@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,10 @@ class StreamMetrics:
         )
 
 
+RECENT_WINDOW_SECONDS = 3600.0
+"""``/status`` sums the batches written in this window (``last_hour``) for health checks."""
+
+
 class StreamStatus:
     """Thread-safe state of the job, shown at ``/status`` and exported at ``/metrics``."""
 
@@ -82,11 +87,14 @@ class StreamStatus:
             "started_at": time.time(),
             "last_batch_id": None,
             "last_committed_at": None,
+            "last_trigger_at": None,
             "last_progress": None,
             "last_batch": None,
             "exception": None,
             "totals": {"input_rows": 0, "valid_rows": 0, "rejected_rows": 0},
         }
+        # (written at, batch id, valid rows, rejected rows) of the batches of the last hour
+        self._recent: deque[tuple[float, int, int, int]] = deque()
 
     def query_started(self, query_id: str, run_id: str) -> None:
         with self._lock:
@@ -115,6 +123,7 @@ class StreamStatus:
         with self._lock:
             self._state["last_batch_id"] = int(progress["batchId"])
             self._state["last_committed_at"] = now
+            self._state["last_trigger_at"] = now
             self._state["totals"]["input_rows"] += rows
             self._state["last_progress"] = {
                 "batch_id": progress.get("batchId"),
@@ -125,12 +134,20 @@ class StreamStatus:
                 "duration_ms": progress.get("durationMs"),
             }
 
+    def idle(self) -> None:
+        """A trigger found nothing to read (Spark's ``QueryIdleEvent``): the query is alive."""
+        with self._lock:
+            self._state["last_trigger_at"] = time.time()
+
     def batch_written(self, outcome: BatchOutcome) -> None:
         self.metrics.valid_rows.inc(outcome.valid_rows)
         self.metrics.rejected_rows.inc(outcome.rejected_rows)
         if outcome.replayed:
             self.metrics.replayed_batches.inc()
         with self._lock:
+            self._recent.append(
+                (time.time(), outcome.batch_id, outcome.valid_rows, outcome.rejected_rows)
+            )
             self._state["totals"]["valid_rows"] += outcome.valid_rows
             self._state["totals"]["rejected_rows"] += outcome.rejected_rows
             self._state["last_batch"] = {
@@ -160,6 +177,18 @@ class StreamStatus:
         source = self.refresh_source_stats()
         with self._lock:
             state: dict[str, Any] = json.loads(json.dumps(self._state))
+            state["last_hour"] = self._last_hour()
         state["source"] = source
         state["healthy"] = bool(state["active"]) and state["exception"] is None
         return state
+
+    def _last_hour(self) -> dict[str, Any]:
+        """Batches written in the last :data:`RECENT_WINDOW_SECONDS`: ids and row counts."""
+        since = time.time() - RECENT_WINDOW_SECONDS
+        while self._recent and self._recent[0][0] < since:
+            self._recent.popleft()
+        return {
+            "batch_ids": [batch_id for _, batch_id, _, _ in self._recent],
+            "valid_rows": sum(valid for _, _, valid, _ in self._recent),
+            "rejected_rows": sum(rejected for _, _, _, rejected in self._recent),
+        }

@@ -26,6 +26,8 @@ pytest_plugins = [
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
     "tests.fixtures.deploy",
+    "tests.fixtures.health",
+    "tests.fixtures.airflow",
 ]
 
 

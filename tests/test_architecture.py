@@ -25,6 +25,7 @@ PACKAGES = (
     "harness",
     "olist_cli",
     "bench",
+    "health",
 )
 """The first-party packages; one not present in this checkout is skipped."""
 
@@ -165,11 +166,22 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "producer": {"schemas"},
     "connectors": {"schemas"},
     "streaming": {"schemas", "connectors"},
+    # The health checks read every stage from outside (HTTP, Pub/Sub, BigQuery, Cloud
+    # Storage), never through the stages' code: deployable alone, in an Airflow image too.
+    "health": {"schemas"},
     # Tooling for one machine: emulator wrappers need only the process helpers of harness.
     "emulators": {"harness.processes"},
     "harness": {"emulators", "schemas"},
     # The command line gathers every deployable; the benchmarks measure them.
-    "olist_cli": {"schemas", "source_db", "source_api", "producer", "streaming", "harness"},
+    "olist_cli": {
+        "schemas",
+        "source_db",
+        "source_api",
+        "producer",
+        "streaming",
+        "health",
+        "harness",
+    },
     "bench": {
         "schemas",
         "source_db",

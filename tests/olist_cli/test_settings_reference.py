@@ -16,6 +16,7 @@ PROCESS_SETTINGS = {
     "source_api.settings:ApiSettings",
     "producer.settings:ProducerSettings",
     "streaming.settings:StreamSettings",
+    "health.settings:HealthSettings",
 }
 
 

@@ -1,0 +1,1 @@
+"""One module per component; each ``check(probes)`` returns that component's results."""
