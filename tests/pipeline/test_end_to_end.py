@@ -175,7 +175,7 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     rejected = pipeline.query(
         f"SELECT raw_payload, reason FROM {pipeline.table('order_events_rejected')}"
     )
-    reasons = {row["raw_payload"]: row["reason"] for row in rejected}
+    reasons = {row["raw_payload"].decode(): row["reason"] for row in rejected}
     assert len(rejected) == 5
     assert reasons["{not json"].startswith("payload is not a JSON object")
     assert "price: expected a number, got 'cheap'" in reasons[poison[1].decode()]
