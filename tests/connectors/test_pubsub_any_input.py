@@ -104,7 +104,7 @@ def rows_of(messages: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
     )
     assert staged.schema.equals(STAGED_SCHEMA)
     batches = list(unpack_messages(pa.Table.from_batches([staged]), "envelope"))
-    assert all(batch.schema.equals(output_arrow_schema()) for batch in batches)
+    assert batches and all(batch.schema.equals(output_arrow_schema()) for batch in batches)
     return pa.Table.from_batches(batches, schema=output_arrow_schema())
 
 
