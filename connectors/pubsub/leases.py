@@ -95,13 +95,6 @@ class LeaseKeeper:
             self._leases[key] = {ack_id: previous.get(ack_id, now) for ack_id in ack_ids}
         self._ensure_started()
 
-    def forget(self, key: object, ack_ids: Sequence[str]) -> None:
-        """Stop extending some ids of group ``key`` (e.g. messages handed back to Pub/Sub)."""
-        with self._lock:
-            group = self._leases.get(key, {})
-            for ack_id in ack_ids:
-                group.pop(ack_id, None)
-
     def drop(self, key: object) -> list[str]:
         """Stop extending the group ``key``; returns its ack ids (empty if unknown)."""
         with self._lock:
