@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from connectors.pubsub.leases import LeaseKeeper
 from connectors.pubsub.options import PubSubOptions
-from connectors.pubsub.records import expected_bytes, expected_rows
+from connectors.pubsub.records import expected_rows
 from connectors.pubsub.subscriber import ReceivedMessage, Subscriber
 
 PENDING = "pending"
@@ -34,7 +34,7 @@ class _Pulled:
     message: ReceivedMessage
     rows: int
     bytes: int
-    """Payload bytes the message yields (decompressed size of an envelope)."""
+    """Payload bytes as pulled (compressed, for a compressed envelope): what staging writes."""
 
 
 class PullAdmission:
@@ -133,7 +133,7 @@ class PullAdmission:
             _Pulled(
                 m,
                 expected_rows(m.message.data, m.message.attributes, unpack),
-                expected_bytes(m.message.data, m.message.attributes),
+                len(m.message.data),
             )
             for m in received
         )

@@ -42,9 +42,7 @@ from pyspark.sql.types import (
 )
 
 from schemas.envelope import (
-    ATTRIBUTE_CONTENT_ENCODING,
     ATTRIBUTE_EVENT_COUNT,
-    ATTRIBUTE_UNCOMPRESSED_BYTES,
     EnvelopeError,
     attribute_count,
     is_packed,
@@ -115,13 +113,6 @@ def expected_rows(data: bytes, attributes: Mapping[str, str], unpack: UnpackMode
         declared = attribute_count(attributes[ATTRIBUTE_EVENT_COUNT])
         return declared if declared else 1
     return max(1, sum(1 for line in data.split(b"\n") if line.strip()))
-
-
-def expected_bytes(data: bytes, attributes: Mapping[str, str]) -> int:
-    """Payload bytes a message yields: its declared decompressed size, else its own size."""
-    if attributes.get(ATTRIBUTE_CONTENT_ENCODING) is None:
-        return len(data)
-    return max(len(data), attribute_count(attributes.get(ATTRIBUTE_UNCOMPRESSED_BYTES)) or 0)
 
 
 def staged_record_batch(received: Sequence[ReceivedMessage], unpack: UnpackMode) -> pa.RecordBatch:

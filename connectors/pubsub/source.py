@@ -47,7 +47,7 @@ class PubSubDataSource(DataSource):
     maxRecordsPerTrigger      int    1000000                rows per micro-batch at most (whole
                                                             messages; a bigger one goes alone)
     maxBytesPerTrigger        int    1073741824             payload bytes per micro-batch at most
-                                                            (decompressed; a bigger message goes
+                                                            (as pulled; a bigger message goes
                                                             alone)
     numPartitions             int    CPUs of the driver     Spark tasks per micro-batch
     unpack                    str    envelope               ``envelope``: a row per event of an
