@@ -58,6 +58,7 @@ def arrow_schema(specs: Sequence[FieldSpec] | None = None) -> pyarrow.Schema:
 
     scalars: dict[str, pa.DataType] = {
         "string": pa.string(),
+        "bytes": pa.binary(),
         "int64": pa.int64(),
         "float64": pa.float64(),
         "bool": pa.bool_(),
@@ -92,6 +93,7 @@ def spark_schema(specs: Sequence[FieldSpec] | None = None) -> spark_types.Struct
 
     scalars = {
         "string": T.StringType(),
+        "bytes": T.BinaryType(),
         "int64": T.LongType(),
         "float64": T.DoubleType(),
         "bool": T.BooleanType(),
@@ -120,6 +122,7 @@ def spark_schema(specs: Sequence[FieldSpec] | None = None) -> spark_types.Struct
 
 _BIGQUERY_TYPES = {
     "string": "STRING",
+    "bytes": "BYTES",
     "int64": "INTEGER",
     "float64": "FLOAT",
     "bool": "BOOLEAN",

@@ -62,6 +62,19 @@ class EnvelopeError(ValueError):
     """A message does not follow the envelope format; the message says which rule it breaks."""
 
 
+def attribute_count(value: str | None) -> int | None:
+    """A count attribute (``event_count``, ``uncompressed_bytes``) as an int, or ``None``.
+
+    Only ASCII digits, at most :data:`MAX_PAYLOAD_BYTES`: ``str.isdigit`` also accepts ``"²"``
+    (which ``int`` refuses), and a count beyond the payload budget cannot be true (each event
+    or byte takes at least one byte) and would overflow the int32 row counts of the source.
+    """
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    count = int(value)
+    return count if count <= MAX_PAYLOAD_BYTES else None
+
+
 @dataclass(frozen=True)
 class EncodedMessage:
     """One Pub/Sub message ready to publish."""
@@ -119,7 +132,8 @@ def decoded_payload(data: bytes, attributes: Mapping[str, str]) -> bytes:
     if encoding != ZSTD:
         raise EnvelopeError(f"unknown content_encoding {encoding!r} (this reader knows zstd)")
     declared = attributes.get(ATTRIBUTE_UNCOMPRESSED_BYTES, "")
-    if not declared.isdigit() or not 0 < int(declared) <= MAX_PAYLOAD_BYTES:
+    size = attribute_count(declared)
+    if size is None or size == 0:
         raise EnvelopeError(
             f"zstd message needs uncompressed_bytes between 1 and {MAX_PAYLOAD_BYTES}, "
             f"found {declared!r}"
@@ -127,10 +141,10 @@ def decoded_payload(data: bytes, attributes: Mapping[str, str]) -> bytes:
     import pyarrow as pa
 
     try:
-        payload = _zstd_codec().decompress(data, decompressed_size=int(declared), asbytes=True)
-    except (OSError, pa.ArrowException) as error:
+        payload = _zstd_codec().decompress(data, decompressed_size=size, asbytes=True)
+    except (OSError, ValueError, pa.ArrowException) as error:
         raise EnvelopeError(f"zstd payload cannot be decompressed: {error}") from error
-    if len(payload) != int(declared):
+    if len(payload) != size:
         raise EnvelopeError(
             f"zstd payload decompressed to {len(payload)} bytes, uncompressed_bytes={declared}"
         )
@@ -152,10 +166,15 @@ def split_events(data: bytes, attributes: Mapping[str, str]) -> list[bytes]:
     """
     if not is_packed(attributes):
         return [data]
+    version = attributes.get(ATTRIBUTE_ENVELOPE_VERSION)
+    if version is not None and version != ENVELOPE_VERSION:
+        raise EnvelopeError(
+            f"unknown envelope_version {version!r} (this reader knows version {ENVELOPE_VERSION})"
+        )
     payload = decoded_payload(data, attributes)
     events = [line for line in payload.split(b"\n") if line.strip()]
     declared = attributes.get(ATTRIBUTE_EVENT_COUNT)
-    if declared is not None and declared != str(len(events)):
+    if declared is not None and attribute_count(declared) != len(events):
         raise EnvelopeError(
             f"message declares event_count={declared} but carries {len(events)} events"
         )

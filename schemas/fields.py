@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 
 from schemas.order_event import OrderEvent
 
-LogicalType = Literal["string", "int64", "float64", "bool", "date", "decimal", "timestamp"]
+LogicalType = Literal["string", "bytes", "int64", "float64", "bool", "date", "decimal", "timestamp"]
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,13 @@ REJECTED_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "attributes_json", "string", True, description="Message attributes as a JSON object."
     ),
-    FieldSpec("raw_payload", "string", True, description="The payload as received (UTF-8, lossy)."),
+    FieldSpec(
+        "raw_payload",
+        "bytes",
+        True,
+        description="The payload as received, byte for byte (any bytes: JSON is not assumed; "
+        "SAFE_CONVERT_BYTES_TO_STRING shows it as text).",
+    ),
     FieldSpec("reason", "string", False, description="Why it was rejected: every rule it broke."),
     FieldSpec("stream_batch_id", "int64", False, description="Micro-batch that rejected it."),
 )

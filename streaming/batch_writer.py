@@ -78,7 +78,7 @@ def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
         F.to_date(F.col("publish_time")).alias("rejected_date"),
         F.col("event_index").cast("long").alias("event_index"),
         F.to_json(F.col("attributes")).alias("attributes_json"),
-        F.col("payload_text").alias("raw_payload"),
+        F.col("payload").alias("raw_payload"),  # the bytes as received: lossless
         F.col(REASON_COLUMN).alias("reason"),
     ]
     return frame.select(*flat_events, *lineage, *rejected).withColumns(derived_columns())

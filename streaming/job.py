@@ -134,6 +134,15 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
 
 def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFrame:
     """Parsed and validated rows, each event id (or rejected payload) kept once."""
+    return (
+        rows_for_sinks(source)
+        .withWatermark("publish_time", settings.dedup_window)
+        .dropDuplicatesWithinWatermark([DEDUP_KEY])
+    )
+
+
+def rows_for_sinks(source: DataFrame) -> DataFrame:
+    """Parsed and validated rows with the columns the sinks need and the deduplication key."""
     from pyspark.sql import functions as F
 
     from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
@@ -151,14 +160,10 @@ def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFram
         "message_id",
         "publish_time",
         "event_index",
-        F.when(rejected, F.col("payload_text")).alias("payload_text"),
+        F.when(rejected, F.col("payload")).alias("payload"),
         F.when(rejected, F.col("attributes")).alias("attributes"),
     )
-    return (
-        needed.withColumn(DEDUP_KEY, key)
-        .withWatermark("publish_time", settings.dedup_window)
-        .dropDuplicatesWithinWatermark([DEDUP_KEY])
-    )
+    return needed.withColumn(DEDUP_KEY, key)
 
 
 def checkpoint_query_id(checkpoint_dir: Path) -> str:

@@ -135,13 +135,17 @@ def rejection_reason(payload_text: Column, unpack_error: Column | None = None) -
     specs = field_specs()
     known = [F.lit(spec.name) for spec in specs]
     unknown = F.array_except(F.json_object_keys(payload_text), F.array(*known))
-    not_an_object = payload_text.isNotNull() & F.col(KEY_COUNT_COLUMN).isNull()
+    # JSON is UTF-8 (RFC 8259): other bytes are refused whole, not parsed with replacement
+    # characters into a "valid" event; nor quoted, which would put them in the reason.
+    not_utf8 = F.coalesce(~F.is_valid_utf8(payload_text), F.lit(False))
+    not_an_object = payload_text.isNotNull() & ~not_utf8 & F.col(KEY_COUNT_COLUMN).isNull()
     present_count = reduce(
         lambda left, right: left + right,
         [F.col(RAW_COLUMN)[spec.name].isNotNull().cast("int") for spec in specs],
     )
     row_rules: list[Rule] = [
         (payload_text.isNull(), F.lit("payload is empty")),
+        (not_utf8, F.lit("payload is not valid UTF-8")),
         (not_an_object, F.concat(F.lit("payload is not a JSON object: "), _quoted(payload_text))),
         (
             F.coalesce(F.col(KEY_COUNT_COLUMN) > present_count, F.lit(False)),
@@ -220,7 +224,9 @@ def parse_events(
     # those columns. Built as one expression, Spark would inline from_json into each of the
     # ~150 rule expressions and parse every payload that many times (several times slower:
     # docs/operations/streaming.md#measurements).
-    text = F.col("payload_text")
+    payload_text = F.col("payload_text")
+    # Only valid UTF-8 is parsed (see rejection_reason); null for the rest.
+    text = F.when(F.is_valid_utf8(payload_text), payload_text)
     parsed = frame.select(
         "*", F.col(payload_column).cast(T.StringType()).alias("payload_text")
     ).select(

@@ -33,6 +33,8 @@ FIRST_ROUND_MESSAGES_PER_PULL = 50
 class _Pulled:
     message: ReceivedMessage
     rows: int
+    bytes: int
+    """Payload bytes as pulled (compressed, for a compressed envelope): what staging writes."""
 
 
 class PullAdmission:
@@ -44,7 +46,7 @@ class PullAdmission:
     the batch has room for. Pulled messages are leased under the group :data:`PENDING` at once
     (the subscription's own deadline may be as short as 10 s) and wait, in pull order, until
     :meth:`admit` hands them to a batch. With an available-now cutoff, messages published
-    after it are handed back to Pub/Sub straight away.
+    after it are kept too (see :meth:`pull_round`).
 
     Not thread-safe: the reader calls it under its lock; the pull threads only call
     :meth:`Subscriber.pull`.
@@ -64,32 +66,43 @@ class PullAdmission:
         return bool(self._pending)
 
     def admit(
-        self, max_rows: int | None, batch_rows: int, batch_messages: int
-    ) -> tuple[list[ReceivedMessage], int]:
+        self, max_rows: int | None, batch_rows: int, batch_messages: int, batch_bytes: int = 0
+    ) -> tuple[list[ReceivedMessage], int, int]:
         """Pending messages for a batch that holds ``batch_rows`` rows of ``batch_messages``.
 
         Whole messages are taken, in pull order, while the batch stays within ``max_rows``
-        (``None``: no limit); a batch's first message is taken whatever its size, so a message
-        with more rows than the limit still makes progress, in a batch of its own. Returns the
-        ``ReceivedMessage`` protobufs taken and the rows they will yield.
+        and, with a row limit, within ``maxBytesPerTrigger`` payload bytes (``batch_bytes``
+        so far; ``max_rows=None``: no limit at all); a batch's first message is taken
+        whatever its size, so a message bigger than a limit still makes progress, in a batch
+        of its own. Returns the ``ReceivedMessage`` protobufs taken, the rows they will
+        yield and their payload bytes.
         """
         taken: list[ReceivedMessage] = []
-        rows = 0
+        rows = payload_bytes = 0
+        max_bytes = self.options.max_bytes_per_trigger
         while self._pending and (
             max_rows is None
-            or batch_rows + rows + self._pending[0].rows <= max_rows
             or batch_messages + len(taken) == 0
+            or (
+                batch_rows + rows + self._pending[0].rows <= max_rows
+                and batch_bytes + payload_bytes + self._pending[0].bytes <= max_bytes
+            )
         ):
             pulled = self._pending.popleft()
             taken.append(pulled.message)
             rows += pulled.rows
-        return taken, rows
+            payload_bytes += pulled.bytes
+        return taken, rows, payload_bytes
 
     def pull_round(self, room: int | None, cutoff: float | None) -> int:
         """One round of concurrent pulls into the pending buffer; returns how many it added.
 
-        ``room`` bounds the messages (each is >= 1 row); ``cutoff`` (a publish time in
-        seconds, available-now only) refuses messages published after it.
+        ``room`` bounds the messages (each is >= 1 row). With ``cutoff`` (a publish time in
+        seconds, available-now only) only messages published up to it are counted: the round
+        brought nothing of the run's target when it returns 0. Messages published after it
+        are kept all the same, to be staged with the run: handing them back (a nack) would
+        count a delivery attempt against the subscription's dead-letter policy each time a
+        later round pulled them again.
         """
         per_pull = self.options.pull_max_messages
         pulls = self.options.pull_concurrency
@@ -115,18 +128,18 @@ class PullAdmission:
         self._message_bytes = sum(len(m.message.data) for m in received) / len(received)
         # Extend right away: the subscription's own deadline may be as short as 10 s.
         self.leases.hold(PENDING, [message.ack_id for message in received])
-        if cutoff is not None:
-            late = [m for m in received if _publish_seconds(m) > cutoff]
-            if late:
-                self.leases.forget(PENDING, [m.ack_id for m in late])
-                self.subscriber.release([m.ack_id for m in late])
-                received = [m for m in received if _publish_seconds(m) <= cutoff]
         unpack = self.options.unpack
         self._pending.extend(
-            _Pulled(m, expected_rows(m.message.data, m.message.attributes, unpack))
+            _Pulled(
+                m,
+                expected_rows(m.message.data, m.message.attributes, unpack),
+                len(m.message.data),
+            )
             for m in received
         )
-        return len(received)
+        if cutoff is None:
+            return len(received)
+        return sum(1 for m in received if _publish_seconds(m) <= cutoff)
 
     def hold_pending(self) -> None:
         """Make the pending messages the whole lease group :data:`PENDING` (after staging)."""

@@ -23,10 +23,13 @@ class LeaseKeeper:
     """Background thread that keeps extending the leases of staged, unacknowledged messages.
 
     Leases are grouped by a key (a staged batch number, or a name for messages held in
-    memory). Every ``ack_deadline_seconds / 3`` each group younger than
+    memory). Every ``ack_deadline_seconds / 3`` each message held for less than
     ``max_lease_seconds`` gets its deadline pushed to ``ack_deadline_seconds`` again; older
-    groups are dropped with a warning and Pub/Sub redelivers them when the lease runs out.
-    The thread dies with the driver's Python process; Pub/Sub then redelivers on its own.
+    ones are dropped with a warning and Pub/Sub redelivers them when the lease runs out.
+    A message's time is counted from when it was first held, whatever group it moves to
+    (pulled into memory, then staged): replacing a group does not make its messages older
+    or younger. The thread dies with the driver's Python process; Pub/Sub then redelivers
+    on its own.
     """
 
     def __init__(
@@ -42,7 +45,8 @@ class LeaseKeeper:
         self.max_lease_seconds = max_lease_seconds
         self.interval_seconds = ack_deadline_seconds / 3
         self.failures = 0
-        self._leases: dict[object, tuple[float, list[str]]] = {}
+        self._leases: dict[object, dict[str, float]] = {}
+        """Group key -> {ack id: when it was first held}, in the order they were added."""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -53,34 +57,48 @@ class LeaseKeeper:
             return
         if extend_now:
             self.subscriber.modify_ack_deadline(ack_ids, self.ack_deadline_seconds)
+        now = self.clock()
         with self._lock:
-            started, held = self._leases.get(key, (self.clock(), []))
-            self._leases[key] = (started, [*held, *ack_ids])
+            group = self._leases.setdefault(key, {})
+            for ack_id in ack_ids:
+                group.setdefault(ack_id, now)
+        self._ensure_started()
+
+    def move(self, source: object, target: object, ack_ids: Sequence[str]) -> None:
+        """Hold ``ack_ids`` under ``target`` instead of ``source``, keeping when each started.
+
+        Ids ``source`` does not hold start now (no request: the caller extended them).
+        """
+        if not ack_ids:
+            return
+        now = self.clock()
+        with self._lock:
+            moved = self._leases.get(source, {})
+            group = self._leases.setdefault(target, {})
+            for ack_id in ack_ids:
+                group[ack_id] = moved.pop(ack_id, group.get(ack_id, now))
+            if source in self._leases and not moved:
+                del self._leases[source]
         self._ensure_started()
 
     def replace(self, key: object, ack_ids: Sequence[str]) -> None:
-        """Make ``ack_ids`` the whole group ``key`` (no request; they are already extended)."""
+        """Make ``ack_ids`` the whole group ``key`` (no request; they are already extended).
+
+        Ids the group held keep their start time; new ones start now.
+        """
+        now = self.clock()
         with self._lock:
             if not ack_ids:
                 self._leases.pop(key, None)
                 return
-            started, _ = self._leases.get(key, (self.clock(), []))
-            self._leases[key] = (started, list(ack_ids))
+            previous = self._leases.get(key, {})
+            self._leases[key] = {ack_id: previous.get(ack_id, now) for ack_id in ack_ids}
         self._ensure_started()
-
-    def forget(self, key: object, ack_ids: Sequence[str]) -> None:
-        """Stop extending some ids of group ``key`` (e.g. messages handed back to Pub/Sub)."""
-        unwanted = set(ack_ids)
-        with self._lock:
-            if key in self._leases:
-                started, held = self._leases[key]
-                self._leases[key] = (started, [i for i in held if i not in unwanted])
 
     def drop(self, key: object) -> list[str]:
         """Stop extending the group ``key``; returns its ack ids (empty if unknown)."""
         with self._lock:
-            _, ack_ids = self._leases.pop(key, (0.0, []))
-        return ack_ids
+            return list(self._leases.pop(key, {}))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -89,23 +107,34 @@ class LeaseKeeper:
             self._thread = None
 
     def renew_once(self) -> None:
-        """Extend every group still within its maximum lease (the thread calls this)."""
+        """Extend every message still within its maximum lease (the thread calls this)."""
         now = self.clock()
         with self._lock:
-            groups = list(self._leases.items())
-        for key, (started, ack_ids) in groups:
-            if now - started > self.max_lease_seconds:
+            groups = [(key, dict(group)) for key, group in self._leases.items()]
+        for key, group in groups:
+            expired = {
+                ack_id
+                for ack_id, started in group.items()
+                if now - started > self.max_lease_seconds
+            }
+            if expired:
                 log.warning(
                     "pubsub lease given up key=%s messages=%d held_seconds=%.0f "
                     "max_lease_seconds=%d: they will be redelivered",
                     key,
-                    len(ack_ids),
-                    now - started,
+                    len(expired),
+                    now - min(group[ack_id] for ack_id in expired),
                     self.max_lease_seconds,
                 )
-                self.drop(key)
-                continue
-            self.subscriber.modify_ack_deadline(ack_ids, self.ack_deadline_seconds)
+                with self._lock:
+                    held = self._leases.get(key, {})
+                    for ack_id in expired:
+                        held.pop(ack_id, None)
+                    if key in self._leases and not held:
+                        del self._leases[key]
+            live = [ack_id for ack_id in group if ack_id not in expired]
+            if live:
+                self.subscriber.modify_ack_deadline(live, self.ack_deadline_seconds)
 
     def _ensure_started(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -24,6 +24,14 @@ MIN_ACK_DEADLINE_SECONDS = 10
 MAX_ACK_DEADLINE_SECONDS = 600
 # A PullRequest returns at most 1,000 messages whatever max_messages asks for.
 MAX_PULL_MESSAGES = 1000
+# A micro-batch is bounded by default, so a backlog (or an availableNow run over one) is cut
+# into batches instead of being staged, read and replayed whole. 1,000,000 events is the batch
+# size measured end to end (docs/connectors/pubsub.md#performance: 9.2 s in local[2]).
+DEFAULT_MAX_RECORDS_PER_TRIGGER = 1_000_000
+# Payload bytes of a batch as pulled (what staging writes and a replay reads back): the
+# measured batch of 1,000,000 events is ~280 MB of messages; 1 GiB also bounds a batch of
+# 10 MB messages (uncompressible payloads) to ~100 of them.
+DEFAULT_MAX_BYTES_PER_TRIGGER = 1024 * 1024 * 1024
 
 _SUBSCRIPTION_PATH = re.compile(r"^projects/(?P<project>[^/]+)/subscriptions/(?P<name>[^/]+)$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
@@ -37,7 +45,8 @@ class PubSubOptions:
     subscription_path: str
     staging_location: str
     emulator_host: str | None = None
-    max_records_per_trigger: int | None = None
+    max_records_per_trigger: int = DEFAULT_MAX_RECORDS_PER_TRIGGER
+    max_bytes_per_trigger: int = DEFAULT_MAX_BYTES_PER_TRIGGER
     num_partitions: int = 1
     unpack: UnpackMode = "envelope"
     ack_deadline_seconds: int = 60
@@ -63,6 +72,7 @@ _KNOWN_OPTIONS = {
     "staginglocation",
     "emulatorhost",
     "maxrecordspertrigger",
+    "maxbytespertrigger",
     "numpartitions",
     "unpack",
     "ackdeadlineseconds",
@@ -100,7 +110,6 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
             "emulatorHost", f"expected host:port such as localhost:8085, found {emulator_host!r}"
         )
     unpack = _unpack_mode(options.get("unpack", defaults.unpack))
-    max_records = options.get("maxrecordspertrigger")
     decoder = options.get("decoder") or None
     decoded_row_attributes = _boolean(options, "decodedRowAttributes", default=True)
     if not decoded_row_attributes and decoder is None:
@@ -111,10 +120,11 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         subscription_path=_subscription_path(options),
         staging_location=_staging_location(options),
         emulator_host=emulator_host,
-        max_records_per_trigger=(
-            None
-            if max_records is None
-            else _integer(options, "maxRecordsPerTrigger", None, minimum=1)
+        max_records_per_trigger=_integer(
+            options, "maxRecordsPerTrigger", defaults.max_records_per_trigger, minimum=1
+        ),
+        max_bytes_per_trigger=_integer(
+            options, "maxBytesPerTrigger", defaults.max_bytes_per_trigger, minimum=1
         ),
         num_partitions=_integer(options, "numPartitions", os.cpu_count() or 1, minimum=1),
         unpack=unpack,

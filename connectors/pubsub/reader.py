@@ -21,9 +21,11 @@ Delivery contract:
   ``latestOffset`` with the end of the last *committed* batch).
 * The first call after a (re)start tells what Spark has logged: ``partitions(start, end)``
   (a batch being replayed: ``(start, end]`` is logged) or ``latestOffset(start)`` (only
-  ``<= start`` is). Staged batches beyond that never reached the offset log and are
-  released (``modifyAckDeadline 0``) and deleted; batches being replayed are read back from
-  their staged files, byte for byte the same rows.
+  ``<= start`` is). Batches being replayed are read back from their staged files, byte for
+  byte the same rows. Complete staged batches right after that never reached the offset
+  log; they are kept, their leases re-held, and offered as the next batches (a release
+  would cost every message a delivery attempt). Half-written files are released
+  (``modifyAckDeadline 0``) and deleted.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from connectors.pubsub.admission import PullAdmission
+from connectors.pubsub.admission import PENDING, PullAdmission
 from connectors.pubsub.decoding import PayloadDecoder, decode_rows, load_decoder, output_schema
 from connectors.pubsub.errors import OffsetError
 from connectors.pubsub.leases import LeaseKeeper
@@ -71,13 +73,14 @@ log = logging.getLogger(__name__)
 class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Micro-batch reader of one Pub/Sub subscription (see the module docstring)."""
 
-    def __init__(self, options: PubSubOptions) -> None:
+    def __init__(self, options: PubSubOptions, subscriber: Subscriber | None = None) -> None:
+        """``subscriber``: made from the options on first use when not given (tests pass one)."""
         self.options = options
         self.staging = StagingArea(options.staging_location)
-        self._init_driver_state()
+        self._init_driver_state(subscriber)
 
-    def _init_driver_state(self) -> None:
-        self._subscriber: Subscriber | None = None
+    def _init_driver_state(self, subscriber: Subscriber | None = None) -> None:
+        self._subscriber = subscriber
         self._leases: LeaseKeeper | None = None
         self._admission: PullAdmission | None = None
         self._reconciled = False
@@ -106,9 +109,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return INITIAL_OFFSET.to_dict()
 
     def getDefaultReadLimit(self) -> ReadLimit:
-        """Driver. ``maxRecordsPerTrigger`` as ``ReadMaxRows``, else no limit."""
-        if self.options.max_records_per_trigger is None:
-            return ReadAllAvailable()
+        """Driver. ``maxRecordsPerTrigger`` (bounded by default) as ``ReadMaxRows``."""
         return ReadMaxRows(self.options.max_records_per_trigger)
 
     def prepareForTriggerAvailableNow(self) -> None:
@@ -142,7 +143,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 if next_offset.batch <= self._available_now_target:
                     return next_offset.to_dict()
                 return start_offset.to_dict()
-            staged = self._stage(
+            staged, _ = self._stage(
                 next_offset.batch,
                 max_rows,
                 time_budget=self.options.max_pull_seconds_per_trigger,
@@ -260,6 +261,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 len(ack_ids),
                 stale,
             )
+        next_unlogged = logged_through + 1
         for batch in self.staging.batches():
             if batch <= committed_through:
                 continue  # acknowledged by _acknowledge_through right after
@@ -267,6 +269,18 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if batch <= logged_through:
                 self.leases.hold(batch, ack_ids)
                 log.info("pubsub replaying staged batch=%d messages=%d", batch, len(ack_ids))
+            elif batch == next_unlogged:
+                # Complete but never logged: offered to Spark again as the next batch. Handing
+                # it back instead (a nack) would count a delivery attempt per message against
+                # the dead-letter policy, and pull them all again.
+                self.leases.hold(batch, ack_ids)
+                next_unlogged += 1
+                log.info(
+                    "pubsub kept unlogged staged batch=%d messages=%d logged_through=%d",
+                    batch,
+                    len(ack_ids),
+                    logged_through,
+                )
             else:
                 stale = self.subscriber.release(ack_ids)
                 self.staging.delete(batch)
@@ -299,15 +313,25 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.staging.write_stats(stats)
 
     def _drain(self, last_batch: int, max_rows: int | None) -> int:
-        """Stage every message published before the available-now cutoff; returns the target."""
+        """Stage every message published before the available-now cutoff; returns the target.
+
+        Batches already staged after ``last_batch`` (kept from a previous process, see
+        :meth:`_reconcile`) are part of the target. Once a pull round brings nothing
+        published before the cutoff, no more pulls: what is pending is staged, and the rest
+        waits in Pub/Sub for the next run.
+        """
         batch = last_batch
+        while self.staging.manifest_path(batch + 1).exists():
+            batch += 1
+        pull = True
         while True:
-            staged = self._stage(
-                batch + 1, max_rows, time_budget=None, cutoff=self._available_now_cutoff
+            staged, exhausted = self._stage(
+                batch + 1, max_rows, time_budget=None, cutoff=self._available_now_cutoff, pull=pull
             )
             if staged is None:
                 break
             batch = staged.batch
+            pull = pull and not exhausted
         log.info("pubsub available-now target batch=%d from=%d", batch, last_batch)
         return batch
 
@@ -317,25 +341,31 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         max_rows: int | None,
         time_budget: float | None,
         cutoff: float | None,
-    ) -> StagedBatch | None:
+        pull: bool = True,
+    ) -> tuple[StagedBatch | None, bool]:
         """Pull until ``max_rows`` rows, an empty pull or the time budget; stage as ``batch``.
 
         Which pulled messages the batch takes, and how much each round pulls, is decided by
         :class:`PullAdmission`. Admitted messages are appended to the staged file round by
-        round, so memory holds one pull round, not the whole batch.
+        round, so memory holds one pull round, not the whole batch. ``pull=False`` stages
+        pending messages only. Returns the staged batch (``None``: nothing to stage) and
+        whether a pull round came back empty (of messages up to ``cutoff``).
         """
         admission = self.admission
         deadline = None if time_budget is None else time.monotonic() + time_budget
         writer: StagedBatchWriter | None = None
         ack_ids: list[str] = []
-        rows = 0
-        exhausted = False
+        rows = payload_bytes = 0
+        exhausted = not pull
         try:
             while True:
-                admitted, admitted_rows = admission.admit(max_rows, rows, len(ack_ids))
+                admitted, admitted_rows, admitted_bytes = admission.admit(
+                    max_rows, rows, len(ack_ids), payload_bytes
+                )
                 if admitted:
                     ack_ids.extend(message.ack_id for message in admitted)
                     rows += admitted_rows
+                    payload_bytes += admitted_bytes
                     writer = writer or self.staging.writer(batch)
                     writer.write(staged_record_batch(admitted, self.options.unpack))
                 full = max_rows is not None and (rows >= max_rows or admission.has_pending)
@@ -344,17 +374,18 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 room = None if max_rows is None else max_rows - rows
                 exhausted = admission.pull_round(room, cutoff) == 0
             if writer is None:
-                return None
+                return None, exhausted
             manifest = writer.commit()
+            # Their leases were extended while pending; keep extending them as this batch's,
+            # their time counted from when they were pulled.
+            self.leases.move(PENDING, batch, ack_ids)
         except BaseException:
             if writer is not None:
                 writer.abort()
             raise
         finally:
             admission.hold_pending()
-        # Their leases were extended while pending; keep extending them as this batch's.
-        self.leases.hold(batch, ack_ids, extend_now=False)
-        return manifest
+        return manifest, exhausted
 
 
 def _max_rows(limit: ReadLimit) -> int | None:

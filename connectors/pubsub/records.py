@@ -41,7 +41,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from schemas.envelope import ATTRIBUTE_EVENT_COUNT, EnvelopeError, is_packed, split_events
+from schemas.envelope import (
+    ATTRIBUTE_EVENT_COUNT,
+    EnvelopeError,
+    attribute_count,
+    is_packed,
+    split_events,
+)
 
 if TYPE_CHECKING:
     from connectors.pubsub.subscriber import ReceivedMessage
@@ -103,9 +109,9 @@ def expected_rows(data: bytes, attributes: Mapping[str, str], unpack: UnpackMode
     """
     if unpack == "none" or not is_packed(attributes):
         return 1
-    declared = attributes.get(ATTRIBUTE_EVENT_COUNT)
-    if declared is not None:
-        return int(declared) if declared.isdigit() and int(declared) > 0 else 1
+    if ATTRIBUTE_EVENT_COUNT in attributes:
+        declared = attribute_count(attributes[ATTRIBUTE_EVENT_COUNT])
+        return declared if declared else 1
     return max(1, sum(1 for line in data.split(b"\n") if line.strip()))
 
 

@@ -44,8 +44,11 @@ class PubSubDataSource(DataSource):
                                                             per query, next to the checkpoint, at
                                                             the same path on every executor
     emulatorHost              str    $PUBSUB_EMULATOR_HOST  ``host:port`` of a Pub/Sub emulator
-    maxRecordsPerTrigger      int    none                   rows per micro-batch at most (whole
+    maxRecordsPerTrigger      int    1000000                rows per micro-batch at most (whole
                                                             messages; a bigger one goes alone)
+    maxBytesPerTrigger        int    1073741824             payload bytes per micro-batch at most
+                                                            (as pulled; a bigger message goes
+                                                            alone)
     numPartitions             int    CPUs of the driver     Spark tasks per micro-batch
     unpack                    str    envelope               ``envelope``: a row per event of an
                                                             envelope; ``none``: a row per message

@@ -42,7 +42,7 @@ def decoded_rows(
         decode_rows(rows, decoder, target)
         for rows in unpacked_rows(staged_rows(messages), "envelope")
     ]
-    assert all(batch.schema.equals(target) for batch in batches)
+    assert batches and all(batch.schema.equals(target) for batch in batches)
     return pa.Table.from_batches(batches).to_pylist()
 
 

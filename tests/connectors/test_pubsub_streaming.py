@@ -109,10 +109,14 @@ def test_available_now_query_reads_every_event_once_and_acknowledges_all(
             ),
         ]
     )
-    assert all(len(batch) <= 25 for batch in sink.batches.values())
+    assert max(len(batch) for batch in sink.batches.values()) <= 25  # max() of none raises
     assert sorted(sink.batches) == list(range(len(sink.batches)))
     assert StagingArea(tmp_path / "staging").batches() == []
     assert len(sink.ack_ids) == 9
+    # The final batch too: Spark 4.3 calls latestOffset once more before ending the run.
+    stats = StagingArea(tmp_path / "staging").read_stats()
+    assert stats["acknowledged_messages"] == 9
+    assert stats["last_acknowledged_batch"] == len(sink.batches) > 1
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
 
 
@@ -147,7 +151,7 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
 
 
-def test_restart_releases_a_staged_batch_the_offset_log_never_recorded(
+def test_restart_reads_a_staged_batch_the_offset_log_never_recorded_once(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     first = topic.publish_packed(messages=2, events_per_message=3)
@@ -162,7 +166,7 @@ def test_restart_releases_a_staged_batch_the_offset_log_never_recorded(
     assert orphan.latestOffset({"batch": last_offset}, ReadAllAvailable()) == {
         "batch": last_offset + 1
     }
-    orphan.stop()
+    orphan.leases.stop()  # the driver process dies (never stop(): Spark does not call it)
 
     second_sink = Collected(StagingArea(tmp_path / "staging"))
     run_available_now(spark, topic, tmp_path, second_sink)

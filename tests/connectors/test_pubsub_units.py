@@ -51,7 +51,8 @@ def test_options_accept_full_subscription_path_and_apply_defaults(
     assert parsed.project == "olist-test"
     assert parsed.staging_location == "/tmp/staging"
     assert parsed.emulator_host is None
-    assert parsed.max_records_per_trigger is None
+    assert parsed.max_records_per_trigger == 1_000_000  # bounded unless told otherwise
+    assert parsed.max_bytes_per_trigger == 1024**3
     assert parsed.num_partitions == 3
     assert parsed.unpack == "envelope"
     assert parsed.ack_deadline_seconds == 60

@@ -738,14 +738,22 @@ def test_date_trunc_of_a_date_returns_a_datetime_unless_wrapped_in_date(
     assert [tuple(row.values()) for row in result] == [(datetime(2017, 10, 1), date(2017, 10, 1))]
 
 
-def test_rejected_payloads_load_with_their_raw_text_intact(
+def test_rejected_payloads_load_with_their_raw_bytes_intact(
     bq: bigquery.Client, gcs: storage.Client, gcs_bucket: str, bigquery_dataset: str
 ) -> None:
     table_id = f"{bq.project}.{bigquery_dataset}.order_events_rejected"
     table = bigquery.Table(table_id, schema=bigquery_schema(REJECTED_FIELDS))
     table.time_partitioning = bigquery.TimePartitioning(field="rejected_date")
     bq.create_table(table)
-    payloads = ['{"order_id": 1}', "not json at all", 'line one\nline "two"\t€', None, ""]
+    payloads = [
+        b'{"order_id": 1}',
+        b"not json at all",
+        'line one\nline "two"\t€'.encode(),
+        None,
+        b"",
+        b"\xff\xfe{ not UTF-8 \x00",
+        '{"city": "São Paulo"}'.encode("latin-1"),
+    ]
     published = datetime(2026, 11, 25, 23, 0, 1, 500000, tzinfo=UTC)
     rows = [
         {

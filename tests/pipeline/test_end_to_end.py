@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -73,11 +74,34 @@ def _warehouse_aggregates(pipeline: LocalPipeline) -> dict[str, Any]:
     return {**row, "by_state": {r["customer_state"]: r["revenue"] for r in by_state}}
 
 
+def _publish_copies(
+    tap: pubsub_v1.SubscriberClient, subscription: str, topic: str, messages: int
+) -> int:
+    """Publish again ``messages`` messages the producer published; returns their events."""
+    received: list[Any] = []
+    while len(received) < messages:
+        response = tap.pull(subscription=subscription, max_messages=messages - len(received))
+        received.extend(response.received_messages)
+    publisher = pubsub_v1.PublisherClient()
+    for item in received:
+        attributes = dict(item.message.attributes)
+        publisher.publish(topic, item.message.data, **attributes).result()
+    tap.delete_subscription(subscription=subscription)
+    return sum(int(item.message.attributes["event_count"]) for item in received)
+
+
 def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
     pipeline: LocalPipeline, database_url: str
 ) -> None:
     asyncio.run(generate_dataset(database_url, orders=400, seed=11))
     expected = _source_aggregates(database_url)
+    # A second subscription sees every message published, so the test can publish copies of
+    # some: duplicates for certain (the producer's crash makes some only by chance).
+    topic = f"projects/olist-local/topics/{pipeline.env['OLIST_PUBSUB_TOPIC']}"
+    tap = pubsub_v1.SubscriberClient()
+    tap_subscription = tap.create_subscription(
+        name=topic.replace("/topics/", "/subscriptions/") + "-tap", topic=topic
+    ).name
     with ApiProcess(database_url) as api:
         # Producer: small messages, slow rate, SIGKILLed mid-run, then restarted to the head.
         producer = pipeline.start(
@@ -94,6 +118,7 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
             "producer-2", "produce", "--once", OLIST_API_URL=api.url,
             OLIST_EVENTS_PER_MESSAGE="10", OLIST_METRICS_PORT=str(free_port()),
         )  # fmt: skip
+    copied_events = _publish_copies(tap, tap_subscription, topic, messages=5)
 
     # Stream: batches of at most 100 rows; SIGKILL (JVM included) as soon as a batch has
     # written its first Parquet object, i.e. before BigQuery and before Spark's commit. If the
@@ -119,12 +144,31 @@ def test_crashes_of_producer_and_stream_still_load_every_event_exactly_once(
 
     restarted = pipeline.start("stream-restarted", "stream", **stream_env)
     wait_until(lambda: pipeline.count_loaded().rows >= expected["n"], 300, "every event", restarted)
-    time.sleep(3)  # one more trigger: nothing may arrive twice
+    # A marker published once every event is loaded: when the batch holding it is committed
+    # (seen in the query's progress), a whole trigger ran after loading. (Spark 4 reports an
+    # idle trigger as QueryIdleEvent, without progress, so the marker makes one that is seen.)
+    port = stream_env["OLIST_METRICS_PORT"]
+    pubsub_v1.PublisherClient().publish(topic, b"marker, not an event").result()
+
+    def marker_batch_committed() -> bool:
+        status = pipeline.stream_status(port)
+        written = (status["last_batch"] or {}).get("batch_id")
+        committed = (status["last_progress"] or {}).get("batch_id")
+        return status["totals"]["rejected_rows"] == 1 and committed == written
+
+    wait_until(marker_batch_committed, 240, "the marker's batch committed", restarted)
     assert pipeline.terminate(restarted) == 0, pipeline.log("stream-restarted")
     restart_log = pipeline.log_path("stream-restarted").read_text()
     # The killed batch was replayed by the restarted query (same batch id, from staging).
     assert f"batch done batch_id={batch} valid=" in restart_log
 
+    # Duplicates were really read (the copies at least), and removed.
+    input_rows = sum(
+        int(match)
+        for path in pipeline.logs.glob("stream-*.log")
+        for match in re.findall(r"batch committed batch_id=\S+ input_rows=(\d+)", path.read_text())
+    )
+    assert input_rows >= expected["n"] + copied_events > expected["n"]
     warehouse = _warehouse_aggregates(pipeline)
     assert warehouse["n"] == warehouse["distinct_ids"] == expected["n"]
     assert warehouse["revenue"] == expected["revenue"]
@@ -183,7 +227,7 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     rejected = pipeline.query(
         f"SELECT raw_payload, reason FROM {pipeline.table('order_events_rejected')}"
     )
-    reasons = {row["raw_payload"]: row["reason"] for row in rejected}
+    reasons = {row["raw_payload"].decode(): row["reason"] for row in rejected}
     assert len(rejected) == 5
     assert reasons["{not json"].startswith("payload is not a JSON object")
     assert "price: expected a number, got 'cheap'" in reasons[poison[1].decode()]
