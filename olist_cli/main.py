@@ -15,11 +15,13 @@ from health.cli import app as health_commands
 from olist_cli.services import app as services_commands
 from olist_cli.setup import app as setup_commands
 from producer.cli import app as producer_commands
+from producer.cli import deadletter_app as dead_letter_commands
 from schemas import log_format
 from source_api.cli import app as source_api_commands
 from source_db.cli import app as source_db_commands
 from source_db.cli import db_app as database_commands
 from streaming.cli import app as streaming_commands
+from streaming.cli import rejected_app as rejected_row_commands
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,6 +33,8 @@ app.add_typer(source_api_commands)
 app.add_typer(database_commands, name="db")
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
+# `olist deadletter rejected ...`: the job's rejected rows beside the Pub/Sub dead letters.
+dead_letter_commands.add_typer(rejected_row_commands, name="rejected")
 app.add_typer(setup_commands)
 app.add_typer(services_commands, name="services")
 app.add_typer(health_commands)

@@ -56,6 +56,11 @@ class StreamSettings(LoggingSettings):
         default="olist-order-events-streaming",
         description="Subscription the job reads (created by `olist setup`).",
     )
+    pubsub_topic: str = Field(
+        default="olist-order-events",
+        description="Events topic: the job never publishes; `olist deadletter rejected replay` "
+        "sends replayed rows there.",
+    )
     pubsub_emulator_host: str | None = Field(
         default=None,
         validation_alias="PUBSUB_EMULATOR_HOST",
@@ -158,6 +163,10 @@ class StreamSettings(LoggingSettings):
     @property
     def resolved_staging_dir(self) -> Path:
         return self.staging_dir or self.checkpoint_dir.parent / "pubsub-staging"
+
+    @property
+    def topic_path(self) -> str:
+        return f"projects/{self.gcp_project}/topics/{self.pubsub_topic}"
 
     @property
     def subscription_path(self) -> str:
