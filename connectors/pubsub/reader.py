@@ -60,8 +60,7 @@ from connectors.pubsub.staging import (
     StagedBatch,
     StagedBatchWriter,
     StagingArea,
-    read_ack_ids_of_leftover,
-    read_staged_slice,
+    open_staging_area,
 )
 from connectors.pubsub.subscriber import Subscriber
 
@@ -73,7 +72,12 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def __init__(self, options: PubSubOptions) -> None:
         self.options = options
-        self.staging = StagingArea(options.staging_location)
+        self.staging: StagingArea = open_staging_area(
+            options.staging_location,
+            endpoint=options.staging_endpoint,
+            timeout_seconds=options.staging_timeout_seconds,
+            retry_seconds=options.staging_retry_seconds,
+        )
         self._init_driver_state()
 
     def _init_driver_state(self) -> None:
@@ -134,7 +138,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._acknowledge_through(start_offset.batch)
             max_rows = _max_rows(limit)
             next_offset = start_offset.next()
-            if self.staging.manifest_path(next_offset.batch).exists():
+            if self.staging.is_staged(next_offset.batch):
                 return next_offset.to_dict()
             if self._available_now_cutoff is not None:
                 if self._available_now_target is None:
@@ -167,10 +171,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             batches = range(start_offset.batch + 1, end_offset.batch + 1)
             for batch in batches:
                 self.staging.manifest(batch)  # a batch in the offset log must be complete
-            row_counts = [
-                self.staging.read_table(batch, ["row_count"]).column("row_count")
-                for batch in batches
-            ]
+            row_counts = [self.staging.row_counts(batch) for batch in batches]
             return plan_partitions(list(batches), row_counts, self.options.num_partitions)
 
     def commit(self, end: dict[str, Any]) -> None:
@@ -199,8 +200,10 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         assert isinstance(partition, PubSubInputPartition), type(partition)
         decoding = self._decoding()
         for staged_slice in partition.slices:
-            path = self.staging.data_path(staged_slice.batch)
-            for table in read_staged_slice(path, staged_slice.first, staged_slice.count):
+            slice_tables = self.staging.read_slice(
+                staged_slice.batch, staged_slice.first, staged_slice.count
+            )
+            for table in slice_tables:
                 if decoding is None:
                     yield from unpack_messages(table, self.options.unpack)
                     continue
@@ -250,13 +253,14 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._reconciled:
             return
         self._reconciled = True
-        for path in self.staging.leftovers():
-            ack_ids = read_ack_ids_of_leftover(path)
+        self.staging.ensure_exists()
+        for leftover in self.staging.leftovers():
+            ack_ids = self.staging.leftover_ack_ids(leftover)
             stale = self.subscriber.release(ack_ids)
-            path.unlink()
+            self.staging.remove_leftover(leftover)
             log.info(
                 "pubsub released incomplete staging path=%s messages=%d stale=%d",
-                path,
+                leftover,
                 len(ack_ids),
                 stale,
             )

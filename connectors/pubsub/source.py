@@ -34,38 +34,43 @@ class PubSubDataSource(DataSource):
     defined (``.load()``), each error naming its option; unknown options are refused. Names
     are case-insensitive; details in ``docs/connectors/pubsub.md``.
 
-    ========================  =====  =====================  ======================================
-    Option                    Type   Default                Meaning
-    ========================  =====  =====================  ======================================
-    subscription              str    required               ``projects/<p>/subscriptions/<name>``,
-                                                            or a bare name with ``project``
-    project                   str    from subscription      project of a bare subscription name
-    stagingLocation           str    required               directory of the staged batches: one
-                                                            per query, next to the checkpoint, at
-                                                            the same path on every executor
-    emulatorHost              str    $PUBSUB_EMULATOR_HOST  ``host:port`` of a Pub/Sub emulator
-    maxRecordsPerTrigger      int    none                   rows per micro-batch at most (whole
-                                                            messages; a bigger one goes alone)
-    numPartitions             int    CPUs of the driver     Spark tasks per micro-batch
-    unpack                    str    envelope               ``envelope``: a row per event of an
-                                                            envelope; ``none``: a row per message
-    decoder                   str    none                   ``package.module:name`` of a payload
-                                                            decoder; adds the ``decoded`` column
-    decodedRowAttributes      bool   true                   ``false``: ``attributes`` is null on
-                                                            decoded rows (needs ``decoder``)
-    ackDeadlineSeconds        int    60                     lease of pulled messages, renewed
-                                                            every third of it (10-600)
-    maxLeaseSeconds           int    3600                   stop renewing a lease after this long
-                                                            (Pub/Sub then redelivers)
-    pullMaxMessages           int    1000                   messages per Pull request at most
-                                                            (1-1000; fewer when they are big)
-    pullConcurrency           int    8                      Pull requests in flight at once (1-64)
-    pullWaitSeconds           float  0                      ``0``: a pull answers at once; more: it
-                                                            waits up to this long for messages
-    pullTimeoutSeconds        float  30                     deadline of an immediate pull
-    maxPullSecondsPerTrigger  float  20                     stop pulling for a micro-batch after
-                                                            this long (not with availableNow)
-    ========================  =====  =====================  ======================================
+    ========================  =====  ======================  ======================================
+    Option                    Type   Default                 Meaning
+    ========================  =====  ======================  ======================================
+    subscription              str    required                ``projects/<p>/subscriptions/<name>``,
+                                                             or a bare name with ``project``
+    project                   str    from subscription       project of a bare subscription name
+    stagingLocation           str    required                where batches are staged, one per
+                                                             query: a directory at the same path on
+                                                             every executor, or gs://bucket/prefix
+    stagingEndpoint           str    $STORAGE_EMULATOR_HOST  URL of a Cloud Storage emulator for a
+                                                             gs:// stagingLocation
+    stagingTimeoutSeconds     float  60                      timeout of one Cloud Storage request
+    stagingRetrySeconds       float  300                     retry failed Cloud Storage requests
+                                                             with back-off for this long in all
+    emulatorHost              str    $PUBSUB_EMULATOR_HOST   ``host:port`` of a Pub/Sub emulator
+    maxRecordsPerTrigger      int    none                    rows per micro-batch at most (whole
+                                                             messages; a bigger one goes alone)
+    numPartitions             int    CPUs of the driver      Spark tasks per micro-batch
+    unpack                    str    envelope                ``envelope``: a row per event of an
+                                                             envelope; ``none``: a row per message
+    decoder                   str    none                    ``package.module:name`` of a payload
+                                                             decoder; adds the ``decoded`` column
+    decodedRowAttributes      bool   true                    ``false``: ``attributes`` is null on
+                                                             decoded rows (needs ``decoder``)
+    ackDeadlineSeconds        int    60                      lease of pulled messages, renewed
+                                                             every third of it (10-600)
+    maxLeaseSeconds           int    3600                    stop renewing a lease after this long
+                                                             (Pub/Sub then redelivers)
+    pullMaxMessages           int    1000                    messages per Pull request at most
+                                                             (1-1000; fewer when they are big)
+    pullConcurrency           int    8                       Pull requests in flight at once (1-64)
+    pullWaitSeconds           float  0                       ``0``: a pull answers at once; more: it
+                                                             waits up to this long for messages
+    pullTimeoutSeconds        float  30                      deadline of an immediate pull
+    maxPullSecondsPerTrigger  float  20                      stop pulling for a micro-batch after
+                                                             this long (not with availableNow)
+    ========================  =====  ======================  ======================================
 
     Example, against the Pub/Sub emulator (``gcloud beta emulators pubsub start``, then
     ``PUBSUB_EMULATOR_HOST`` set for the admin clients)::

@@ -19,7 +19,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from connectors.pubsub import PubSubDataSource, PubSubOptionError, parse_options
 from connectors.pubsub.reader import PubSubStreamReader
-from connectors.pubsub.staging import StagingArea
+from connectors.pubsub.staging_local import LocalStagingArea
 from emulators.pubsub import PubSubEmulator
 from tests.fixtures.source_topic import SourceTopic, make_source_topic
 
@@ -36,7 +36,7 @@ def topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
 class Collected:
     """What ``foreachBatch`` saw: rows per batch id, and the ack ids staged meanwhile."""
 
-    staging: StagingArea
+    staging: LocalStagingArea
     fail_on_first_batch: bool = False
     batches: dict[int, list[tuple]] = field(default_factory=dict)
     ack_ids: set[str] = field(default_factory=set)
@@ -92,7 +92,7 @@ def test_available_now_query_reads_every_event_once_and_acknowledges_all(
     broken_id = topic.publish_raw(
         b'{"x":1}\n{"x":2}', content_type="application/x-ndjson", event_count="3"
     )
-    sink = Collected(StagingArea(tmp_path / "staging"))
+    sink = Collected(LocalStagingArea(tmp_path / "staging"))
 
     run_available_now(spark, topic, tmp_path, sink, maxRecordsPerTrigger="25")
 
@@ -111,7 +111,7 @@ def test_available_now_query_reads_every_event_once_and_acknowledges_all(
     )
     assert all(len(batch) <= 25 for batch in sink.batches.values())
     assert sorted(sink.batches) == list(range(len(sink.batches)))
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert len(sink.ack_ids) == 9
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
 
@@ -120,13 +120,13 @@ def test_failed_batch_leaves_its_messages_unacknowledged(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     topic.publish_packed(messages=3, events_per_message=4)
-    sink = Collected(StagingArea(tmp_path / "staging"), fail_on_first_batch=True)
+    sink = Collected(LocalStagingArea(tmp_path / "staging"), fail_on_first_batch=True)
 
     with pytest.raises(StreamingQueryException, match="sink failed"):
         run_available_now(spark, topic, tmp_path, sink)
 
     assert len(sink.batches[-1]) == 12
-    assert StagingArea(tmp_path / "staging").batches() == [1]
+    assert LocalStagingArea(tmp_path / "staging").batches() == [1]
     assert topic.redeliverable(sorted(sink.ack_ids), expected=3) == sorted(topic.published_ids)
 
 
@@ -134,7 +134,7 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     payloads = topic.publish_packed(messages=4, events_per_message=5)
-    sink = Collected(StagingArea(tmp_path / "staging"), fail_on_first_batch=True)
+    sink = Collected(LocalStagingArea(tmp_path / "staging"), fail_on_first_batch=True)
     with pytest.raises(StreamingQueryException, match="sink failed"):
         run_available_now(spark, topic, tmp_path, sink, ackDeadlineSeconds="60")
     failed_attempt = sink.batches.pop(-1)
@@ -143,7 +143,7 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
 
     assert sink.batches[0] == failed_attempt
     assert sink.payloads() == sorted(payloads)
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
 
 
@@ -151,7 +151,7 @@ def test_restart_releases_a_staged_batch_the_offset_log_never_recorded(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     first = topic.publish_packed(messages=2, events_per_message=3)
-    sink = Collected(StagingArea(tmp_path / "staging"))
+    sink = Collected(LocalStagingArea(tmp_path / "staging"))
     run_available_now(spark, topic, tmp_path, sink)
     assert sink.payloads() == sorted(first)
     last_offset = len(sink.batches)
@@ -164,11 +164,11 @@ def test_restart_releases_a_staged_batch_the_offset_log_never_recorded(
     }
     orphan.stop()
 
-    second_sink = Collected(StagingArea(tmp_path / "staging"))
+    second_sink = Collected(LocalStagingArea(tmp_path / "staging"))
     run_available_now(spark, topic, tmp_path, second_sink)
 
     assert second_sink.payloads() == sorted(second)
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert topic.redeliverable(sorted(second_sink.ack_ids), expected=0) == []
 
 

@@ -25,7 +25,7 @@ from connectors.pubsub.records import (
     split_message,
     unpack_messages,
 )
-from connectors.pubsub.staging import StagingArea, read_staged_slice
+from connectors.pubsub.staging_local import LocalStagingArea, read_staged_slice
 from connectors.pubsub.subscriber import (
     MAX_ACK_IDS_PER_REQUEST,
     MAX_ACK_REQUEST_BYTES,
@@ -82,7 +82,8 @@ def test_options_are_case_insensitive_and_emulator_host_falls_back_to_environmen
         ({"subscription": "orders", "stagingLocation": "/tmp/s"}, "project"),
         ({"subscription": "projects/a/topics/b", "stagingLocation": "/tmp/s"}, "subscription"),
         ({"subscription": SUBSCRIPTION}, "stagingLocation"),
-        (options(stagingLocation="gs://bucket/staging"), "stagingLocation"),
+        (options(stagingLocation="s3://bucket/staging"), "stagingLocation"),
+        (options(stagingLocation="gs://B/staging"), "stagingLocation"),
         (options(project="another-project"), "project"),
         (options(maxRecordsPerTrigger="0"), "maxRecordsPerTrigger"),
         (options(maxRecordsPerTrigger="ten"), "maxRecordsPerTrigger"),
@@ -227,7 +228,7 @@ def test_unpacked_record_batches_match_the_declared_arrow_schema_exactly() -> No
 def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
     tmp_path: Path,
 ) -> None:
-    area = StagingArea(tmp_path / "staging")
+    area = LocalStagingArea(tmp_path / "staging")
     table = staged_rows([packed([b'{"a":1}', b'{"a":2}']), (b"raw", {})])
     writer = area.writer(7)
     writer.write(table.to_batches()[0])
@@ -247,7 +248,7 @@ def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
 
 
 def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path: Path) -> None:
-    area = StagingArea(tmp_path)
+    area = LocalStagingArea(tmp_path)
     writer = area.writer(2)
     rounds = [3, 4, 5]
     for size in rounds:  # one record batch per pull round, message ids 0.. per round
@@ -273,7 +274,7 @@ def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path:
 
 
 def test_interrupted_staging_leaves_only_leftovers(tmp_path: Path) -> None:
-    area = StagingArea(tmp_path)
+    area = LocalStagingArea(tmp_path)
     writer = area.writer(3)
     writer.write(staged_rows([(b"raw", {})]).to_batches()[0])
     writer.abort()  # what the reader does when pulling fails mid-batch
@@ -283,4 +284,4 @@ def test_interrupted_staging_leaves_only_leftovers(tmp_path: Path) -> None:
     writer.commit()
     area.manifest_path(4).unlink()  # as if the crash hit between data and manifest
     assert area.batches() == []
-    assert area.leftovers() == [area.data_path(4)]
+    assert area.leftovers() == [str(area.data_path(4))]
