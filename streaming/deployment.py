@@ -19,7 +19,7 @@ from streaming.checkpoint import local_path, scheme_of
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-GCS_CONNECTOR = "com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.26 (shaded jar)"
+GCS_CONNECTOR = "com.google.cloud.bigdataoss:gcs-connector:3.1.7, classifier shaded"
 """The Cloud Storage connector for Hadoop this job documents (docs/operations/streaming.md)."""
 
 

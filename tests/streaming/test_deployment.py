@@ -84,5 +84,5 @@ def test_the_query_id_is_read_through_hadoop(spark: Any, tmp_path: Path) -> None
 
 def test_a_gs_checkpoint_without_the_connector_is_refused_naming_it(spark: Any) -> None:
     check_checkpoint_filesystem(spark, "/data/checkpoint")
-    with pytest.raises(DeploymentError, match=r"gcs-connector:hadoop3-.*fs\.gs\.impl"):
+    with pytest.raises(DeploymentError, match=r"gcs-connector:3\.1\.7.*fs\.gs\.impl"):
         check_checkpoint_filesystem(spark, "gs://bucket/checkpoint")
