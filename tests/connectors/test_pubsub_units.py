@@ -25,6 +25,7 @@ from connectors.pubsub.records import (
     split_message,
     unpack_messages,
 )
+from connectors.pubsub.staging import source_stats_path
 from connectors.pubsub.staging_local import LocalStagingArea, read_staged_slice
 from connectors.pubsub.subscriber import (
     MAX_ACK_IDS_PER_REQUEST,
@@ -55,6 +56,23 @@ def test_options_accept_full_subscription_path_and_apply_defaults(
     assert parsed.num_partitions == 3
     assert parsed.unpack == "envelope"
     assert parsed.ack_deadline_seconds == 60
+
+
+def test_a_gs_staging_location_is_kept_as_a_uri_with_its_endpoint_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")
+    parsed = parse_options(options(stagingLocation="gs://olist-stream/staging/q1/"))
+    assert parsed.staging_location == "gs://olist-stream/staging/q1"
+    assert parsed.staging_endpoint == "http://127.0.0.1:4443"
+    assert (parsed.staging_timeout_seconds, parsed.staging_retry_seconds) == (60.0, 300.0)
+    # A filesystem location needs no endpoint.
+    assert parse_options(options()).staging_endpoint is None
+    with pytest.raises(PubSubOptionError, match="stagingEndpoint"):
+        parse_options(options(stagingLocation="gs://olist-stream/s", stagingEndpoint="4443"))
+    # The counters stay on the driver's disk, one file per location.
+    first, second = source_stats_path("gs://a-bucket/one"), source_stats_path("gs://a-bucket/two")
+    assert first != second and first.name == "stats.json"
 
 
 def test_options_build_path_from_project_and_bare_subscription_name() -> None:
