@@ -157,15 +157,28 @@ def publish_in_child(
     return time.monotonic() - started
 
 
-def run_available_now(spark: Any, settings: Any, writer: Any) -> list[Any]:
-    """Run the job until it has read everything published; its progress reports."""
+def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 3) -> list[Any]:
+    """Run the job until it has read everything published; its progress reports.
+
+    On a loaded machine the source's planner process (Python, started by the JVM when a query
+    starts) may miss PySpark's fixed connect-back timeout ("Python worker failed to connect
+    back"): nothing was read then, so the query is started again.
+    """
     from streaming import job
 
-    query = job.start_query(spark, settings, writer)
-    query.awaitTermination()
-    if query.exception() is not None:
-        raise RuntimeError(f"streaming query failed: {query.exception()}")
-    return [p for p in query.recentProgress if p.numInputRows > 0]
+    for attempt in range(1, attempts + 1):
+        query = job.start_query(spark, settings, writer)
+        try:
+            query.awaitTermination()
+        except Exception as error:
+            if "failed to connect back" not in str(error) or attempt == attempts:
+                raise
+            log.warning("query start failed, starting it again attempt=%d error=%s", attempt, error)
+            continue
+        if query.exception() is not None:
+            raise RuntimeError(f"streaming query failed: {query.exception()}")
+        return [p for p in query.recentProgress if p.numInputRows > 0]
+    raise AssertionError("unreachable")
 
 
 STAGING_PREFIX = "pubsub-staging"
