@@ -56,12 +56,8 @@ from connectors.pubsub.records import (
     unpack_messages,
     unpacked_rows,
 )
-from connectors.pubsub.staging import (
-    StagedBatch,
-    StagedBatchWriter,
-    StagingArea,
-    open_staging_area,
-)
+from connectors.pubsub.staging import StagedBatch, StagedBatchWriter, StagingArea
+from connectors.pubsub.staging_backends import open_staging_area
 from connectors.pubsub.subscriber import Subscriber
 
 log = logging.getLogger(__name__)

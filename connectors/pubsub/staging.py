@@ -10,8 +10,8 @@ A batch exists once its manifest exists: data is written first, the manifest las
 leaves either a complete batch or leftovers (:meth:`StagingArea.leftovers`) that the reader
 releases. Deletion removes the manifest first, so a half-deleted batch is also a leftover.
 
-:func:`open_staging_area` picks the backend from the location, and the reader only sees
-:class:`StagingArea`:
+:func:`connectors.pubsub.staging_backends.open_staging_area` picks the backend from the
+location, and the reader only sees :class:`StagingArea`:
 
 * a filesystem path (:mod:`connectors.pubsub.staging_local`): every executor must see it at
   the same path (local disk in local mode, a shared volume on a cluster);
@@ -219,32 +219,6 @@ class StagingArea(ABC):
         """Replace the counters atomically (a reader never sees a half-written file)."""
         self.stats_path.parent.mkdir(parents=True, exist_ok=True)
         write_file_atomically(self.stats_path, json.dumps(stats, sort_keys=True))
-
-
-def open_staging_area(
-    location: str,
-    *,
-    endpoint: str | None = None,
-    timeout_seconds: float = 60.0,
-    retry_seconds: float = 300.0,
-) -> StagingArea:
-    """The staging backend for option ``stagingLocation`` (already checked by the options).
-
-    ``endpoint`` (a Cloud Storage emulator's URL), ``timeout_seconds`` (of one request) and
-    ``retry_seconds`` (retries with exponential back-off, in all) apply to ``gs://`` only.
-    """
-    if is_object_store_location(location):
-        from connectors.pubsub.staging_gcs import GcsStagingArea
-
-        return GcsStagingArea(
-            location,
-            endpoint=endpoint,
-            timeout_seconds=timeout_seconds,
-            retry_seconds=retry_seconds,
-        )
-    from connectors.pubsub.staging_local import LocalStagingArea
-
-    return LocalStagingArea(location)
 
 
 def ack_ids_of(table: pa.Table) -> list[str]:
