@@ -25,9 +25,21 @@ of the job's processes (this driver, the JVM, the Python workers; not the emulat
 in sessions of their own), sampled every 250 ms (reading ``smaps_rollup`` of a busy JVM is not
 free: sampling more often took a noticeable share of a core from the job; see
 docs/operations/streaming.md#measurements).
-Prints a table, then, as the last line, one JSON object: ``{"events": N, "batch_seconds": ...,
-"events_per_s": ..., "plain_spark_seconds": ..., "ratio_vs_plain_spark": ...,
-"empty_trigger_seconds": ..., "peak_rss_mb": ...}``.
+``--staging gs`` stages on fake-gcs-server (``gs://``) and measures, in the same run and
+session, the same batch with local staging (a query of its own with its own warm-up):
+``"local_staging_batch_seconds"`` beside ``"batch_seconds"``. ``--master standalone`` runs
+the job on a Spark standalone cluster started here (a Master and 2 Workers x 1 core, executors
+in JVMs of their own; staging should then be ``gs``); the peak memory then counts the driver
+side only (the executors are the Workers' children).
+
+Prints a table, then, as the last line, one JSON object: ``{"events": N, "master": ...,
+"staging": ..., "batch_seconds": ..., ["local_staging_batch_seconds": ...,
+"ratio_vs_local_staging": ...,] "events_per_s": ..., "plain_spark_seconds": ...,
+"ratio_vs_plain_spark": ..., "empty_trigger_seconds": ..., "peak_rss_mb": ...,
+"driver_side_seconds": ..., "driver_ceiling_events_per_s": ...}``: the driver side is the part
+of the batch that runs on the driver whatever the number of executors (``latestOffset``: pull
+and stage; query planning; the BigQuery load), and its ceiling the events per second the
+driver alone could sustain.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -144,20 +157,74 @@ def publish_in_child(
     return time.monotonic() - started
 
 
-def run_available_now(spark: Any, settings: Any, writer: Any) -> list[Any]:
-    """Run the job until it has read everything published; its progress reports."""
+def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 3) -> list[Any]:
+    """Run the job until it has read everything published; its progress reports.
+
+    On a loaded machine the source's planner process (Python, started by the JVM when a query
+    starts) may miss PySpark's fixed connect-back timeout ("Python worker failed to connect
+    back"): nothing was read then, so the query is started again.
+    """
     from streaming import job
 
-    query = job.start_query(spark, settings, writer)
-    query.awaitTermination()
-    if query.exception() is not None:
-        raise RuntimeError(f"streaming query failed: {query.exception()}")
-    return [p for p in query.recentProgress if p.numInputRows > 0]
+    for attempt in range(1, attempts + 1):
+        query = job.start_query(spark, settings, writer)
+        try:
+            query.awaitTermination()
+        except Exception as error:
+            if "failed to connect back" not in str(error) or attempt == attempts:
+                raise
+            log.warning("query start failed, starting it again attempt=%d error=%s", attempt, error)
+            continue
+        if query.exception() is not None:
+            raise RuntimeError(f"streaming query failed: {query.exception()}")
+        return [p for p in query.recentProgress if p.numInputRows > 0]
+    raise AssertionError("unreachable")
 
 
-def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
+STAGING_PREFIX = "pubsub-staging"
+
+
+def measure_batch(
+    spark: Any,
+    settings: Any,
+    writer: Any,
+    host: str,
+    topic: str,
+    count: int,
+    days: int,
+    warmup: int,
+    first: int,
+    json_path: Path,
+) -> tuple[dict[str, float], float]:
+    """A warm-up batch (if any), then one measured micro-batch of ``count`` events numbered
+    from ``first``: Spark's phase durations (ms) and the publishing time."""
+    if warmup:
+        # Events numbered after the measured ones: no event id in common.
+        warmup_path = json_path.with_name(f"warmup-{first}.jsonl")
+        publish_in_child(host, topic, warmup, days, warmup_path, first + count)
+        run_available_now(spark, settings, writer)
+        log.info(
+            "warm-up batch done events=%d staging=%s", warmup, settings.resolved_staging_location
+        )
+    publish_seconds = publish_in_child(host, topic, count, days, json_path, first)
+    log.info("published events=%d seconds=%.1f", count, publish_seconds)
+    data_progress = run_available_now(spark, settings, writer)
+    if len(data_progress) != 1 or data_progress[0].numInputRows != count:
+        raise RuntimeError(
+            f"expected one batch of {count} rows, got {[p.numInputRows for p in data_progress]}"
+        )
+    return dict(data_progress[0].durationMs), publish_seconds
+
+
+def run(
+    count: int, days: int, warmup: int = 0, staging: str = "local", master: str = "local[2]"
+) -> dict[str, Any]:
+    """Measure; ``staging="gs"`` measures the batch with staging on fake-gcs-server, then the
+    same with local staging (a query of its own, with its own warm-up); ``master`` is
+    ``local[N]``, ``standalone`` (a Master and 2 Workers x 1 core started here) or a URL."""
     from google.cloud import pubsub_v1
 
+    from harness.spark_cluster import StandaloneCluster
     from streaming import job
     from streaming.metrics import StreamStatus
     from streaming.resources import create_sink_resources
@@ -167,6 +234,7 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="olist-bench-stream-") as directory,
         LocalPipeline(Path(directory)) as pipeline,
+        ExitStack() as cluster_stack,
         # The job's processes only: the emulators run in sessions of their own.
         peak_proportional_set(_process_kind, interval=0.25) as memory,
     ):
@@ -174,11 +242,21 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
         pubsub = pipeline.start_pubsub()
         pipeline.start_gcs()
         pipeline.start_bigquery()  # tables in memory: see the module docstring
+        if master == "standalone":
+            cluster = StandaloneCluster(work / "spark", workers=2, cores=1, memory="3g")
+            master = cluster_stack.enter_context(cluster).master_url
         os.environ.update(
             pipeline.variables,
             OLIST_CHECKPOINT_DIR=str(work / "checkpoint"),
             OLIST_METRICS_PORT="0",
+            OLIST_SPARK_MASTER=master,
+            # Every executor of a local cluster runs on this host and sees the checkpoint.
+            OLIST_SHARED_FILESYSTEM="true",
         )
+        if not master.startswith("local"):
+            os.environ.setdefault(
+                "PYSPARK_SUBMIT_ARGS", "--conf spark.executor.memory=2g pyspark-shell"
+            )
         topic = "projects/olist-local/topics/bench"
         subscription = "projects/olist-local/subscriptions/bench"
         pubsub_v1.PublisherClient().create_topic(name=topic)
@@ -186,30 +264,44 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
             name=subscription, topic=topic, ack_deadline_seconds=600
         )
         json_path = work / "events.jsonl"
-        settings = StreamSettings(pubsub_subscription="bench", available_now=True)
+        gs_staging = f"gs://{pipeline.bucket}/{STAGING_PREFIX}"
+        settings = StreamSettings(
+            pubsub_subscription="bench",
+            available_now=True,
+            staging_location=gs_staging if staging == "gs" else None,
+        )
         create_sink_resources(settings)  # what `olist setup` does: bucket, dataset, tables
         status = StreamStatus()
         spark = job.build_spark_session(settings)
+        job.check_deployment(spark, settings)
         writer = job.build_writer(settings, status)
         outcomes: list[Any] = []
         writer.on_batch = outcomes.append
-        if warmup:
-            # Events numbered after the measured ones: no event id in common.
-            publish_in_child(pubsub.host, topic, warmup, days, work / "warmup.jsonl", count)
-            run_available_now(spark, settings, writer)
-            log.info("warm-up batch done events=%d", warmup)
-        publish_seconds = publish_in_child(pubsub.host, topic, count, days, json_path)
-        log.info("published events=%d seconds=%.1f", count, publish_seconds)
-        data_progress = run_available_now(spark, settings, writer)
-        if len(data_progress) != 1 or data_progress[0].numInputRows != count:
-            raise RuntimeError(
-                f"expected one batch of {count} rows, got {[p.numInputRows for p in data_progress]}"
-            )
-        batch_ms = data_progress[0].durationMs
+        batch_ms, publish_seconds = measure_batch(
+            spark, settings, writer, pubsub.host, topic, count, days, warmup, 0, json_path
+        )
+        outcome = max(outcomes, key=lambda item: item.valid_rows)
         batch_seconds = batch_ms["triggerExecution"] / 1000
+        expected_rows = count + warmup
+        local_staging_seconds = None
+        if staging == "gs":
+            # The same batch with local staging: a query of its own (checkpoint, staging).
+            local_settings = StreamSettings(
+                pubsub_subscription="bench",
+                available_now=True,
+                checkpoint_dir=work / "checkpoint-local-staging",
+                staging_dir=work / "local-staging",
+            )
+            writer.job_prefix = lambda: "olist_local_staging"
+            local_ms, _ = measure_batch(
+                spark, local_settings, writer, pubsub.host, topic, count, days, warmup,
+                2 * (count + warmup), work / "events-local.jsonl",
+            )  # fmt: skip
+            local_staging_seconds = local_ms["triggerExecution"] / 1000
+            expected_rows *= 2
         (loaded,) = pipeline.query(f"SELECT COUNT(*) AS n FROM {pipeline.table()}")
-        if loaded["n"] != count + warmup:
-            raise RuntimeError(f"BigQuery holds {loaded['n']} rows, expected {count + warmup}")
+        if loaded["n"] != expected_rows:
+            raise RuntimeError(f"BigQuery holds {loaded['n']} rows, expected {expected_rows}")
 
         empty_settings = StreamSettings(pubsub_subscription="bench", trigger_interval="1 second")
         idle = job.start_query(spark, empty_settings, writer)
@@ -230,29 +322,45 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
         )
         plain_seconds = time.monotonic() - plain_started
         spark.stop()
-    outcome = max(outcomes, key=lambda item: item.valid_rows)
-    return {
+    # The driver's share of the batch: pulling and staging (latestOffset), planning, the
+    # BigQuery load; the rest (read, decode, dedup, Parquet) runs in tasks on the executors.
+    driver_seconds = (
+        batch_ms.get("latestOffset", 0) + batch_ms.get("queryPlanning", 0)
+    ) / 1000 + outcome.bigquery_seconds
+    result: dict[str, Any] = {
         "events": count,
+        "master": master if master.startswith("local") else "2 workers x 1 core",
+        "staging": staging,
         "batch_seconds": round(batch_seconds, 2),
-        "events_per_s": round(count / batch_seconds),
-        "plain_spark_seconds": round(plain_seconds, 2),
-        "ratio_vs_plain_spark": round(batch_seconds / plain_seconds, 2),
-        "empty_trigger_seconds": empty_trigger_seconds,
-        "peak_rss_mb": round(memory.peak_bytes / 2**20),
-        "_details": {
-            "memory_mb": {
-                kind: round(size / 2**20) for kind, size in sorted(memory.breakdown.items())
-            },
-            "publish_seconds": round(publish_seconds, 1),
-            "spark_duration_ms": batch_ms,
-            "sink_seconds": round(outcome.seconds, 2),
-            "write_seconds": round(outcome.write_seconds, 2),
-            "bigquery_seconds": round(outcome.bigquery_seconds, 2),
-            "objects_written": outcome.objects,
-            "purchase_days": days,
-            "warmup_events": warmup,
-        },
     }
+    if local_staging_seconds is not None:
+        result["local_staging_batch_seconds"] = round(local_staging_seconds, 2)
+        result["ratio_vs_local_staging"] = round(batch_seconds / local_staging_seconds, 2)
+    result.update(
+        {
+            "events_per_s": round(count / batch_seconds),
+            "plain_spark_seconds": round(plain_seconds, 2),
+            "ratio_vs_plain_spark": round(batch_seconds / plain_seconds, 2),
+            "empty_trigger_seconds": empty_trigger_seconds,
+            "peak_rss_mb": round(memory.peak_bytes / 2**20),
+            "driver_side_seconds": round(driver_seconds, 2),
+            "driver_ceiling_events_per_s": round(count / driver_seconds),
+            "_details": {
+                "memory_mb": {
+                    kind: round(size / 2**20) for kind, size in sorted(memory.breakdown.items())
+                },
+                "publish_seconds": round(publish_seconds, 1),
+                "spark_duration_ms": batch_ms,
+                "sink_seconds": round(outcome.seconds, 2),
+                "write_seconds": round(outcome.write_seconds, 2),
+                "bigquery_seconds": round(outcome.bigquery_seconds, 2),
+                "objects_written": outcome.objects,
+                "purchase_days": days,
+                "warmup_events": warmup,
+            },
+        }
+    )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,14 +374,40 @@ def main(argv: list[str] | None = None) -> int:
         help="run a first micro-batch of this many other events before the measured one "
         "(0: measure the first batch of a fresh JVM)",
     )
+    parser.add_argument(
+        "--staging",
+        choices=("local", "gs"),
+        default="local",
+        help="gs: stage on fake-gcs-server, and measure the same batch with local staging "
+        "in the same run (local_staging_batch_seconds)",
+    )
+    parser.add_argument(
+        "--master",
+        default="local[2]",
+        help="local[N]; standalone: a Master and 2 Workers x 1 core started here; or a URL",
+    )
     arguments = parser.parse_args(argv)
     configure_logging("INFO")
-    result = run(arguments.events, arguments.days, arguments.warmup_events)
+    result = run(
+        arguments.events, arguments.days, arguments.warmup_events, arguments.staging,
+        arguments.master,
+    )  # fmt: skip
     details = result.pop("_details")
     rows = [
         ("events in the micro-batch", f"{result['events']:,}"),
         ("warm-up batch before it (events)", f"{details['warmup_events']:,}"),
+        ("master, staging", f"{result['master']}, {result['staging']}"),
         ("streaming job, one micro-batch", f"{result['batch_seconds']:.2f} s"),
+        *(
+            [("  same batch, local staging", f"{result['local_staging_batch_seconds']:.2f} s")]
+            if "local_staging_batch_seconds" in result
+            else []
+        ),
+        (
+            "  driver side (pull + stage, planning, BigQuery)",
+            f"{result['driver_side_seconds']:.2f} s, "
+            f"ceiling {result['driver_ceiling_events_per_s']:,} events/s",
+        ),
         ("  events per second", f"{result['events_per_s']:,}"),
         ("  of which in the foreachBatch sink", f"{details['sink_seconds']:.2f} s"),
         (

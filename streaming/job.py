@@ -17,7 +17,6 @@ for a running one), then the process exits 0; the next start resumes from the ch
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -62,6 +61,10 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if SparkSession.getActiveSession() is None and not _launched_by_spark_submit():
         builder = builder.master(settings.spark_master).config("spark.driver.memory", "2g")
+    from streaming.deployment import executor_environment
+
+    for name, value in executor_environment().items():
+        builder = builder.config(f"spark.executorEnv.{name}", value)
     # Without spark-submit the JVM is our child: started with SIGTERM ignored (HotSpot then
     # keeps it ignored), a SIGTERM sent to the whole process group (a terminal, `kill -- -PGID`)
     # reaches only this driver, which stops the query between batches; the JVM exits when the
@@ -76,7 +79,11 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
     from streaming.log_levels import quiet_spark
 
     quiet_spark(spark, settings.log_level)
+    from streaming.deployment import check_master_agrees
 
+    if _launched_by_spark_submit():
+        configured = settings.spark_master if "spark_master" in settings.model_fields_set else None
+        check_master_agrees(configured, str(spark.sparkContext.master))
     spark.dataSource.register(PubSubDataSource)
     return spark
 
@@ -116,7 +123,7 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
         spark.readStream.format("pubsub")
         .option("project", settings.gcp_project)
         .option("subscription", settings.pubsub_subscription)
-        .option("stagingLocation", str(settings.resolved_staging_dir))
+        .option("stagingLocation", settings.resolved_staging_location)
         .option("numPartitions", str(settings.read_partitions))
         # Valid events arrive typed from the source; Spark parses only what it declines.
         .option("decoder", EVENT_DECODER)
@@ -166,10 +173,15 @@ def rows_for_sinks(source: DataFrame) -> DataFrame:
     return needed.withColumn(DEDUP_KEY, key)
 
 
-def checkpoint_query_id(checkpoint_dir: Path) -> str:
-    """The query id Spark keeps in ``<checkpoint>/metadata`` (stable across restarts)."""
-    metadata = (checkpoint_dir / "metadata").read_text().splitlines()[0]
-    return str(json.loads(metadata)["id"])
+def checkpoint_query_id(checkpoint: str | Path) -> str:
+    """The query id Spark keeps in ``<checkpoint>/metadata`` (stable across restarts), read
+    through Hadoop's filesystem API like the rest of the checkpoint (a path or gs://)."""
+    from pyspark.sql import SparkSession
+
+    from streaming.checkpoint import read_query_id
+
+    spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    return read_query_id(spark, str(checkpoint))
 
 
 def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
@@ -235,9 +247,22 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
         rejected_lake=lake[settings.lake_rejected_prefix],
         events_table=events_table,
         rejected_table=rejected_table,
-        job_prefix=lambda: f"olist_{checkpoint_query_id(settings.checkpoint_dir)}",
+        job_prefix=lambda: f"olist_{checkpoint_query_id(settings.resolved_checkpoint_location)}",
         on_batch=status.batch_written,
     )
+
+
+def check_deployment(spark: SparkSession, settings: StreamSettings) -> None:
+    """Refuse a checkpoint or staging location the session's master cannot work with."""
+    from streaming.deployment import check_checkpoint_filesystem, check_locations
+
+    check_locations(
+        str(spark.sparkContext.master),
+        settings.resolved_checkpoint_location,
+        settings.resolved_staging_location,
+        settings.shared_filesystem,
+    )
+    check_checkpoint_filesystem(spark, settings.resolved_checkpoint_location)
 
 
 def start_query(
@@ -248,7 +273,7 @@ def start_query(
         deduplicated_events(read_events(spark, settings), settings)
         .writeStream.queryName("olist_order_events")
         .foreachBatch(writer)
-        .option("checkpointLocation", str(settings.checkpoint_dir))
+        .option("checkpointLocation", settings.resolved_checkpoint_location)
     )
     if settings.available_now:
         stream = stream.trigger(availableNow=True)
@@ -293,6 +318,7 @@ def wait_and_stop(query: StreamingQuery, stop: StopRequest, grace_seconds: float
 def run(settings: StreamSettings) -> int:
     """Run the job until it ends (availableNow) or is asked to stop. Returns an exit code."""
     from connectors.pubsub import source_stats_path
+    from streaming.deployment import prepare_locations
     from streaming.listener import StatusListener
     from streaming.metrics import StreamStatus
     from streaming.preflight import check_resources
@@ -300,17 +326,17 @@ def run(settings: StreamSettings) -> int:
 
     settings.warn_about_load_job_quota()
     check_resources(settings)  # before Spark starts: a missing resource stops us in seconds
-    settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    settings.resolved_staging_dir.mkdir(parents=True, exist_ok=True)
+    prepare_locations(settings.resolved_checkpoint_location, settings.resolved_staging_location)
     stop = StopRequest()
     stop.install()
-    status = StreamStatus(source_stats_path=source_stats_path(settings.resolved_staging_dir))
+    status = StreamStatus(source_stats_path=source_stats_path(settings.resolved_staging_location))
     server = (
         StatusServer(status, settings.metrics_host, settings.metrics_port).start()
         if settings.metrics_port
         else None
     )
     spark = build_spark_session(settings)
+    check_deployment(spark, settings)
     spark.streams.addListener(StatusListener(status))
     try:
         query = start_query(spark, settings, build_writer(settings, status))
@@ -318,7 +344,7 @@ def run(settings: StreamSettings) -> int:
             "stream started query_id=%s trigger=%s checkpoint=%s",
             query.id,
             "availableNow" if settings.available_now else settings.trigger_interval,
-            settings.checkpoint_dir,
+            settings.resolved_checkpoint_location,
         )
         wait_and_stop(query, stop, settings.stop_grace_seconds)
         error = query.exception()

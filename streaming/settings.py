@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from schemas.log_format import LoggingSettings
+from streaming.checkpoint import sibling
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ class StreamSettings(LoggingSettings):
     )
     spark_master: str = Field(
         default="local[2]",
-        description="Spark master when the job builds its own session (ignored under "
-        "spark-submit, which sets its own).",
+        description="Spark master: local[N], spark://host:port (standalone), k8s://https://host "
+        "(docs/operations/streaming.md#running-on-a-cluster). Under spark-submit, its --master "
+        "is used and a different value set here is refused.",
     )
     checkpoint_dir: Path = Field(
         default=Path(".local/stream/checkpoint"),
@@ -80,6 +82,23 @@ class StreamSettings(LoggingSettings):
         default=None,
         description="Where the Pub/Sub source stages pulled messages; defaults to "
         "<checkpoint_dir>/../pubsub-staging, on the same volume as the checkpoint.",
+    )
+    checkpoint_location: str | None = Field(
+        default=None,
+        description="The checkpoint as a Hadoop URI, e.g. gs://bucket/olist/checkpoint (needs "
+        "the Cloud Storage connector jar); overrides checkpoint_dir.",
+    )
+    staging_location: str | None = Field(
+        default=None,
+        description="Where the Pub/Sub source stages pulled messages: gs://bucket/prefix (any "
+        "executor host can read it) or a path; overrides staging_dir. Unset: staging_dir, else "
+        "pubsub-staging next to the checkpoint.",
+    )
+    shared_filesystem: bool = Field(
+        default=False,
+        description="On a non-local master, the checkpoint and staging paths are on a volume "
+        "mounted at the same path on the driver and every executor (ReadWriteMany PVC, NFS). "
+        "Without it such paths are refused at start.",
     )
     trigger_interval: str = Field(
         default="5 minutes", description="processingTime trigger interval."
@@ -167,6 +186,20 @@ class StreamSettings(LoggingSettings):
     @property
     def topic_path(self) -> str:
         return f"projects/{self.gcp_project}/topics/{self.pubsub_topic}"
+
+    @property
+    def resolved_checkpoint_location(self) -> str:
+        """The checkpoint as Spark is given it: ``checkpoint_location`` or ``checkpoint_dir``."""
+        return self.checkpoint_location or str(self.checkpoint_dir)
+
+    @property
+    def resolved_staging_location(self) -> str:
+        """Option ``stagingLocation`` of the source (see ``staging_location``)."""
+        if self.staging_location:
+            return self.staging_location
+        if self.staging_dir is not None or self.checkpoint_location is None:
+            return str(self.resolved_staging_dir)
+        return sibling(self.checkpoint_location, "pubsub-staging")
 
     @property
     def subscription_path(self) -> str:

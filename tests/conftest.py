@@ -23,6 +23,8 @@ pytest_plugins = [
     "tests.fixtures.olist_csv",
     "tests.fixtures.api",
     "tests.fixtures.gcs",
+    "tests.fixtures.staging",
+    "tests.fixtures.gcs_proxy",
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
     "tests.fixtures.deploy",

@@ -18,6 +18,7 @@ from connectors.pubsub.errors import PubSubOptionError
 from connectors.pubsub.records import UnpackMode
 
 EMULATOR_HOST_VARIABLE = "PUBSUB_EMULATOR_HOST"
+STORAGE_EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
 
 # Pub/Sub accepts ack deadlines from 10 to 600 seconds (ModifyAckDeadlineRequest docs).
 MIN_ACK_DEADLINE_SECONDS = 10
@@ -35,6 +36,8 @@ DEFAULT_MAX_BYTES_PER_TRIGGER = 1024 * 1024 * 1024
 
 _SUBSCRIPTION_PATH = re.compile(r"^projects/(?P<project>[^/]+)/subscriptions/(?P<name>[^/]+)$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+# Cloud Storage bucket names: 3-63 lowercase letters, digits, - _ . (dotted names up to 222).
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]{1,100}$")
 
 
@@ -58,6 +61,9 @@ class PubSubOptions:
     max_pull_seconds_per_trigger: float = 20.0
     decoder: str | None = None
     decoded_row_attributes: bool = True
+    staging_endpoint: str | None = None
+    staging_timeout_seconds: float = 60.0
+    staging_retry_seconds: float = 300.0
 
     @property
     def project(self) -> str:
@@ -84,6 +90,9 @@ _KNOWN_OPTIONS = {
     "maxpullsecondspertrigger",
     "decoder",
     "decodedrowattributes",
+    "stagingendpoint",
+    "stagingtimeoutseconds",
+    "stagingretryseconds",
 }
 # Spark adds these itself (e.g. "path" when .load(path) is used); they are not ours to check.
 _IGNORED_OPTIONS = {"path"}
@@ -116,9 +125,25 @@ def parse_options(raw: Mapping[str, str]) -> PubSubOptions:
         raise PubSubOptionError(
             "decodedRowAttributes", "only applies to decoded rows: set option 'decoder' too"
         )
+    staging_location = _staging_location(options)
+    staging_endpoint = (
+        options.get("stagingendpoint") or os.environ.get(STORAGE_EMULATOR_VARIABLE) or None
+    )
+    if staging_endpoint is not None and not re.match(r"^https?://[^\s/]+/?$", staging_endpoint):
+        raise PubSubOptionError(
+            "stagingEndpoint",
+            f"expected a URL such as http://localhost:4443, found {staging_endpoint!r}",
+        )
     return PubSubOptions(
         subscription_path=_subscription_path(options),
-        staging_location=_staging_location(options),
+        staging_location=staging_location,
+        staging_endpoint=staging_endpoint if staging_location.startswith("gs://") else None,
+        staging_timeout_seconds=_seconds(
+            options, "stagingTimeoutSeconds", defaults.staging_timeout_seconds, maximum=3600.0
+        ),
+        staging_retry_seconds=_seconds(
+            options, "stagingRetrySeconds", defaults.staging_retry_seconds, maximum=86400.0
+        ),
         emulator_host=emulator_host,
         max_records_per_trigger=_integer(
             options, "maxRecordsPerTrigger", defaults.max_records_per_trigger, minimum=1
@@ -231,12 +256,22 @@ def _staging_location(options: Mapping[str, str]) -> str:
         raise PubSubOptionError(
             "stagingLocation",
             "is required: a directory on storage every executor can read, one per query, "
-            "e.g. next to the checkpoint (<checkpointLocation>/../pubsub-staging)",
+            "e.g. next to the checkpoint (<checkpointLocation>/../pubsub-staging), "
+            "or gs://bucket/prefix",
         )
+    if location.startswith("gs://"):
+        bucket, _, prefix = location.removeprefix("gs://").partition("/")
+        if not _BUCKET_NAME.match(bucket):
+            raise PubSubOptionError(
+                "stagingLocation",
+                f"expected gs://<bucket>/<prefix> with a valid bucket name, found {location!r}",
+            )
+        prefix = prefix.strip("/")
+        return f"gs://{bucket}/{prefix}" if prefix else f"gs://{bucket}"
     if "://" in location and not location.startswith("file://"):
         raise PubSubOptionError(
             "stagingLocation",
-            f"expected a local or mounted filesystem path, found {location!r}",
+            f"expected a filesystem path or gs://bucket/prefix, found {location!r}",
         )
     return os.path.abspath(location.removeprefix("file://"))
 

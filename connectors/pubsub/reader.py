@@ -58,13 +58,8 @@ from connectors.pubsub.records import (
     unpack_messages,
     unpacked_rows,
 )
-from connectors.pubsub.staging import (
-    StagedBatch,
-    StagedBatchWriter,
-    StagingArea,
-    read_ack_ids_of_leftover,
-    read_staged_slice,
-)
+from connectors.pubsub.staging import StagedBatch, StagedBatchWriter, StagingArea
+from connectors.pubsub.staging_backends import open_staging_area
 from connectors.pubsub.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -76,7 +71,12 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: PubSubOptions, subscriber: Subscriber | None = None) -> None:
         """``subscriber``: made from the options on first use when not given (tests pass one)."""
         self.options = options
-        self.staging = StagingArea(options.staging_location)
+        self.staging: StagingArea = open_staging_area(
+            options.staging_location,
+            endpoint=options.staging_endpoint,
+            timeout_seconds=options.staging_timeout_seconds,
+            retry_seconds=options.staging_retry_seconds,
+        )
         self._init_driver_state(subscriber)
 
     def _init_driver_state(self, subscriber: Subscriber | None = None) -> None:
@@ -135,7 +135,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._acknowledge_through(start_offset.batch)
             max_rows = _max_rows(limit)
             next_offset = start_offset.next()
-            if self.staging.manifest_path(next_offset.batch).exists():
+            if self.staging.is_staged(next_offset.batch):
                 return next_offset.to_dict()
             if self._available_now_cutoff is not None:
                 if self._available_now_target is None:
@@ -168,10 +168,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             batches = range(start_offset.batch + 1, end_offset.batch + 1)
             for batch in batches:
                 self.staging.manifest(batch)  # a batch in the offset log must be complete
-            row_counts = [
-                self.staging.read_table(batch, ["row_count"]).column("row_count")
-                for batch in batches
-            ]
+            row_counts = [self.staging.row_counts(batch) for batch in batches]
             return plan_partitions(list(batches), row_counts, self.options.num_partitions)
 
     def commit(self, end: dict[str, Any]) -> None:
@@ -200,8 +197,10 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         assert isinstance(partition, PubSubInputPartition), type(partition)
         decoding = self._decoding()
         for staged_slice in partition.slices:
-            path = self.staging.data_path(staged_slice.batch)
-            for table in read_staged_slice(path, staged_slice.first, staged_slice.count):
+            slice_tables = self.staging.read_slice(
+                staged_slice.batch, staged_slice.first, staged_slice.count
+            )
+            for table in slice_tables:
                 if decoding is None:
                     yield from unpack_messages(table, self.options.unpack)
                     continue
@@ -251,13 +250,14 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._reconciled:
             return
         self._reconciled = True
-        for path in self.staging.leftovers():
-            ack_ids = read_ack_ids_of_leftover(path)
+        self.staging.ensure_exists()
+        for leftover in self.staging.leftovers():
+            ack_ids = self.staging.leftover_ack_ids(leftover)
             stale = self.subscriber.release(ack_ids)
-            path.unlink()
+            self.staging.remove_leftover(leftover)
             log.info(
                 "pubsub released incomplete staging path=%s messages=%d stale=%d",
-                path,
+                leftover,
                 len(ack_ids),
                 stale,
             )
@@ -321,7 +321,7 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         waits in Pub/Sub for the next run.
         """
         batch = last_batch
-        while self.staging.manifest_path(batch + 1).exists():
+        while self.staging.is_staged(batch + 1):
             batch += 1
         pull = True
         while True:

@@ -1,59 +1,92 @@
-"""Durable staging of pulled messages: one Arrow IPC file plus one manifest per batch.
+"""Durable staging of pulled messages: the interface, and the backend chosen by the location.
 
-Layout under ``stagingLocation``::
+A staged batch is one Arrow IPC file of messages (see records.STAGED_SCHEMA, one record batch
+per pull round) plus one manifest; under ``stagingLocation``::
 
-    00000000000000000007.arrow   staged messages of batch 7 (see records.STAGED_SCHEMA)
-    00000000000000000007.json    manifest: batch number, message and row counts
-    stats.json                   the source's counters (source_stats_path), for the job's /metrics
+    00000000000000000007.arrow   staged messages of batch 7
+    00000000000000000007.json    manifest: batch number, counts, round sizes (, generation)
 
-A batch exists once its manifest exists. Both files are written to a temporary name,
-flushed with ``fsync`` and renamed into place (data first, manifest last), and the directory
-is synced, so a crash leaves either a complete batch or leftovers that
-:meth:`StagingArea.leftovers` reports for release. Deletion removes the manifest first, so a
-half-deleted batch is also a leftover, never a batch with missing data.
+A batch exists once its manifest exists: data is written first, the manifest last, so a crash
+leaves either a complete batch or leftovers (:meth:`StagingArea.leftovers`) that the reader
+releases. Deletion removes the manifest first, so a half-deleted batch is also a leftover.
 
-Staged files are read by executors (``read()``), so the location must be a filesystem every
-executor sees at the same path (local disk in local mode, a shared mount on a cluster).
+:func:`connectors.pubsub.staging_backends.open_staging_area` picks the backend from the
+location, and the reader only sees :class:`StagingArea`:
+
+* a filesystem path (:mod:`connectors.pubsub.staging_local`): every executor must see it at
+  the same path (local disk in local mode, a shared volume on a cluster);
+* ``gs://bucket/prefix`` (:mod:`connectors.pubsub.staging_gcs`): Cloud Storage objects written
+  with generation preconditions, read by executors with ranged reads.
+
+The source's counters (``stats.json``, for the job's ``/metrics``) always live on the driver's
+disk: :func:`source_stats_path`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from connectors.pubsub.errors import StagingError
-from connectors.pubsub.records import STAGED_SCHEMA
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = 1
-_DATA_SUFFIX = ".arrow"
-_MANIFEST_SUFFIX = ".json"
-_TEMPORARY_SUFFIX = ".tmp"
+DATA_SUFFIX = ".arrow"
+MANIFEST_SUFFIX = ".json"
+GCS_SCHEME = "gs://"
+
+
+def is_object_store_location(location: str) -> bool:
+    """Whether option ``stagingLocation`` names Cloud Storage (``gs://bucket/prefix``)."""
+    return location.startswith(GCS_SCHEME)
 
 
 def source_stats_path(staging_location: str | os.PathLike[str]) -> Path:
-    """The source's counters under option ``stagingLocation`` (JSON, replaced atomically).
+    """The source's counters for option ``stagingLocation`` (JSON, replaced atomically).
 
     The source runs in its own process on the driver; the streaming job reads this file to
-    report how many messages were acknowledged (``/metrics``).
+    report how many messages were acknowledged (``/metrics``). With a filesystem location it
+    is ``<location>/stats.json``; with ``gs://`` it is a file under the driver's temporary
+    directory named after the location (both processes run on the driver host).
     """
-    return Path(staging_location) / "stats.json"
+    location = os.fspath(staging_location)
+    if is_object_store_location(location):
+        digest = hashlib.sha256(location.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "olist-pubsub-stats" / digest / "stats.json"
+    return Path(location) / "stats.json"
+
+
+def batch_name(batch: int) -> str:
+    return f"{batch:020d}"
+
+
+def batch_of(name: str, suffix: str) -> int | None:
+    """The batch number of a staged file or object name, or None for anything else."""
+    stem = name.removesuffix(suffix)
+    return int(stem) if stem != name and stem.isdigit() else None
 
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """Manifest of one staged batch."""
+    """Manifest of one staged batch.
+
+    ``round_sizes`` are the messages of each record batch (pull round) of the data file, so a
+    reader finds its slice without reading the other rounds; ``data_generation`` and
+    ``data_size`` pin the data object a manifest on Cloud Storage vouches for (None on a
+    filesystem).
+    """
 
     batch: int
     messages: int
@@ -61,55 +94,117 @@ class StagedBatch:
     data_file: str
     created_at: float
     format: int = MANIFEST_FORMAT
+    round_sizes: list[int] | None = None
+    data_generation: int | None = None
+    data_size: int | None = None
 
 
-class StagingArea:
-    """The staged batches of one query, in one directory."""
+def parse_manifest(text: str | bytes, where: str) -> StagedBatch:
+    fields = json.loads(text)
+    if fields.get("format") != MANIFEST_FORMAT:
+        raise StagingError(
+            f"manifest {where} has format {fields.get('format')!r}, "
+            f"this connector reads format {MANIFEST_FORMAT}"
+        )
+    return StagedBatch(**fields)
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
 
+def missing_manifest(batch: int, where: str) -> StagingError:
+    return StagingError(
+        f"staged batch {batch} has no manifest at {where}: the staging location was "
+        "changed or cleaned while the checkpoint still refers to it; restore it or "
+        "start the query with a new checkpoint"
+    )
+
+
+def already_staged(batch: int, where: str) -> StagingError:
+    return StagingError(
+        f"batch {batch} is already staged at {where}; "
+        "two queries share this stagingLocation? give each query its own"
+    )
+
+
+class StagedBatchWriter(ABC):
+    """Appends pulled messages to one batch, then publishes it (data first, manifest last)."""
+
+    batch: int
+    messages: int
+    rows: int
+
+    @abstractmethod
+    def write(self, messages: pa.RecordBatch) -> None:
+        """Append one pull round (an empty one is skipped)."""
+
+    @abstractmethod
+    def commit(self) -> StagedBatch:
+        """Make the batch durable and visible; returns its manifest."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop what was written; the batch never becomes visible."""
+
+
+class StagingArea(ABC):
+    """The staged batches of one query (see the module docstring); pickled to executors."""
+
+    location: str
+
+    @abstractmethod
     def ensure_exists(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the location if needed; a clear :class:`StagingError` if it is unusable."""
 
-    def data_path(self, batch: int) -> Path:
-        return self.root / f"{batch:020d}{_DATA_SUFFIX}"
-
-    def manifest_path(self, batch: int) -> Path:
-        return self.root / f"{batch:020d}{_MANIFEST_SUFFIX}"
-
+    @abstractmethod
     def batches(self) -> list[int]:
         """Numbers of the complete staged batches, ascending."""
-        if not self.root.exists():
-            return []
-        return sorted(
-            int(path.name.removesuffix(_MANIFEST_SUFFIX))
-            for path in self.root.iterdir()
-            if path.name.endswith(_MANIFEST_SUFFIX) and path.name[:-5].isdigit()
-        )
 
-    def leftovers(self) -> list[Path]:
-        """Files of batches that never completed (or were half deleted): to release, then remove."""
-        if not self.root.exists():
-            return []
-        complete = {self.data_path(batch).name for batch in self.batches()}
-        return sorted(
-            path
-            for path in self.root.iterdir()
-            if path.name.endswith(
-                (
-                    _DATA_SUFFIX,
-                    _DATA_SUFFIX + _TEMPORARY_SUFFIX,
-                    _MANIFEST_SUFFIX + _TEMPORARY_SUFFIX,
-                )
-            )
-            and path.name not in complete
-        )
+    @abstractmethod
+    def is_staged(self, batch: int) -> bool:
+        """Whether ``batch`` is complete (its manifest exists)."""
 
+    @abstractmethod
+    def manifest(self, batch: int) -> StagedBatch:
+        """The manifest of ``batch``; :class:`StagingError` when it has none."""
+
+    @abstractmethod
+    def writer(self, batch: int) -> StagedBatchWriter:
+        """Start staging ``batch``; it stays invisible until :meth:`StagedBatchWriter.commit`."""
+
+    @abstractmethod
+    def read_table(self, batch: int, columns: list[str] | None = None) -> pa.Table:
+        """The staged messages of ``batch`` (only ``columns`` when given)."""
+
+    @abstractmethod
+    def read_slice(self, batch: int, first: int, count: int) -> Iterator[pa.Table]:
+        """Executor: messages ``first .. first + count - 1`` of ``batch``, one round at a time."""
+
+    @abstractmethod
+    def delete(self, batch: int) -> None:
+        """Remove a staged batch, manifest first; removing one already gone does nothing."""
+
+    @abstractmethod
+    def leftovers(self) -> list[str]:
+        """Names of files/objects of batches that never completed: release, then remove."""
+
+    @abstractmethod
+    def leftover_ack_ids(self, leftover: str) -> list[str]:
+        """Ack ids in a leftover, or none when it holds no messages or was cut short."""
+
+    @abstractmethod
+    def remove_leftover(self, leftover: str) -> None:
+        """Remove a leftover reported by :meth:`leftovers`."""
+
+    def ack_ids(self, batch: int) -> list[str]:
+        return ack_ids_of(self.read_table(batch, ["ack_id"]))
+
+    def row_counts(self, batch: int) -> pa.ChunkedArray[Any]:
+        """Rows of each message of ``batch`` (for partition planning)."""
+        return self.read_table(batch, ["row_count"]).column("row_count")
+
+    # The counters live on the driver's disk whatever the backend (source_stats_path).
     @property
     def stats_path(self) -> Path:
         """Counters of the source (:func:`source_stats_path`), read by the job's ``/metrics``."""
-        return source_stats_path(self.root)
+        return source_stats_path(self.location)
 
     def read_stats(self) -> dict[str, int]:
         """The counters written by :meth:`write_stats`, or empty ones."""
@@ -122,183 +217,66 @@ class StagingArea:
 
     def write_stats(self, stats: dict[str, int]) -> None:
         """Replace the counters atomically (a reader never sees a half-written file)."""
-        _write_atomically(self.stats_path, json.dumps(stats, sort_keys=True))
+        self.stats_path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomically(self.stats_path, json.dumps(stats, sort_keys=True))
 
-    def manifest(self, batch: int) -> StagedBatch:
-        path = self.manifest_path(batch)
-        try:
-            fields = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise StagingError(
-                f"staged batch {batch} has no manifest at {path}: the staging location was "
-                "changed or cleaned while the checkpoint still refers to it; restore it or "
-                "start the query with a new checkpoint"
-            ) from None
-        if fields.get("format") != MANIFEST_FORMAT:
-            raise StagingError(
-                f"manifest {path} has format {fields.get('format')!r}, "
-                f"this connector reads format {MANIFEST_FORMAT}"
-            )
-        return StagedBatch(**fields)
 
-    def writer(self, batch: int) -> StagedBatchWriter:
-        """Start staging ``batch``; it stays invisible until :meth:`StagedBatchWriter.commit`."""
-        self.ensure_exists()
-        if self.manifest_path(batch).exists():
-            raise StagingError(
-                f"batch {batch} is already staged at {self.manifest_path(batch)}; "
-                "two queries share this stagingLocation? give each query its own"
-            )
-        return StagedBatchWriter(self, batch)
-
-    def read_table(self, batch: int, columns: list[str] | None = None) -> pa.Table:
-        """Staged messages of ``batch`` (memory-mapped: slices copy nothing)."""
-        path = self.data_path(batch)
-        return read_staged_file(path, columns)
-
-    def ack_ids(self, batch: int) -> list[str]:
-        return _ack_ids(self.read_table(batch, ["ack_id"]))
-
-    def delete(self, batch: int) -> None:
-        """Remove a staged batch; removing one that is already gone does nothing."""
-        with suppress(FileNotFoundError):
-            self.manifest_path(batch).unlink()
-        with suppress(FileNotFoundError):
-            self.data_path(batch).unlink()
+def ack_ids_of(table: pa.Table) -> list[str]:
+    # A non-nullable column (STAGED_SCHEMA): no None among its values.
+    return cast("list[str]", table.column("ack_id").to_pylist())
 
 
 @contextmanager
-def _staged_file_errors(path: Path) -> Iterator[None]:
+def staged_file_errors(where: str) -> Iterator[None]:
     """Turn a missing or unreadable staged file into a :class:`StagingError` saying why."""
     try:
         yield
     except FileNotFoundError:
         raise StagingError(
-            f"staged file {path} is missing: the staging location was changed or cleaned "
+            f"staged file {where} is missing: the staging location was changed or cleaned "
             "while the checkpoint still refers to it; restore it or start with a new checkpoint"
         ) from None
     except pa.ArrowInvalid as error:
-        raise StagingError(f"staged file {path} is not a readable Arrow file: {error}") from error
+        raise StagingError(f"staged file {where} is not a readable Arrow file: {error}") from error
 
 
-def read_staged_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    with _staged_file_errors(path), pa.memory_map(str(path), "r") as source:
-        table = pa.ipc.open_file(source).read_all()
-    return table.select(columns) if columns is not None else table
+def read_ipc_slice(
+    open_source: Callable[[], pa.NativeFile],
+    where: str,
+    first: int,
+    count: int,
+    round_sizes: list[int] | None = None,
+) -> Iterator[pa.Table]:
+    """Messages ``first .. first + count - 1`` of an Arrow IPC file, one round at a time.
 
-
-def _ack_ids(table: pa.Table) -> list[str]:
-    # A non-nullable column (STAGED_SCHEMA): no None among its values.
-    return cast("list[str]", table.column("ack_id").to_pylist())
-
-
-def read_staged_slice(path: Path, first: int, count: int) -> Iterator[pa.Table]:
-    """Messages ``first .. first + count - 1`` of a staged file, one written round at a time.
-
-    Each round (record batch) is mapped, handed out and unmapped before the next, so a
-    reader holds one round of payloads in memory, not the whole slice (memory-mapped pages
-    stay counted in a process's resident memory while mapped).
+    Each round (record batch) is read, handed out and released before the next, so a reader
+    holds one round of payloads in memory. Rounds outside the slice are never read: their
+    sizes come from ``round_sizes`` (the manifest), or from the batches' headers.
     """
-    with _staged_file_errors(path), pa.memory_map(str(path), "r") as source:
-        reader = pa.ipc.open_file(source)
-        # Reading a batch's header touches no data page.
-        sizes = [reader.get_batch(index).num_rows for index in range(reader.num_record_batches)]
+    if round_sizes is None:
+        with staged_file_errors(where), open_source() as source:
+            reader = pa.ipc.open_file(source)
+            # On a memory-mapped file, reading a batch's header touches no data page.
+            round_sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
     offset = 0
-    for index, size in enumerate(sizes):
+    for index, size in enumerate(round_sizes):
         low, high = max(first, offset), min(first + count, offset + size)
         if low < high:
-            with pa.memory_map(str(path), "r") as source:
+            with staged_file_errors(where), open_source() as source:
                 batch = pa.ipc.open_file(source).get_batch(index)
                 yield pa.Table.from_batches([batch.slice(low - offset, high - low)])
         offset += size
     if offset < first + count:
         raise StagingError(
-            f"staged file {path} holds {offset} messages, the plan reads up to {first + count}"
+            f"staged file {where} holds {offset} messages, the plan reads up to {first + count}"
         )
 
 
-def read_ack_ids_of_leftover(path: Path) -> list[str]:
-    """Ack ids in a leftover file, or none when it holds no messages or was cut short."""
-    if path.name.endswith(_MANIFEST_SUFFIX + _TEMPORARY_SUFFIX):
-        return []
-    try:
-        return _ack_ids(read_staged_file(path, ["ack_id"]))
-    except StagingError as error:
-        log.warning("staging leftover unreadable path=%s error=%s", path, error)
-        return []
-
-
-class StagedBatchWriter:
-    """Appends pulled messages to one batch file, then publishes it with its manifest."""
-
-    def __init__(self, area: StagingArea, batch: int) -> None:
-        self.area = area
-        self.batch = batch
-        self.messages = 0
-        self.rows = 0
-        self._temporary = area.data_path(batch).with_name(
-            area.data_path(batch).name + _TEMPORARY_SUFFIX
-        )
-        self._sink = pa.OSFile(str(self._temporary), "wb")
-        self._writer = pa.ipc.new_file(self._sink, STAGED_SCHEMA)
-        self._closed = False
-
-    def write(self, messages: pa.RecordBatch) -> None:
-        if messages.num_rows == 0:
-            return
-        self._writer.write_batch(messages)
-        self.messages += messages.num_rows
-        self.rows += pc.sum(messages.column("row_count")).as_py()
-
-    def commit(self) -> StagedBatch:
-        """Make the batch durable and visible; returns its manifest."""
-        self._writer.close()
-        self._sink.close()
-        self._closed = True
-        data_path = self.area.data_path(self.batch)
-        _fsync_file(self._temporary)
-        os.replace(self._temporary, data_path)
-        manifest = StagedBatch(
-            batch=self.batch,
-            messages=self.messages,
-            rows=self.rows,
-            data_file=data_path.name,
-            created_at=time.time(),
-        )
-        _write_atomically(self.area.manifest_path(self.batch), json.dumps(asdict(manifest)))
-        _fsync_directory(self.area.root)
-        log.info("pubsub staged batch=%d messages=%d rows=%d", self.batch, self.messages, self.rows)
-        return manifest
-
-    def abort(self) -> None:
-        if not self._closed:
-            self._writer.close()
-            self._sink.close()
-            self._closed = True
-        with suppress(FileNotFoundError):
-            self._temporary.unlink()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + _TEMPORARY_SUFFIX)
+def write_file_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name, fsync it, then rename it over ``path``."""
+    temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def _fsync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

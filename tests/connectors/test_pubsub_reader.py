@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import cast
 
 import pyarrow as pa
@@ -46,7 +45,7 @@ def readers() -> Iterator[list[PubSubStreamReader]]:
 
 
 def new_reader(
-    source_topic: SourceTopic, staging: Path, made: list[PubSubStreamReader], **extra: str
+    source_topic: SourceTopic, staging: str, made: list[PubSubStreamReader], **extra: str
 ) -> PubSubStreamReader:
     reader = PubSubStreamReader(parse_options(source_topic.options(staging, **extra)))
     made.append(reader)
@@ -73,11 +72,11 @@ def staged_message_ids(reader: PubSubStreamReader, batch: int) -> list[str]:
 
 
 def test_latest_offset_stages_pulled_messages_as_the_next_batch(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     payloads = source_topic.publish_packed(messages=4, events_per_message=5)
     raw_id = source_topic.publish_raw(b"not an envelope", origin="test")
-    reader = new_reader(source_topic, tmp_path, readers)
+    reader = new_reader(source_topic, staging_location, readers)
 
     assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
 
@@ -93,19 +92,19 @@ def test_latest_offset_stages_pulled_messages_as_the_next_batch(
 
 
 def test_empty_trigger_returns_the_start_offset_and_stages_nothing(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
-    reader = new_reader(source_topic, tmp_path, readers)
+    reader = new_reader(source_topic, staging_location, readers)
     assert reader.initialOffset() == {"batch": 0}
     assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 0}
     assert reader.staging.batches() == []
 
 
 def test_nothing_is_acknowledged_before_commit_and_commit_is_idempotent(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     source_topic.publish_packed(messages=2, events_per_message=3)
-    reader = new_reader(source_topic, tmp_path, readers)
+    reader = new_reader(source_topic, staging_location, readers)
     assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     first_ids = staged_message_ids(reader, 1)
     first_ack_ids = reader.staging.ack_ids(1)
@@ -125,10 +124,10 @@ def test_nothing_is_acknowledged_before_commit_and_commit_is_idempotent(
 
 
 def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     source_topic.publish_packed(messages=3, events_per_message=2)
-    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="2")
+    reader = new_reader(source_topic, staging_location, readers, maxRecordsPerTrigger="2")
     assert reader.latestOffset({"batch": 0}, ReadMaxRows(2)) == {"batch": 1}
     ack_ids = reader.staging.ack_ids(1)
     committed_ids = staged_message_ids(reader, 1)
@@ -147,10 +146,10 @@ def test_commit_acknowledges_every_staged_batch_up_to_its_offset(
 
 @pytest.mark.slow  # waits past a real ack deadline
 def test_leases_of_staged_messages_are_extended_past_the_ack_deadline(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     source_topic.publish_packed(messages=3, events_per_message=2)
-    reader = new_reader(source_topic, tmp_path, readers)
+    reader = new_reader(source_topic, staging_location, readers)
     assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     ack_ids = reader.staging.ack_ids(1)
 
@@ -163,10 +162,10 @@ def test_leases_of_staged_messages_are_extended_past_the_ack_deadline(
 
 
 def test_admission_control_caps_rows_per_batch_without_splitting_messages(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     payloads = source_topic.publish_packed(messages=10, events_per_message=3)
-    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="7")
+    reader = new_reader(source_topic, staging_location, readers, maxRecordsPerTrigger="7")
     assert reader.getDefaultReadLimit() == ReadMaxRows(7)
 
     rows_per_batch = []
@@ -187,15 +186,15 @@ def test_admission_control_caps_rows_per_batch_without_splitting_messages(
 
 
 def test_restart_replays_a_logged_batch_from_staging_with_identical_rows(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     source_topic.publish_packed(messages=4, events_per_message=4)
-    before_crash = new_reader(source_topic, tmp_path, readers)
+    before_crash = new_reader(source_topic, staging_location, readers)
     assert before_crash.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     rows_before = read_batch(before_crash, 0, 1)
     abandon(before_crash)  # the driver dies between planning and commit
 
-    after_restart = new_reader(source_topic, tmp_path, readers)
+    after_restart = new_reader(source_topic, staging_location, readers)
     # Spark replays the uncommitted batch first: partitions(start, end) of the offset log.
     rows_after = read_batch(after_restart, 0, 1)
     assert rows_after == rows_before
@@ -209,16 +208,16 @@ def test_restart_replays_a_logged_batch_from_staging_with_identical_rows(
 
 
 def test_restart_keeps_a_staged_batch_missing_from_the_offset_log_without_a_nack(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     source_topic.publish_packed(messages=3, events_per_message=2)
-    before_crash = new_reader(source_topic, tmp_path, readers)
+    before_crash = new_reader(source_topic, staging_location, readers)
     assert before_crash.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     staged_ids = staged_message_ids(before_crash, 1)
     old_ack_ids = before_crash.staging.ack_ids(1)
     abandon(before_crash)  # died before Spark wrote {"batch": 1} to its offset log
 
-    after_restart = new_reader(source_topic, tmp_path, readers)
+    after_restart = new_reader(source_topic, staging_location, readers)
     # Spark asks from batch 0: batch 1 was never logged. It is offered again as it is, its
     # leases re-held: a release would cost each message a delivery attempt.
     assert after_restart.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
@@ -231,10 +230,10 @@ def test_restart_keeps_a_staged_batch_missing_from_the_offset_log_without_a_nack
 
 
 def test_available_now_reads_every_message_published_before_it_started(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     before = source_topic.publish_packed(messages=5, events_per_message=2)
-    reader = new_reader(source_topic, tmp_path, readers, maxRecordsPerTrigger="4")
+    reader = new_reader(source_topic, staging_location, readers, maxRecordsPerTrigger="4")
     reader.prepareForTriggerAvailableNow()
     time.sleep(0.01)  # publish times have millisecond resolution
     late = source_topic.publish_packed(messages=2, events_per_message=2)
@@ -251,7 +250,7 @@ def test_available_now_reads_every_message_published_before_it_started(
     assert reader.staging.batches() == []  # the last batch was acked by the final call
     abandon(reader)
 
-    next_run = new_reader(source_topic, tmp_path, readers)
+    next_run = new_reader(source_topic, staging_location, readers)
     next_run.prepareForTriggerAvailableNow()
     rest = sorted(set(late) - set(seen))
     expected_end = start + 1 if rest else start
@@ -275,7 +274,7 @@ def test_stale_ack_ids_are_reported_and_the_valid_ones_still_acknowledged(
 
 
 def test_delivery_attempt_is_reported_when_the_subscription_has_a_dead_letter_policy(
-    source_topic: SourceTopic, tmp_path: Path, readers: list[PubSubStreamReader]
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
 ) -> None:
     subscriber = pubsub_v1.SubscriberClient()
     dead_letter = source_topic.publisher.create_topic(name=source_topic.topic_path + "-dead")
@@ -297,11 +296,11 @@ def test_delivery_attempt_is_reported_when_the_subscription_has_a_dead_letter_po
         subscription.name,
         source_topic.publisher,
     )
-    reader = new_reader(with_dead_letter, tmp_path, readers)
+    reader = new_reader(with_dead_letter, staging_location, readers)
     assert reader.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     assert [row["delivery_attempt"] for row in read_batch(reader, 0, 1)] == [1, 1]
 
-    plain = new_reader(source_topic, tmp_path / "plain", readers)
+    plain = new_reader(source_topic, f"{staging_location}/plain", readers)
     assert plain.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
     assert [row["delivery_attempt"] for row in read_batch(plain, 0, 1)] == [None, None]
 

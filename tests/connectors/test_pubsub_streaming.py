@@ -19,7 +19,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from connectors.pubsub import PubSubDataSource, PubSubOptionError, parse_options
 from connectors.pubsub.reader import PubSubStreamReader
-from connectors.pubsub.staging import StagingArea
+from connectors.pubsub.staging_local import LocalStagingArea
 from emulators.pubsub import PubSubEmulator
 from tests.fixtures.source_topic import SourceTopic, make_source_topic
 
@@ -36,7 +36,7 @@ def topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
 class Collected:
     """What ``foreachBatch`` saw: rows per batch id, and the ack ids staged meanwhile."""
 
-    staging: StagingArea
+    staging: LocalStagingArea
     fail_on_first_batch: bool = False
     batches: dict[int, list[tuple]] = field(default_factory=dict)
     ack_ids: set[str] = field(default_factory=set)
@@ -92,7 +92,7 @@ def test_available_now_query_reads_every_event_once_and_acknowledges_all(
     broken_id = topic.publish_raw(
         b'{"x":1}\n{"x":2}', content_type="application/x-ndjson", event_count="3"
     )
-    sink = Collected(StagingArea(tmp_path / "staging"))
+    sink = Collected(LocalStagingArea(tmp_path / "staging"))
 
     run_available_now(spark, topic, tmp_path, sink, maxRecordsPerTrigger="25")
 
@@ -111,10 +111,10 @@ def test_available_now_query_reads_every_event_once_and_acknowledges_all(
     )
     assert max(len(batch) for batch in sink.batches.values()) <= 25  # max() of none raises
     assert sorted(sink.batches) == list(range(len(sink.batches)))
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert len(sink.ack_ids) == 9
     # The final batch too: Spark 4.3 calls latestOffset once more before ending the run.
-    stats = StagingArea(tmp_path / "staging").read_stats()
+    stats = LocalStagingArea(tmp_path / "staging").read_stats()
     assert stats["acknowledged_messages"] == 9
     assert stats["last_acknowledged_batch"] == len(sink.batches) > 1
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
@@ -124,13 +124,13 @@ def test_failed_batch_leaves_its_messages_unacknowledged(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     topic.publish_packed(messages=3, events_per_message=4)
-    sink = Collected(StagingArea(tmp_path / "staging"), fail_on_first_batch=True)
+    sink = Collected(LocalStagingArea(tmp_path / "staging"), fail_on_first_batch=True)
 
     with pytest.raises(StreamingQueryException, match="sink failed"):
         run_available_now(spark, topic, tmp_path, sink)
 
     assert len(sink.batches[-1]) == 12
-    assert StagingArea(tmp_path / "staging").batches() == [1]
+    assert LocalStagingArea(tmp_path / "staging").batches() == [1]
     assert topic.redeliverable(sorted(sink.ack_ids), expected=3) == sorted(topic.published_ids)
 
 
@@ -138,7 +138,7 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     payloads = topic.publish_packed(messages=4, events_per_message=5)
-    sink = Collected(StagingArea(tmp_path / "staging"), fail_on_first_batch=True)
+    sink = Collected(LocalStagingArea(tmp_path / "staging"), fail_on_first_batch=True)
     with pytest.raises(StreamingQueryException, match="sink failed"):
         run_available_now(spark, topic, tmp_path, sink, ackDeadlineSeconds="60")
     failed_attempt = sink.batches.pop(-1)
@@ -147,7 +147,7 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
 
     assert sink.batches[0] == failed_attempt
     assert sink.payloads() == sorted(payloads)
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []
 
 
@@ -155,7 +155,7 @@ def test_restart_reads_a_staged_batch_the_offset_log_never_recorded_once(
     spark: SparkSession, topic: SourceTopic, tmp_path: Path
 ) -> None:
     first = topic.publish_packed(messages=2, events_per_message=3)
-    sink = Collected(StagingArea(tmp_path / "staging"))
+    sink = Collected(LocalStagingArea(tmp_path / "staging"))
     run_available_now(spark, topic, tmp_path, sink)
     assert sink.payloads() == sorted(first)
     last_offset = len(sink.batches)
@@ -168,11 +168,11 @@ def test_restart_reads_a_staged_batch_the_offset_log_never_recorded_once(
     }
     orphan.leases.stop()  # the driver process dies (never stop(): Spark does not call it)
 
-    second_sink = Collected(StagingArea(tmp_path / "staging"))
+    second_sink = Collected(LocalStagingArea(tmp_path / "staging"))
     run_available_now(spark, topic, tmp_path, second_sink)
 
     assert second_sink.payloads() == sorted(second)
-    assert StagingArea(tmp_path / "staging").batches() == []
+    assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert topic.redeliverable(sorted(second_sink.ack_ids), expected=0) == []
 
 

@@ -25,7 +25,8 @@ from connectors.pubsub.records import (
     split_message,
     unpack_messages,
 )
-from connectors.pubsub.staging import StagingArea, read_staged_slice
+from connectors.pubsub.staging import source_stats_path
+from connectors.pubsub.staging_local import LocalStagingArea, read_staged_slice
 from connectors.pubsub.subscriber import (
     MAX_ACK_IDS_PER_REQUEST,
     MAX_ACK_REQUEST_BYTES,
@@ -58,6 +59,23 @@ def test_options_accept_full_subscription_path_and_apply_defaults(
     assert parsed.ack_deadline_seconds == 60
 
 
+def test_a_gs_staging_location_is_kept_as_a_uri_with_its_endpoint_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")
+    parsed = parse_options(options(stagingLocation="gs://olist-stream/staging/q1/"))
+    assert parsed.staging_location == "gs://olist-stream/staging/q1"
+    assert parsed.staging_endpoint == "http://127.0.0.1:4443"
+    assert (parsed.staging_timeout_seconds, parsed.staging_retry_seconds) == (60.0, 300.0)
+    # A filesystem location needs no endpoint.
+    assert parse_options(options()).staging_endpoint is None
+    with pytest.raises(PubSubOptionError, match="stagingEndpoint"):
+        parse_options(options(stagingLocation="gs://olist-stream/s", stagingEndpoint="4443"))
+    # The counters stay on the driver's disk, one file per location.
+    first, second = source_stats_path("gs://a-bucket/one"), source_stats_path("gs://a-bucket/two")
+    assert first != second and first.name == "stats.json"
+
+
 def test_options_build_path_from_project_and_bare_subscription_name() -> None:
     parsed = parse_options(
         {"project": "olist-test", "subscription": "orders", "stagingLocation": "/tmp/s"}
@@ -83,7 +101,8 @@ def test_options_are_case_insensitive_and_emulator_host_falls_back_to_environmen
         ({"subscription": "orders", "stagingLocation": "/tmp/s"}, "project"),
         ({"subscription": "projects/a/topics/b", "stagingLocation": "/tmp/s"}, "subscription"),
         ({"subscription": SUBSCRIPTION}, "stagingLocation"),
-        (options(stagingLocation="gs://bucket/staging"), "stagingLocation"),
+        (options(stagingLocation="s3://bucket/staging"), "stagingLocation"),
+        (options(stagingLocation="gs://B/staging"), "stagingLocation"),
         (options(project="another-project"), "project"),
         (options(maxRecordsPerTrigger="0"), "maxRecordsPerTrigger"),
         (options(maxRecordsPerTrigger="ten"), "maxRecordsPerTrigger"),
@@ -228,7 +247,7 @@ def test_unpacked_record_batches_match_the_declared_arrow_schema_exactly() -> No
 def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
     tmp_path: Path,
 ) -> None:
-    area = StagingArea(tmp_path / "staging")
+    area = LocalStagingArea(tmp_path / "staging")
     table = staged_rows([packed([b'{"a":1}', b'{"a":2}']), (b"raw", {})])
     writer = area.writer(7)
     writer.write(table.to_batches()[0])
@@ -248,7 +267,7 @@ def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
 
 
 def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path: Path) -> None:
-    area = StagingArea(tmp_path)
+    area = LocalStagingArea(tmp_path)
     writer = area.writer(2)
     rounds = [3, 4, 5]
     for size in rounds:  # one record batch per pull round, message ids 0.. per round
@@ -274,7 +293,7 @@ def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path:
 
 
 def test_interrupted_staging_leaves_only_leftovers(tmp_path: Path) -> None:
-    area = StagingArea(tmp_path)
+    area = LocalStagingArea(tmp_path)
     writer = area.writer(3)
     writer.write(staged_rows([(b"raw", {})]).to_batches()[0])
     writer.abort()  # what the reader does when pulling fails mid-batch
@@ -284,4 +303,4 @@ def test_interrupted_staging_leaves_only_leftovers(tmp_path: Path) -> None:
     writer.commit()
     area.manifest_path(4).unlink()  # as if the crash hit between data and manifest
     assert area.batches() == []
-    assert area.leftovers() == [area.data_path(4)]
+    assert area.leftovers() == [str(area.data_path(4))]

@@ -34,6 +34,7 @@ FIELD_OF_OPTION = {"subscription": "subscription_path"}
 NOT_A_CONSTANT = {
     "project": "from subscription",  # folded into subscription_path
     "emulatorHost": "$PUBSUB_EMULATOR_HOST",  # the driver's environment
+    "stagingEndpoint": "$STORAGE_EMULATOR_HOST",  # the driver's environment
     "numPartitions": "CPUs of the driver",  # os.cpu_count() when the options are parsed
 }
 """What the table says for the options whose default is not a constant of ``PubSubOptions``."""

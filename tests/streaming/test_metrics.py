@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from connectors.pubsub import source_stats_path
-from connectors.pubsub.staging import StagingArea
+from connectors.pubsub.staging_local import LocalStagingArea
 from streaming.batch_writer import BatchOutcome
 from streaming.metrics import StreamStatus
 
@@ -17,7 +17,7 @@ def test_status_reports_the_messages_the_source_acknowledged(tmp_path: Path) -> 
     assert status.refresh_source_stats() == {}  # nothing acknowledged yet
 
     counters = {"acknowledged_batches": 2, "acknowledged_messages": 7, "last_acknowledged_batch": 2}
-    StagingArea(tmp_path).write_stats(counters)
+    LocalStagingArea(tmp_path).write_stats(counters)
     assert status.refresh_source_stats() == counters
     gauge = "olist_stream_pubsub_messages_acknowledged_total"
     assert status.metrics.registry.get_sample_value(gauge) == 7
