@@ -68,7 +68,9 @@ def test_locations_are_uris_or_paths() -> None:
 
 
 def test_staging_defaults_next_to_the_checkpoint_whichever_its_scheme() -> None:
-    assert StreamSettings().resolved_staging_location == ".local/stream/pubsub-staging"
+    assert StreamSettings().resolved_staging_location == str(
+        Path.cwd() / ".local/stream/pubsub-staging"
+    )
     on_gcs = StreamSettings(checkpoint_location="gs://bucket/olist/checkpoint")
     assert on_gcs.resolved_checkpoint_location == "gs://bucket/olist/checkpoint"
     assert on_gcs.resolved_staging_location == "gs://bucket/olist/pubsub-staging"
