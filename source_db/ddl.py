@@ -7,11 +7,12 @@ from importlib import resources
 from source_db.connection import connect
 
 SCHEMA_SQL = resources.files("source_db").joinpath("sql/schema.sql")
+ROLES_SQL = resources.files("source_db").joinpath("sql/roles.sql")
 
 
 def schema_sql() -> str:
-    """The idempotent DDL of the source database."""
-    return SCHEMA_SQL.read_text(encoding="utf-8")
+    """The idempotent DDL of the source database: tables, views, feed, then roles and grants."""
+    return SCHEMA_SQL.read_text(encoding="utf-8") + "\n" + ROLES_SQL.read_text(encoding="utf-8")
 
 
 async def init_database(dsn: str) -> None:
