@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from analytics.cli import app as analytics_commands
 from producer.cli import app as producer_commands
 from schemas import log_format
 from source_api.cli import app as source_api_commands
@@ -28,6 +29,7 @@ app.add_typer(source_api_commands)
 app.add_typer(database_commands, name="db")
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
+app.add_typer(analytics_commands)
 
 
 @app.command("local-run")

@@ -7,6 +7,7 @@
 #   requirements/api.lock        the source API image        (olist-pipeline[api])
 #   requirements/producer.lock   the producer image          (olist-pipeline[producer])
 #   requirements/stream.lock     the streaming job's image   (olist-pipeline[stream])
+#   requirements/analytics.lock  the analytics jobs (export-dimensions, views, dashboard)
 #
 # The project itself is not in them: install it with `pip install --no-deps .` after them.
 #
@@ -17,7 +18,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OLIST_VENV:-$ROOT/.venv}"
-ROLES=(dev api producer stream)
+ROLES=(dev api producer stream analytics)
 
 mode="write"
 case "${1:-}" in

@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.gcs",
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
+    "tests.fixtures.analytics",
 ]
 
 
