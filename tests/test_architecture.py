@@ -191,6 +191,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "streaming",
         "emulators",
         "harness",
+        "analytics",
     },
 }
 """Package -> what it may import besides itself (a package, or one module of a package)."""

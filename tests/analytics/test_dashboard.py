@@ -10,6 +10,7 @@ log no console error, draw every chart with data, show the KPI tiles with the fi
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from analytics.dashboard.render import KPI_TILES, tile_values
+from harness.processes import free_port, wait_for_port, wait_until
 from tests.fixtures.analytics import AnalyticsWarehouse
 
 pytestmark = pytest.mark.slow
@@ -108,3 +110,31 @@ def test_kpi_tiles_show_the_figures_of_the_kpis_view(
     assert shown["revenue"].startswith("R$ ") and "," in shown["revenue"]
     assert shown["late_share"].endswith("%")
     page.close()
+
+
+def test_serve_answers_with_the_page_and_rebuilds_it_on_the_interval(
+    analytics_warehouse: AnalyticsWarehouse, tmp_path: Path
+) -> None:
+    pipeline = analytics_warehouse.pipeline
+    port = free_port()
+    server = pipeline.start(
+        "dashboard-serve", "dashboard", "--serve", "--port", str(port), "--out", str(tmp_path),
+        OLIST_DASHBOARD_REFRESH_SECONDS="2",
+    )  # fmt: skip
+    wait_for_port(port, timeout=300, process=server)
+    page = get_text(f"http://127.0.0.1:{port}/")
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert 'data-kpi="revenue"' in page
+    first_build = (tmp_path / "index.html").stat().st_mtime_ns
+    wait_until(
+        lambda: (tmp_path / "index.html").stat().st_mtime_ns != first_build,
+        300,
+        "a rebuild of the served page",
+        server,
+    )
+    assert pipeline.terminate(server) == 0, pipeline.log("dashboard-serve")
+
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return str(response.read().decode())
