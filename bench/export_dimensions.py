@@ -52,7 +52,7 @@ SELECT n, lpad(((n * 7919) % 19000 + 1000)::text, 5, '0'),
        -23.5 + ((n * 7919) % 19000) / 1000.0 + (n % 3) * 0.001,
        -46.6 - ((n * 7919) % 19000) / 1000.0,
        'city ' || ((n * 7919) % 19000) % 5000, 'SP'
-FROM generate_series(1, $1) AS n"""
+FROM generate_series(1::bigint, $1::bigint) AS n"""
 
 
 def timed(run: Callable[[], int]) -> tuple[int, float]:
