@@ -125,7 +125,9 @@ def export_dimension(
 ) -> ExportedDimension:
     """Copy one dimension out of PostgreSQL, write it to the lake and load it into BigQuery."""
     started = time.perf_counter()
-    data = asyncio.run(copy_out_csv(settings.database_url, DIMENSION_QUERIES[table.name]))
+    data = asyncio.run(
+        copy_out_csv(settings.database_url.get_secret_value(), DIMENSION_QUERIES[table.name])
+    )
     rows = csv_to_arrow(data, table)
     bucket = storage.bucket(settings.lake_bucket)
     folder = f"{settings.lake_dimensions_prefix}/{table.name}"

@@ -7,7 +7,7 @@ convention ``STORAGE_EMULATOR_HOST``.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from schemas.log_format import LoggingSettings
@@ -18,9 +18,10 @@ class AnalyticsSettings(LoggingSettings):
 
     model_config = SettingsConfigDict(env_prefix="OLIST_", env_file=".env", extra="ignore")
 
-    database_url: str = Field(
-        default="postgresql://olist@127.0.0.1:5432/olist",
-        description="PostgreSQL DSN of the source database the dimensions are copied from.",
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://olist@127.0.0.1:5432/olist"),
+        description="PostgreSQL URL of the source database the dimensions are copied from "
+        "(a secret: it may hold the password).",
     )
     gcp_project: str = Field(
         default="olist-local", description="Project of the lake bucket and the dataset."

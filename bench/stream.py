@@ -160,6 +160,7 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
 
     from streaming import job
     from streaming.metrics import StreamStatus
+    from streaming.resources import create_sink_resources
     from streaming.settings import StreamSettings
 
     OrderEvent.model_validate_json(next(events(1, days)))  # the template is a valid event
@@ -186,6 +187,7 @@ def run(count: int, days: int, warmup: int = 0) -> dict[str, Any]:
         )
         json_path = work / "events.jsonl"
         settings = StreamSettings(pubsub_subscription="bench", available_now=True)
+        create_sink_resources(settings)  # what `olist setup` does: bucket, dataset, tables
         status = StreamStatus()
         spark = job.build_spark_session(settings)
         writer = job.build_writer(settings, status)

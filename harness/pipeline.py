@@ -332,7 +332,7 @@ class LocalPipeline:
 
     def count_loaded(self, name: str = "order_events") -> LoadedRows:
         """Rows of table ``name`` and their distinct event ids; zeros until the table exists
-        (the streaming job creates it)."""
+        (``olist setup`` creates it)."""
         from google.api_core.exceptions import NotFound
 
         try:

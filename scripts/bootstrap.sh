@@ -42,6 +42,8 @@ if command -v java >/dev/null 2>&1; then
         missing+=("openjdk-17-jre-headless (found Java ${java_major:-unknown}, need 17 or newer)")
     fi
 fi
+# kubectl renders the k3s manifests (`kubectl kustomize`, scripts/deploy_checks.sh).
+need kubectl kubectl "from Google's Cloud SDK apt repository, like the Pub/Sub emulator"
 PUBSUB_EMULATOR="${OLIST_PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}"
 if [ ! -x "$PUBSUB_EMULATOR" ]; then
     missing+=("google-cloud-cli-pubsub-emulator (provides $PUBSUB_EMULATOR, from Google's Cloud SDK apt repository)")

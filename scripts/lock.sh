@@ -8,6 +8,12 @@
 #   requirements/producer.lock   the producer image          (olist-pipeline[producer])
 #   requirements/stream.lock     the streaming job's image   (olist-pipeline[stream])
 #   requirements/analytics.lock  the analytics jobs (export-dimensions, views, dashboard)
+#   requirements/db.lock         the db image: generate, simulate (olist-pipeline[db])
+#   requirements/emulators.lock  the emulators image: bqemulator (olist-pipeline[emulators])
+#
+# and, from deploy/checks/requirements.in (not the project's extras: checkov's pins would
+# constrain the project's), requirements/deploy-checks.lock: the tools of
+# scripts/deploy_checks.sh, installed into a virtualenv of their own.
 #
 # The project itself is not in them: install it with `pip install --no-deps .` after them.
 #
@@ -18,7 +24,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OLIST_VENV:-$ROOT/.venv}"
-ROLES=(dev api producer stream analytics)
+ROLES=(dev api producer stream db emulators analytics)
+DEPLOY_CHECKS_IN="$ROOT/deploy/checks/requirements.in"
 
 mode="write"
 case "${1:-}" in
@@ -59,6 +66,15 @@ export_role() {  # export_role ROLE OUTPUT
     } >"$2"
 }
 
+compile_deploy_checks() {  # compile_deploy_checks OUTPUT [uv pip compile options]
+    # Starts from OUTPUT's pins when it exists (uv keeps them), so --check is reproducible.
+    local output="$1"
+    shift
+    "$UV" pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+        --no-header --custom-compile-command "bash scripts/lock.sh" "$@" \
+        "$DEPLOY_CHECKS_IN" -o "$output"
+}
+
 cd "$ROOT"
 if [ "$mode" = "check" ]; then
     if ! "$UV" lock --quiet --check --directory "$ROOT"; then
@@ -72,6 +88,12 @@ if [ "$mode" = "check" ]; then
         export_role "$role" "$scratch/$role.lock"
         cmp -s "$scratch/$role.lock" "requirements/$role.lock" || stale+=("requirements/$role.lock")
     done
+    if [ -f requirements/deploy-checks.lock ]; then
+        cp requirements/deploy-checks.lock "$scratch/deploy-checks.lock"
+    fi
+    compile_deploy_checks "$scratch/deploy-checks.lock"
+    cmp -s "$scratch/deploy-checks.lock" requirements/deploy-checks.lock ||
+        stale+=(requirements/deploy-checks.lock)
     if [ "${#stale[@]}" -gt 0 ]; then
         echo "out of date with uv.lock: ${stale[*]}; run 'bash scripts/lock.sh'" >&2
         exit 1
@@ -81,11 +103,13 @@ fi
 
 if [ "$mode" = "upgrade" ]; then
     "$UV" lock --upgrade --directory "$ROOT"
+    compile_deploy_checks requirements/deploy-checks.lock --upgrade
 else
     "$UV" lock --directory "$ROOT"
+    compile_deploy_checks requirements/deploy-checks.lock
 fi
 mkdir -p requirements
 for role in "${ROLES[@]}"; do
     export_role "$role" "requirements/$role.lock"
 done
-echo "uv.lock and requirements/{$(IFS=,; echo "${ROLES[*]}")}.lock written" >&2
+echo "uv.lock and requirements/{$(IFS=,; echo "${ROLES[*]}"),deploy-checks}.lock written" >&2

@@ -12,4 +12,5 @@ mypy  # what [tool.mypy] in pyproject.toml lists: strict on the packages, tests 
 python -m schemas.derive --check
 python -m olist_cli.settings_reference --check
 bash scripts/lock.sh --check
+bash scripts/deploy_checks.sh  # Dockerfile, k3s manifests, compose file: offline (tests/deploy/ reads its renders)
 exec python -m pytest "$@"

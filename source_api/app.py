@@ -63,7 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         log.info(
             "api started database=%s pool_min=%s pool_max=%s auth=%s default_limit=%s "
             "max_limit=%s read_ahead_pages=%s feed_refresh_rows=%s feed_refresh_interval_s=%s",
-            redact_dsn(settings.database_url), settings.api_pool_min_size,
+            redact_dsn(settings.dsn), settings.api_pool_min_size,
             settings.api_pool_max_size, _auth_summary(settings),
             settings.api_default_limit, settings.api_max_limit, settings.api_read_ahead_pages,
             settings.api_feed_refresh_rows, settings.api_feed_refresh_interval,

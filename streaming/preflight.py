@@ -60,8 +60,18 @@ def missing_resources(settings: StreamSettings) -> list[str]:
             missing.append(f"Pub/Sub subscription {subscription}")
     storage = storage_client(settings)
     bucket = f"gs://{settings.lake_bucket}"
+    # Listing one object needs only storage.objects.list, which the job has on its prefix;
+    # reading the bucket's metadata would need storage.buckets.get, which it need not have.
     if not _exists(
-        lambda: storage.get_bucket(settings.lake_bucket, timeout=CHECK_TIMEOUT_SECONDS, retry=None),
+        lambda: list(
+            storage.list_blobs(
+                settings.lake_bucket,
+                prefix=settings.lake_events_prefix,
+                max_results=1,
+                timeout=CHECK_TIMEOUT_SECONDS,
+                retry=None,
+            )
+        ),
         f"Cloud Storage bucket {bucket}",
     ):
         missing.append(f"Cloud Storage bucket {bucket}")

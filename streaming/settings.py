@@ -54,7 +54,7 @@ class StreamSettings(LoggingSettings):
     )
     pubsub_subscription: str = Field(
         default="olist-order-events-streaming",
-        description="Subscription the job reads (created by `olist pubsub init`).",
+        description="Subscription the job reads (created by `olist setup`).",
     )
     pubsub_emulator_host: str | None = Field(
         default=None,

@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
     "tests.fixtures.analytics",
+    "tests.fixtures.deploy",
 ]
 
 

@@ -1,0 +1,185 @@
+"""overlays/local, launched as local processes: its commands and configuration really run.
+
+The test renders ``deploy/k3s/overlays/local``, then starts every workload that runs an
+``olist`` command (the Jobs to completion in order, then the Deployments) as a local process
+with the environment its manifests give it, exactly, but for what only a cluster has:
+
+- cluster service names become the session's servers (``postgres:5432`` -> the test
+  database, ``pubsub-emulator:8085``, ``gcs-emulator:4443``, ``bigquery-emulator:9050``,
+  ``olist-api:8000`` -> the API process started here);
+- listening ports become free local ports, volume paths (``/var/lib/olist/...``) folders of
+  the test, the Kubernetes master ``local[2]``; Spark-on-Kubernetes variables are dropped;
+- the trigger interval is 5 seconds instead of 30, so that the test waits less.
+
+It then asserts that every process answers its readiness probe (path from the manifest), that
+the generated orders reach BigQuery exactly once, and that the streaming job stops cleanly on
+SIGTERM. PostgreSQL and the emulators are the test session's, not the overlay's containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from emulators.bigquery import BigQueryEmulator
+from emulators.gcs import FakeGcsServer
+from emulators.pubsub import PubSubEmulator
+from harness.pipeline import LocalPipeline
+from harness.processes import free_port
+from tests.deploy.manifests import Container, by_kind, environment, pods, process_of
+
+Objects = list[dict[str, Any]]
+JOB_ORDER = ("olist-db-init", "olist-generate", "olist-pubsub-init")
+SERVICE_TIMEOUT = 600.0  # generous: a loaded 2-core machine; the test ends as soon as it can
+
+
+def secret_value(objects: Objects, name: str, key: str) -> str:
+    return base64.b64decode(by_kind(objects, "Secret")[name]["data"][key]).decode()
+
+
+def localize(
+    variables: dict[str, str],
+    endpoints: dict[str, str],
+    database_url: str,
+    work_dir: Path,
+) -> dict[str, str]:
+    """The manifest's environment with the cluster's names, ports and paths made local."""
+    result = {}
+    for name, value in variables.items():
+        if name in ("SPARK_CONF_DIR", "PYSPARK_SUBMIT_ARGS", "POD_NAME"):
+            continue  # Spark on Kubernetes only
+        if name == "OLIST_DATABASE_URL":
+            assert urlsplit(value).netloc.endswith("@postgres:5432"), value
+            value = database_url
+        elif name == "OLIST_SPARK_MASTER":
+            assert value.startswith("k8s://"), value
+            value = "local[2]"
+        elif name in ("OLIST_API_HOST", "OLIST_METRICS_HOST"):
+            value = "127.0.0.1"
+        elif name == "OLIST_TRIGGER_INTERVAL":
+            value = "5 seconds"
+        elif value.startswith("/var/lib/olist/"):
+            value = str(work_dir / value.removeprefix("/var/lib/olist/"))
+        for cluster, local in endpoints.items():
+            value = value.replace(cluster, local)
+        result[name] = value
+    return result
+
+
+def probe_answers(port: int, path: str) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).close()
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+def source_events(database_url: str) -> int:
+    async def count() -> int:
+        connection = await asyncpg.connect(database_url)
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM olist.order_events"))
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * SERVICE_TIMEOUT + 300)  # a fresh JVM's first batch on a loaded machine
+def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigquery(
+    rendered: dict[str, Objects],
+    tmp_path: Path,
+    database_url: str,
+    pubsub_emulator: PubSubEmulator,
+    gcs_server: FakeGcsServer,
+    bigquery_emulator: BigQueryEmulator,
+) -> None:
+    objects = rendered["local"]
+    containers: dict[str, tuple[Container, str]] = {}
+    for container in pods(objects):
+        process = process_of(container)
+        kind, name = container.workload.split("/")[:2]
+        if process is not None and kind in ("Job", "Deployment"):
+            containers[name] = (container, process)
+    assert set(containers) == {*JOB_ORDER, "olist-api", "olist-producer", "olist-simulator",
+                               "olist-stream"}  # fmt: skip
+    api_port = free_port()
+    endpoints = {
+        "pubsub-emulator:8085": pubsub_emulator.host,
+        "http://gcs-emulator:4443": gcs_server.endpoint,
+        "http://bigquery-emulator:9050": bigquery_emulator.endpoint,
+        "http://olist-api:8000": f"http://127.0.0.1:{api_port}",
+    }
+
+    with LocalPipeline(tmp_path / "run") as pipeline:
+        pipeline.use_gcs(gcs_server)  # creates the lake bucket, as the overlay's init container
+        pipeline.use_bigquery(bigquery_emulator)
+        pipeline.variables.clear()  # nothing but the manifests' environment from here on
+
+        def environment_of(name: str) -> dict[str, str]:
+            container, _ = containers[name]
+            variables = environment(container, objects)
+            if "OLIST_DATABASE_URL" in variables:
+                variables["OLIST_DATABASE_URL"] = secret_value(
+                    objects, "olist-database", "OLIST_DATABASE_URL"
+                )
+            local = localize(variables, endpoints, database_url, tmp_path / "volumes")
+            if name == "olist-api":
+                local["OLIST_API_PORT"] = str(api_port)
+            elif "OLIST_METRICS_PORT" in local:
+                local["OLIST_METRICS_PORT"] = str(free_port())
+            return local
+
+        def arguments_of(name: str) -> list[str]:
+            container, _ = containers[name]
+            argv = container.argv
+            return argv[1:] if argv[:1] == ["olist"] else argv
+
+        for name in JOB_ORDER:
+            job_environment: dict[str, Any] = environment_of(name)  # run()'s **env is str
+            pipeline.run(name, *arguments_of(name), timeout=SERVICE_TIMEOUT, **job_environment)
+        expected = source_events(database_url)
+        assert expected > 20_000  # 20,000 orders, one event per item
+
+        probes: dict[str, tuple[int, str]] = {}
+        processes = {}
+        (tmp_path / "volumes" / "producer").mkdir(parents=True, exist_ok=True)  # the PVC
+        for name in ("olist-api", "olist-producer", "olist-stream", "olist-simulator"):
+            variables = environment_of(name)
+            processes[name] = pipeline.start(name, *arguments_of(name), **variables)
+            container, process = containers[name]
+            if "readinessProbe" in container.spec:
+                port_setting = "OLIST_API_PORT" if process == "api" else "OLIST_METRICS_PORT"
+                path = container.spec["readinessProbe"]["httpGet"]["path"]
+                probes[name] = (int(variables[port_setting]), path)
+        assert set(probes) == {"olist-api", "olist-producer", "olist-stream"}
+
+        deadline = time.monotonic() + SERVICE_TIMEOUT
+        waiting = dict(probes)
+        while waiting and time.monotonic() < deadline:
+            for name, (port, path) in list(waiting.items()):
+                if probe_answers(port, path):
+                    del waiting[name]
+            time.sleep(1)
+        assert waiting == {}, {name: pipeline.log(name) for name in waiting}
+
+        deadline = time.monotonic() + SERVICE_TIMEOUT
+        loaded = pipeline.count_loaded()
+        while loaded.distinct_event_ids < expected and time.monotonic() < deadline:
+            time.sleep(3)
+            loaded = pipeline.count_loaded()
+        assert loaded.distinct_event_ids >= expected, pipeline.log("olist-stream")
+        assert loaded.rows == loaded.distinct_event_ids
+
+        # Kubernetes stops a pod with SIGTERM to its first process: the job stops cleanly.
+        assert pipeline.terminate(processes["olist-stream"], timeout=SERVICE_TIMEOUT) == 0
