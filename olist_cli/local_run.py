@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from analytics.formatting import cell
 from harness.pipeline import LocalPipeline, get_json
 from harness.processes import free_port, wait_for_port
 
@@ -62,7 +63,7 @@ def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
         print("(no rows)")
         return
     columns = list(rows[0])
-    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    cells = [[cell(c, row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
@@ -191,8 +192,13 @@ def _run(
         )
         return 1
 
-    print("== 6/6 analytics in BigQuery")
+    print("== 6/6 analytics in BigQuery: dimensions, views, dashboard")
+    pipeline.run("export-dimensions", "export-dimensions", timeout=None, terminal=True)
+    pipeline.run("create-views", "create-views", timeout=None, terminal=True)
     for title, sql in ANALYTICS_QUERIES.items():
         _print_table(title, pipeline.query(sql.format(table=pipeline.table())))
+    print("\ndashboard (open in a browser):", flush=True)
+    dashboard = Path(".local/dashboard").resolve()  # outlives the run's temporary directory
+    pipeline.run("dashboard", "dashboard", "--out", str(dashboard), timeout=None, terminal=True)
     print(f"\nall {expected:,} source events are in BigQuery exactly once")
     return 0

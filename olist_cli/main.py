@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from analytics.cli import app as analytics_commands
 from health.cli import app as health_commands
 from olist_cli.services import app as services_commands
 from olist_cli.setup import app as setup_commands
@@ -35,6 +36,7 @@ app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
 # `olist deadletter rejected ...`: the job's rejected rows beside the Pub/Sub dead letters.
 dead_letter_commands.add_typer(rejected_row_commands, name="rejected")
+app.add_typer(analytics_commands)
 app.add_typer(setup_commands)
 app.add_typer(services_commands, name="services")
 app.add_typer(health_commands)

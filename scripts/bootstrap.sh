@@ -48,6 +48,15 @@ PUBSUB_EMULATOR="${OLIST_PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform
 if [ ! -x "$PUBSUB_EMULATOR" ]; then
     missing+=("google-cloud-cli-pubsub-emulator (provides $PUBSUB_EMULATOR, from Google's Cloud SDK apt repository)")
 fi
+# Chromium for the dashboard's browser test (driven by Playwright through its executable
+# path, so Playwright's own browser download is never needed). As root, install it here.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "olist-pipeline: installing the Debian package chromium" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    fi
+    need chromium chromium "headless browser of the dashboard test"
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "olist-pipeline: missing system packages:" >&2

@@ -8,6 +8,7 @@
 #   requirements/producer.lock   the producer image          (olist-pipeline[producer])
 #   requirements/stream.lock     the streaming job's image   (olist-pipeline[stream])
 #   requirements/health.lock     the health checks (olist-pipeline[health])
+#   requirements/analytics.lock  the analytics jobs (export-dimensions, views, dashboard)
 #   requirements/db.lock         the db image: generate, simulate (olist-pipeline[db])
 #   requirements/emulators.lock  the emulators image: bqemulator (olist-pipeline[emulators])
 #
@@ -24,7 +25,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OLIST_VENV:-$ROOT/.venv}"
-ROLES=(dev api producer stream db emulators health)
+ROLES=(dev api producer stream db emulators health analytics)
 DEPLOY_CHECKS_IN="$ROOT/deploy/checks/requirements.in"
 
 mode="write"

@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.gcs_proxy",
     "tests.fixtures.bigquery",
     "tests.fixtures.pipeline",
+    "tests.fixtures.analytics",
     "tests.fixtures.deploy",
     "tests.fixtures.health",
     "tests.fixtures.airflow",

@@ -26,6 +26,7 @@ PACKAGES = (
     "olist_cli",
     "bench",
     "health",
+    "analytics",
 )
 """The first-party packages; one not present in this checkout is skipped."""
 
@@ -169,6 +170,9 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     # The health checks read every stage from outside (HTTP, Pub/Sub, BigQuery, Cloud
     # Storage), never through the stages' code: deployable alone, in an Airflow image too.
     "health": {"schemas"},
+    # The analytics jobs (dimension export, views, dashboard) read PostgreSQL and BigQuery
+    # through their own clients and the schemas' dimension definitions: nothing else.
+    "analytics": {"schemas"},
     # Tooling for one machine: emulator wrappers need only the process helpers of harness.
     "emulators": {"harness.processes"},
     "harness": {"emulators", "schemas"},
@@ -180,6 +184,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "producer",
         "streaming",
         "health",
+        "analytics",
         "harness",
     },
     "bench": {
@@ -191,6 +196,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "streaming",
         "emulators",
         "harness",
+        "analytics",
     },
 }
 """Package -> what it may import besides itself (a package, or one module of a package)."""

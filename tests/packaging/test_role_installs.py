@@ -185,3 +185,52 @@ def test_olist_command_line_loads_no_heavy_package() -> None:
                 cwd=REPOSITORY_ROOT)  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "[]"
+
+
+ANALYTICS = Role(
+    extra="analytics",
+    command="export-dimensions",
+    help_line="Copy the dimension tables from PostgreSQL to Cloud Storage and load them",
+    packages=("schemas", "analytics"),
+    other_extras=frozenset({"schemas.fast_validation"}),
+    # BigQuery is this role's job; Spark, pandas and numpy are not.
+    absent=("pyspark", "pandas", "numpy"),
+)
+
+
+@pytest.mark.slow
+def test_analytics_role_installs_alone_and_runs_its_commands_without_spark_pandas_or_numpy(
+    project_sdist: Path, tmp_path: Path
+) -> None:
+    venv = role_venv(ANALYTICS, project_sdist)
+    for command in ("export-dimensions", "create-views", "dashboard"):
+        result = in_venv(venv, ["olist", command, "--help"], tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (
+        ANALYTICS.help_line
+        in in_venv(venv, ["olist", "export-dimensions", "--help"], tmp_path).stdout
+    )
+
+    # Package data: the view files and the dashboard's template and vendored ECharts.
+    data = in_venv(venv, ["python", "-c", (
+        "from analytics.views import view_definitions; "
+        "from analytics.dashboard.render import ASSETS, ECHARTS; "
+        "print(len(view_definitions()), (ASSETS / 'dashboard.html').is_file(), ECHARTS.is_file())"
+    )], tmp_path)  # fmt: skip
+    assert data.stdout.split() == ["18", "True", "True"], data.stderr
+
+    probe_arguments = json.dumps(
+        [ANALYTICS.packages, sorted(ANALYTICS.other_extras), ANALYTICS.absent]
+    )
+    probe = in_venv(venv, ["python", "-c", PROBE, probe_arguments], tmp_path)
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout)
+    assert report["failed"] == {}, "modules that need more than olist-pipeline[analytics]"
+    assert report["present"] == []
+
+
+def test_analytics_lock_pins_no_spark_pandas_or_numpy() -> None:
+    lock = REPOSITORY_ROOT / "requirements" / "analytics.lock"
+    pinned = {line.split("==", 1)[0] for line in lock.read_text().splitlines() if "==" in line}
+    assert {"typer", "asyncpg", "pyarrow", "google-cloud-bigquery"} <= pinned
+    assert pinned.isdisjoint({"pyspark", "pandas", "numpy"})

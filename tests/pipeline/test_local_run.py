@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,7 @@ def test_local_run_loads_every_generated_event_once_and_prints_the_analytics() -
         header, rule, first_row = output.split(f"\n== {title}\n", 1)[1].splitlines()[:3]
         assert set(rule) == {"-", " "} and len(rule) == len(header), f"{title}:\n{header}\n{rule}"
         assert first_row.strip() and not first_row.startswith("=="), f"{title}: no rows"
+    # Numbers for people: no NUMERIC as BigQuery returns it (100700.890000000).
+    assert not re.search(r"\d\.\d{9}\b", output), "unformatted NUMERIC in the output"
+    dashboard = re.search(r"^(/\S+/index\.html)$", output, re.M)
+    assert dashboard is not None and Path(dashboard.group(1)).is_file(), output[-2000:]

@@ -1,0 +1,10 @@
+-- View: order_items
+-- Question: every order item the pipeline loaded, one row per item; the base of every other view.
+-- Grain: one row per (order_id, order_item_id), every column of the event plus the job's derived ones.
+-- Partition filter: WHERE purchase_date BETWEEN DATE '2018-01-01' AND DATE '2018-03-31'
+--   (purchase_date partitions the table below; a filter on it reaches the table through every view).
+-- The one place that names the source table: to read the current state of each item instead of
+-- the event history, replace `order_events` below by `order_items_current`.
+CREATE OR REPLACE VIEW `${project}.${dataset}.order_items` AS
+SELECT *
+FROM `${project}.${dataset}.order_events`
