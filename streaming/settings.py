@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from schemas.log_format import LoggingSettings
+from streaming.intervals import interval_seconds
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +26,8 @@ SECONDS_PER_DAY = 86_400
 
 
 def parse_interval_seconds(interval: str) -> float:
-    """Seconds in a Spark interval string such as ``"5 minutes"`` or ``"1 hour"``."""
-    units = {
-        "second": 1, "seconds": 1, "sec": 1, "s": 1,
-        "minute": 60, "minutes": 60, "min": 60, "m": 60,
-        "hour": 3600, "hours": 3600, "h": 3600,
-        "day": 86400, "days": 86400, "d": 86400,
-    }  # fmt: skip
-    parts = interval.strip().split()
-    if len(parts) != 2 or parts[1].lower() not in units:
-        raise ValueError(f"interval {interval!r}: expected '<number> <unit>', e.g. '5 minutes'")
-    try:
-        amount = float(parts[0])
-    except ValueError as error:
-        raise ValueError(f"interval {interval!r}: {parts[0]!r} is not a number") from error
-    if amount <= 0:
-        raise ValueError(f"interval {interval!r}: must be positive")
-    return amount * units[parts[1].lower()]
+    """Seconds in a Spark interval string such as ``"5 minutes"`` (:mod:`streaming.intervals`)."""
+    return interval_seconds(interval)
 
 
 class StreamSettings(LoggingSettings):
