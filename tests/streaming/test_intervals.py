@@ -47,9 +47,10 @@ def test_intervals_are_read_like_spark_reads_them(interval: str, microseconds: i
 def test_an_interval_spark_would_refuse_is_refused_at_validation(interval: str, rule: str) -> None:
     with pytest.raises(IntervalError, match=rule):
         interval_microseconds(interval)
-    for setting in ("trigger_interval", "dedup_window"):
-        with pytest.raises(ValidationError, match=rule):
-            StreamSettings(**{setting: interval})
+    with pytest.raises(ValidationError, match=rule):
+        StreamSettings(trigger_interval=interval)
+    with pytest.raises(ValidationError, match=rule):
+        StreamSettings(dedup_window=interval)
 
 
 def test_validation_never_accepts_what_spark_refuses(spark: Any) -> None:
