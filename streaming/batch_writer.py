@@ -107,6 +107,7 @@ class LakeTask:
 
     events_lake: LakeWriter
     rejected_lake: LakeWriter
+    query_id: str
     batch_id: int
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -126,7 +127,7 @@ class LakeTask:
                 ("events", self.events_lake, events),
                 ("rejected", self.rejected_lake, rejected),
             )
-            for item in lake.write_parts(table, self.batch_id, task)
+            for item in lake.write_parts(table, self.query_id, self.batch_id, task)
         ]
         yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
 
@@ -140,19 +141,22 @@ class BatchWriter:
         rejected_lake: LakeWriter,
         events_table: BigQueryTable,
         rejected_table: BigQueryTable,
-        job_prefix: Callable[[], str],
+        query_id: Callable[[], str],
         on_batch: Callable[[BatchOutcome], None] | None = None,
     ) -> None:
         self.events_lake = events_lake
         self.rejected_lake = rejected_lake
         self.events_table = events_table
         self.rejected_table = rejected_table
-        self.job_prefix = job_prefix
+        self.query_id = query_id
         self.on_batch = on_batch
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        task = LakeTask(self.events_lake, self.rejected_lake, batch_id)
+        # The checkpoint's query id scopes every object, manifest and job: a new checkpoint
+        # restarts batch ids at 0 and must not touch an earlier run's data.
+        query_id = self.query_id()
+        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id)
         reports = (
             batch_columns(frame, batch_id)
             .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
@@ -160,15 +164,17 @@ class BatchWriter:
         )
         written = _written(reports, "events")
         rejected_written = _written(reports, "rejected")
-        self.events_lake.finish_batch(written, batch_id)
-        self.rejected_lake.finish_batch(rejected_written, batch_id)
+        self.events_lake.finish_batch(written, query_id, batch_id)
+        self.rejected_lake.finish_batch(rejected_written, query_id, batch_id)
         uploaded = time.monotonic()
-        job_prefix = self.job_prefix()
+        job_prefix = f"olist_{query_id}"
         loaded = self.events_table.load_batch(
-            self.events_lake.load_uris(written, batch_id), job_prefix, batch_id
+            self.events_lake.load_uris(written, query_id, batch_id), job_prefix, batch_id
         )
         rejected_loaded = self.rejected_table.load_batch(
-            self.rejected_lake.load_uris(rejected_written, batch_id), job_prefix, batch_id
+            self.rejected_lake.load_uris(rejected_written, query_id, batch_id),
+            job_prefix,
+            batch_id,
         )
         rejected_rows = sum(item.rows for item in rejected_written)
         outcome = BatchOutcome(

@@ -225,7 +225,7 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
         rejected_lake=lake[settings.lake_rejected_prefix],
         events_table=events_table,
         rejected_table=rejected_table,
-        job_prefix=lambda: f"olist_{checkpoint_query_id(settings.checkpoint_dir)}",
+        query_id=lambda: checkpoint_query_id(settings.checkpoint_dir),
         on_batch=status.batch_written,
     )
 
