@@ -2,8 +2,8 @@
 
 Spark cannot write ``gs://`` without the GCS connector jar, so the files are written with
 pyarrow and uploaded with the google-cloud-storage client: by the Spark tasks themselves
-(:meth:`LakeWriter.write_parts`, called in ``mapInArrow``), the driver only writing the
-batch's manifest. Object names depend only on the streaming query's id (kept in the
+(:class:`streaming.partition_stream.PartitionStream`, in ``mapInArrow``), the driver only
+writing the batch's manifest. Object names depend only on the streaming query's id (kept in the
 checkpoint), the batch id, the task, the partition value and the part number::
 
     <prefix>/<column>=2017-10-02/query=<id>-batch=000000000042-task-0001-part-0000.parquet
@@ -19,18 +19,10 @@ one batch twice.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
-from typing import TYPE_CHECKING, cast
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -53,7 +45,8 @@ class LakeWriter:
 
     Picklable: Spark tasks get a copy that opens its own client to the same endpoint (with
     the same kind of credentials), so executors upload their rows themselves
-    (:meth:`write_parts`) and the driver only records the batch (:meth:`finish_batch`).
+    (:class:`streaming.partition_stream.PartitionStream`) and the driver only records the
+    batch (:meth:`finish_batch`).
     """
 
     def __init__(
@@ -102,54 +95,21 @@ class LakeWriter:
     def manifest_name(self, query_id: str, batch_id: int) -> str:
         return f"{self.prefix}/_batches/query={query_id}/batch={batch_id:012d}.json"
 
-    def _parts(
-        self, table: pa.Table, query_id: str, batch_id: int, task: int
-    ) -> Iterator[tuple[str, str, pa.Table]]:
-        if table.num_rows == 0:
-            return
-        ordered = table.sort_by(self.partition_column)
-        # value_counts lists values in order of first appearance: on a sorted column, that is
-        # sorted order, and each partition is one contiguous run of rows.
-        runs = pc.value_counts(ordered.column(self.partition_column))
-        # The partition columns are non-nullable dates (schemas.warehouse): no None in either.
-        values = cast("list[date]", runs.field("values").to_pylist())
-        counts = cast("list[int]", runs.field("counts").to_pylist())
-        start = 0
-        for value, length in zip(values, counts, strict=True):
-            partition = f"{self.partition_column}={value.isoformat()}"
-            for part, offset in enumerate(range(0, length, self.max_rows_per_file)):
-                size = min(self.max_rows_per_file, length - offset)
-                name = (
-                    f"{self.prefix}/{partition}/{_batch_stem(query_id, batch_id)}"
-                    f"-task-{task:04d}-part-{part:04d}.parquet"
-                )
-                yield name, partition, ordered.slice(start + offset, size)
-            start += length
+    def object_name(
+        self, query_id: str, batch_id: int, task: int, partition: str, part: int
+    ) -> str:
+        """Where part ``part`` of ``partition`` written by ``task`` of ``batch_id`` lives."""
+        return (
+            f"{self.prefix}/{partition}/{_batch_stem(query_id, batch_id)}"
+            f"-task-{task:04d}-part-{part:04d}.parquet"
+        )
 
-    def _upload(self, name: str, partition: str, part: pa.Table) -> WrittenObject:
-        buffer = io.BytesIO()
-        pq.write_table(part, buffer, compression="snappy")
-        data = buffer.getvalue()
-        self._bucket.blob(name).upload_from_string(
+    def upload(self, written: WrittenObject, data: bytes) -> WrittenObject:
+        """Upload one finished Parquet file under ``written.name``."""
+        self._bucket.blob(written.name).upload_from_string(
             data, content_type="application/vnd.apache.parquet"
         )
-        return WrittenObject(name=name, partition=partition, rows=part.num_rows, bytes=len(data))
-
-    def write_parts(
-        self, table: pa.Table, query_id: str, batch_id: int, task: int
-    ) -> list[WrittenObject]:
-        """Upload ``table`` as Parquet objects of ``batch_id`` (``task``: the Spark task's part).
-
-        Names depend only on the query, the batch, the task, the partition and the part
-        number, so a replay overwrites. The batch is complete once :meth:`finish_batch` ran.
-        """
-        with ThreadPoolExecutor(max_workers=self.upload_threads) as pool:
-            written = list(
-                pool.map(
-                    lambda job: self._upload(*job), self._parts(table, query_id, batch_id, task)
-                )
-            )
-        return sorted(written, key=lambda item: item.name)
+        return written
 
     def finish_batch(self, written: list[WrittenObject], query_id: str, batch_id: int) -> None:
         """Record what ``batch_id`` wrote; delete objects an earlier attempt left over."""

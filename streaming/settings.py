@@ -68,7 +68,11 @@ class StreamSettings(LoggingSettings):
         default=False, description="Process what is available, then stop (backfills)."
     )
     max_records_per_trigger: int | None = Field(
-        default=None, ge=1, description="Admission control: rows per micro-batch at most."
+        default=1_000_000,
+        ge=1,
+        description="Admission control: rows per micro-batch at most, also for --available-now "
+        "(a backlog drains in several batches). 1M events: one batch in ~26 s at 3.4 GB peak "
+        "memory on 2 cores (docs/operations/streaming.md#performance).",
     )
     read_partitions: int = Field(
         default=2, ge=1, description="Spark partitions (tasks) reading a batch."
@@ -81,8 +85,10 @@ class StreamSettings(LoggingSettings):
     )
     dedup_window: str = Field(
         default="24 hours",
-        description="Duplicates (same event_id) arriving within this delay of the first copy's "
-        "publish time are dropped (event-time watermark on the Pub/Sub publish time).",
+        description="How long the job remembers an event_id in its Spark state: copies read "
+        "within this delay of the first are dropped there (counted); later copies are dropped "
+        "by the BigQuery sink, which inserts each event_id once. No event is ever dropped for "
+        "being late; rows published longer ago than this are counted as late.",
     )
 
     lake_bucket: str = Field(default="olist-lake", description="Cloud Storage bucket of the lake.")
@@ -111,6 +117,26 @@ class StreamSettings(LoggingSettings):
         default="order_events_rejected",
         description="Table of the rejected payloads (dead letters).",
     )
+    bigquery_current_table: str = Field(
+        default="order_items_current",
+        description="Table of the current state: the latest version of each order item, "
+        "deleted items removed (maintained by a MERGE per micro-batch).",
+    )
+    bigquery_request_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of each BigQuery API request."
+    )
+    bigquery_job_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long a batch waits for one BigQuery job; a job still running then "
+        "fails the batch, whose replay waits for the same job again.",
+    )
+    batch_stuck_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="A micro-batch running longer than this is reported stuck by /status and "
+        "makes /readyz answer 503.",
+    )
 
     metrics_host: str = Field(
         default="0.0.0.0", description="Interface of the /metrics, /status and /healthz server."
@@ -130,6 +156,10 @@ class StreamSettings(LoggingSettings):
     def _interval_is_valid(cls, value: str) -> str:
         parse_interval_seconds(value)
         return value
+
+    @property
+    def dedup_window_seconds(self) -> float:
+        return parse_interval_seconds(self.dedup_window)
 
     @property
     def resolved_staging_dir(self) -> Path:

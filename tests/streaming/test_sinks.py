@@ -19,6 +19,7 @@ from schemas.examples import EXAMPLE_EVENT as SAMPLE
 from schemas.order_event import OrderEvent, event_id_for
 from streaming.bigquery_loader import BigQueryLoadError, BigQueryTable
 from streaming.lake_writer import LakeWriter, WrittenObject
+from streaming.partition_stream import write_parts
 
 SCHEMA = arrow_schema(warehouse.order_events_table_fields())
 
@@ -58,7 +59,7 @@ def _write_batch(
     writer: LakeWriter, table: pa.Table, batch_id: int, query_id: str = QUERY
 ) -> list[WrittenObject]:
     """Write ``table`` as batch ``batch_id`` as the job does: one task's parts, then the batch."""
-    written = writer.write_parts(table, query_id, batch_id, task=0)
+    written = write_parts(writer, table, query_id, batch_id, task=0)
     writer.finish_batch(written, query_id, batch_id)
     return written
 
@@ -160,8 +161,8 @@ def test_a_batch_is_loaded_once_even_when_replayed(
     uris = writer.load_uris(_write_batch(writer, rows, 11), QUERY, 11)
     first = events_table.load_batch(uris, "olist_query_a", 11)
     replay = events_table.load_batch(uris, "olist_query_a", 11)
-    assert first.already_loaded is False
-    assert replay.already_loaded is True
+    assert first.already_done is False
+    assert replay.already_done is True
     assert replay.job_id == first.job_id == "olist_query_a_order_events_11"
     counts = _count(events_table)
     assert (counts.n, counts.d, counts.late) == (300, 300, 150)
@@ -180,13 +181,13 @@ def test_a_failed_load_is_retried_under_the_next_job_id(
     uris = writer.load_uris(_write_batch(writer, _rows(20), 4), QUERY, 4)
     retried = events_table.load_batch(uris, "olist_query_c", 4)
     assert retried.job_id == "olist_query_c_order_events_4_r1"
-    assert events_table.load_batch(uris, "olist_query_c", 4).already_loaded is True
+    assert events_table.load_batch(uris, "olist_query_c", 4).already_done is True
     assert _count(events_table).n == 20
 
 
 def test_no_objects_means_no_load_job(events_table: BigQueryTable) -> None:
     result = events_table.load_batch([], "olist_query_d", 1)
-    assert (result.job_id, result.already_loaded) == ("", False)
+    assert (result.job_id, result.already_done) == ("", False)
 
 
 def test_wildcard_load_uris_load_every_object_of_the_batch_and_nothing_else(
@@ -198,8 +199,8 @@ def test_wildcard_load_uris_load_every_object_of_the_batch_and_nothing_else(
     rows = _rows(200, days=4)
     # Two Spark tasks of batch 8 (30 then 20 rows per date: two parts, then one), and another
     # batch in the same partitions that must not load.
-    written = writer.write_parts(rows.slice(0, 120), QUERY, 8, task=0)
-    written += writer.write_parts(rows.slice(120), QUERY, 8, task=1)
+    written = write_parts(writer, rows.slice(0, 120), QUERY, 8, task=0)
+    written += write_parts(writer, rows.slice(120), QUERY, 8, task=1)
     assert len(written) == 12
     _write_batch(writer, _rows(30, days=4), 9)
     uris = writer.load_uris(written, QUERY, 8)
@@ -247,3 +248,41 @@ def test_a_fresh_checkpoint_never_touches_an_earlier_runs_objects(
         for query_id, slices in runs.items()
         for batch_id in range(len(slices))
     )
+
+
+def test_a_task_streaming_sorted_batches_writes_one_object_per_date(
+    gcs_server: FakeGcsServer, gcs_bucket: str
+) -> None:
+    """Rows sorted by date arrive in small Arrow batches that cut across dates (as Spark hands
+    a task its sorted partition): still one object per date, split only at the size limit."""
+    from streaming.partition_stream import PartitionStream
+
+    writer = LakeWriter(
+        gcs_server.storage_client(), gcs_bucket, "events", "purchase_date", max_rows_per_file=40
+    )
+    rows = _rows(600, days=20).sort_by("purchase_date")  # 30 rows per date
+
+    def name(partition: str, part: int) -> str:
+        return writer.object_name(QUERY, 1, 0, partition, part)
+
+    stream = PartitionStream(writer, SCHEMA, name)
+    for batch in rows.to_batches(max_chunksize=7):
+        stream.write(pa.Table.from_batches([batch]))
+    written = stream.close()
+    assert len(written) == 20
+    assert {item.rows for item in written} == {30}
+    assert len({item.partition for item in written}) == 20
+
+    # A size limit splits a date into parts: 30 rows at 12 rows per file make 3 parts.
+    small = LakeWriter(
+        gcs_server.storage_client(), gcs_bucket, "small", "purchase_date", max_rows_per_file=12
+    )
+    parts = write_parts(small, rows.slice(0, 60), QUERY, 2, task=0)
+    assert [(item.partition[-2:], item.name[-12:], item.rows) for item in parts] == [
+        ("02", "0000.parquet", 12), ("02", "0001.parquet", 12), ("02", "0002.parquet", 6),
+        ("03", "0000.parquet", 12), ("03", "0001.parquet", 12), ("03", "0002.parquet", 6),
+    ]  # fmt: skip
+    bytes_limited = PartitionStream(writer, SCHEMA, name, max_bytes_per_file=1)
+    for batch in rows.slice(0, 30).to_batches(max_chunksize=10):
+        bytes_limited.write(pa.Table.from_batches([batch]))
+    assert [item.rows for item in bytes_limited.close()] == [10, 10, 10]
