@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.order_event import event_id_for
+from schemas.order_event import SCHEMA_VERSION, event_id_for, item_key_for
 
 EXAMPLE_EVENT: dict[str, Any] = {
-    "schema_version": 1,
-    "event_id": event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1),
+    "schema_version": SCHEMA_VERSION,
+    "event_id": event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1, 1),
     "source_sequence": 7,
     "order_id": "e481f51cbdc54678b7cc49136f2d6af7",
     "order_item_id": 1,
@@ -47,4 +47,8 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "review_score": 4,
     "review_creation_date": "2017-10-11T00:00:00+00:00",
     "review_answer_timestamp": "2017-10-12T03:43:48+00:00",
+    "item_key": item_key_for("e481f51cbdc54678b7cc49136f2d6af7", 1),
+    "item_version": 1,
+    "change_type": "created",
+    "changed_at": "2017-10-02T10:56:40+00:00",
 }

@@ -20,12 +20,21 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-SCHEMA_VERSION = 1
-"""Version carried by every event (``schema_version``) and every Pub/Sub message attribute."""
+SCHEMA_VERSION = 2
+"""Version carried by every event (``schema_version``) and every Pub/Sub message attribute.
+
+Version 2 added the item's change history (``item_key``, ``item_version``, ``change_type``,
+``changed_at``); version 1 events (without them) stay valid while they can be in flight.
+"""
+
+SchemaVersion = Literal[1, 2]
+"""Every version consumers accept: the current one and the older ones still in flight."""
 
 EVENT_ID_NAMESPACE = "olist:order_item"
 """Prefix hashed into ``event_id``; changing it changes every id, so it never changes."""
 
+ChangeType = Literal["created", "updated", "deleted"]
+"""What a version of an item records: its first version, a change, or its deletion."""
 OrderStatus = Literal[
     "created", "approved", "invoiced", "processing", "shipped", "delivered", "canceled",
     "unavailable",
@@ -36,9 +45,11 @@ State = Literal[
     "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
 ]  # fmt: skip
 ORDER_STATUSES: tuple[str, ...] = get_args(OrderStatus)
+CHANGE_TYPES: tuple[str, ...] = get_args(ChangeType)
 PAYMENT_TYPES: tuple[str, ...] = get_args(PaymentType)
 BRAZILIAN_STATES: tuple[str, ...] = get_args(State)
 
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # Olist ids are 32 lowercase hex characters (an md5 without dashes).
 OlistId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 ZipPrefix = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
@@ -59,14 +70,17 @@ class OrderEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="OrderEvent")
 
-    schema_version: Literal[1] = Field(description="Version of this event schema.")
+    schema_version: SchemaVersion = Field(description="Version of this event schema.")
     event_id: str = Field(
-        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-        description="Stable id of the fact (order id + item number); identical on every "
-        "emission, so consumers deduplicate on it.",
+        pattern=UUID_PATTERN,
+        description="Stable id of one version of the item (order id, item number, version; "
+        "in schema version 1: of the item); identical on every emission of that version, so "
+        "consumers deduplicate on it.",
     )
     source_sequence: int = Field(
-        ge=1, description="Monotonically increasing position of the item in the source."
+        ge=1,
+        description="Monotonically increasing position of this version of the item in the "
+        "source feed.",
     )
 
     order_id: OlistId = Field(description="Order id.")
@@ -129,17 +143,50 @@ class OrderEvent(BaseModel):
         description="When the customer answered the survey."
     )
 
+    # Schema version 2: the item's change history. Nullable with a default (the evolution
+    # rule), so version 1 events, which lack them, stay valid.
+    item_key: Annotated[str, Field(pattern=UUID_PATTERN)] | None = Field(
+        default=None,
+        description="Stable key of the order item across its versions (the md5 of order id "
+        "and item number as a UUID: the event_id of schema version 1).",
+    )
+    item_version: int | None = Field(
+        default=None, ge=1, description="Version of the item, from 1, one more per change."
+    )
+    change_type: ChangeType | None = Field(
+        default=None,
+        description="What this version records: created (first version), updated or deleted.",
+    )
+    changed_at: datetime | None = Field(
+        default=None, description="When the change of this version was committed in the source."
+    )
 
-def event_id_for(order_id: str, order_item_id: int) -> str:
-    """Return the stable ``event_id`` of an order item.
+
+def _md5_uuid(text: str) -> str:
+    return str(uuid.UUID(hex=hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()))
+
+
+def item_key_for(order_id: str, order_item_id: int) -> str:
+    """Return the stable ``item_key`` of an order item, the same for all its versions.
 
     It is the md5 of ``"olist:order_item:<order_id>:<order_item_id>"`` shaped as a UUID, so
-    PostgreSQL computes the same value with ``md5(...)::uuid`` (see source_db/sql).
+    PostgreSQL computes the same value with ``md5(...)::uuid`` (see source_db/sql). It equals
+    the ``event_id`` of the item's schema version 1 events.
     """
-    digest = hashlib.md5(
-        f"{EVENT_ID_NAMESPACE}:{order_id}:{order_item_id}".encode(), usedforsecurity=False
-    )
-    return str(uuid.UUID(hex=digest.hexdigest()))
+    return _md5_uuid(f"{EVENT_ID_NAMESPACE}:{order_id}:{order_item_id}")
+
+
+def event_id_for(order_id: str, order_item_id: int, item_version: int | None = None) -> str:
+    """Return the stable ``event_id`` of one version of an order item.
+
+    With ``item_version`` (schema version 2): the md5 of
+    ``"olist:order_item:<order_id>:<order_item_id>:<item_version>"`` as a UUID, so every
+    emission of a version has the same id and two versions never share one. Without: the id
+    schema version 1 gave the item (its :func:`item_key_for`).
+    """
+    if item_version is None:
+        return item_key_for(order_id, order_item_id)
+    return _md5_uuid(f"{EVENT_ID_NAMESPACE}:{order_id}:{order_item_id}:{item_version}")
 
 
 EVENT_FIELDS: tuple[str, ...] = tuple(OrderEvent.model_fields)

@@ -84,6 +84,13 @@ CREATE TABLE IF NOT EXISTS olist.order_items (
     source_sequence      bigint NOT NULL DEFAULT nextval('olist.order_item_source_sequence'),
     PRIMARY KEY (order_id, order_item_id)
 );
+-- The item's current version (event fields item_version, change_type, changed_at): version 1,
+-- created when the row is written.
+ALTER TABLE olist.order_items
+    ADD COLUMN IF NOT EXISTS item_version integer NOT NULL DEFAULT 1 CHECK (item_version >= 1),
+    ADD COLUMN IF NOT EXISTS change_type text NOT NULL DEFAULT 'created'
+        CHECK (change_type IN ('created', 'updated')),
+    ADD COLUMN IF NOT EXISTS changed_at timestamptz NOT NULL DEFAULT transaction_timestamp();
 ALTER SEQUENCE olist.order_item_source_sequence OWNED BY olist.order_items.source_sequence;
 CREATE UNIQUE INDEX IF NOT EXISTS order_items_source_sequence_idx ON olist.order_items (source_sequence);
 CREATE INDEX IF NOT EXISTS order_items_product_id_idx ON olist.order_items (product_id);
@@ -132,8 +139,9 @@ CREATE INDEX IF NOT EXISTS order_reviews_order_id_idx ON olist.order_reviews (or
 -- Column names and order are those of schemas.order_event.OrderEvent (a test checks it).
 CREATE OR REPLACE VIEW olist.order_events AS
 SELECT
-    1::bigint                                                        AS schema_version,
-    md5('olist:order_item:' || oi.order_id || ':' || oi.order_item_id)::uuid::text AS event_id,
+    2::bigint                                                        AS schema_version,
+    md5('olist:order_item:' || oi.order_id || ':' || oi.order_item_id || ':'
+        || oi.item_version)::uuid::text                              AS event_id,
     oi.source_sequence,
     oi.order_id::text                                                AS order_id,
     oi.order_item_id::bigint                                         AS order_item_id,
@@ -167,7 +175,11 @@ SELECT
     pay.payment_installments_max,
     r.review_score::bigint                                           AS review_score,
     r.review_creation_date,
-    r.review_answer_timestamp
+    r.review_answer_timestamp,
+    md5('olist:order_item:' || oi.order_id || ':' || oi.order_item_id)::uuid::text AS item_key,
+    oi.item_version::bigint                                          AS item_version,
+    oi.change_type,
+    oi.changed_at
 FROM olist.order_items AS oi
 JOIN olist.orders AS o ON o.order_id = oi.order_id
 JOIN olist.customers AS c ON c.customer_id = o.customer_id
@@ -222,7 +234,8 @@ FROM (
            olist.json_money(price) AS price, olist.json_money(freight_value) AS freight_value,
            olist.json_money(payment_total) AS payment_total, payment_types,
            payment_installments_max,
-           review_score, review_creation_date, review_answer_timestamp
+           review_score, review_creation_date, review_answer_timestamp,
+           item_key, item_version, change_type, changed_at
     FROM olist.order_events
 ) AS e;
 

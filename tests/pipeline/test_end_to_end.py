@@ -24,7 +24,7 @@ from harness.pipeline import LocalPipeline
 from harness.processes import free_port, wait_until
 from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
-from schemas.order_event import event_id_for
+from schemas.order_event import event_id_for, item_key_for
 from source_db.synthetic.generator import generate_dataset
 from tests.fixtures.api import ApiProcess
 
@@ -136,7 +136,8 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     publisher = pubsub_v1.PublisherClient()
     valid = [dict(SAMPLE, source_sequence=i + 1, order_item_id=i + 1) for i in range(5)]
     for event in valid:
-        event["event_id"] = event_id_for(event["order_id"], event["order_item_id"])
+        event["event_id"] = event_id_for(event["order_id"], event["order_item_id"], 1)
+        event["item_key"] = item_key_for(event["order_id"], event["order_item_id"])
     poison = [
         b"{not json",
         json.dumps({**SAMPLE, "price": "cheap", "event_id": "x"}).encode(),
@@ -181,7 +182,7 @@ def test_poison_messages_go_to_the_dead_letter_sink_while_valid_events_flow(
     assert "price: expected a number, got 'cheap'" in reasons[poison[1].decode()]
     assert "event_id: does not match" in reasons[poison[1].decode()]
     assert reasons[poison[2].decode()] == "customer_state: missing"
-    assert reasons[poison[3].decode()] == "schema_version: must be one of [1], got '99'"
+    assert reasons[poison[3].decode()] == "schema_version: must be one of [1, 2], got '99'"
     envelope = [r for r in reasons.values() if r.startswith("envelope:")]
     assert envelope == ["envelope: message declares event_count=2 but carries 1 events"]
     lake_rejected = pipeline.lake_rows("rejected/")
@@ -194,7 +195,8 @@ def test_spark_submit_runs_the_same_job_as_olist_stream(pipeline: LocalPipeline)
     topic = f"projects/olist-local/topics/{pipeline.env['OLIST_PUBSUB_TOPIC']}"
     events = [
         dict(SAMPLE, order_item_id=item, source_sequence=item,
-             event_id=event_id_for(SAMPLE["order_id"], item))
+             event_id=event_id_for(SAMPLE["order_id"], item, 1),
+             item_key=item_key_for(SAMPLE["order_id"], item))
         for item in (1, 2, 3)
     ]  # fmt: skip
     message = encode_events([json.dumps(event).encode() for event in events], 1, 3)

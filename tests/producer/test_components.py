@@ -196,7 +196,7 @@ def test_dead_letter_message_carries_reason_sequence_and_event_id() -> None:
     assert message.attributes["origin"] == "producer"
     assert message.attributes["source_sequence"] == "5"
     assert message.attributes["event_id"] == broken["event_id"]
-    assert message.attributes["schema_version"] == "1"
+    assert message.attributes["schema_version"] == "2"
     assert message.attributes["reason"].startswith("event does not match OrderEvent: review_score")
 
 
@@ -387,7 +387,7 @@ def test_the_fast_validator_refuses_exactly_what_order_event_refuses() -> None:
         base,
         without_price,
         {**base, "unexpected": 1},
-        {**base, "schema_version": 2},
+        {**base, "schema_version": 3},
         {**base, "event_id": "not-a-uuid"},
         {**base, "source_sequence": 0},
         {**base, "order_id": "ABC"},

@@ -53,7 +53,7 @@ async def test_every_event_arrives_with_the_default_events_per_message(
         assert message.attributes["event_count"] == str(len(sequences))
         assert message.attributes["first_sequence"] == str(sequences[0])
         assert message.attributes["last_sequence"] == str(sequences[-1])
-        assert message.attributes["schema_version"] == "1"
+        assert message.attributes["schema_version"] == "2"
         assert message.attributes["content_type"] == "application/x-ndjson"
         assert all(expected[event["event_id"]] == event["source_sequence"]
                    for event in message.events)  # fmt: skip
@@ -151,7 +151,7 @@ async def test_event_failing_validation_goes_to_the_dead_letter_topic_with_the_r
     assert {message.attributes["event_id"] for message in dead} == set(broken_events)
     for message in dead:
         assert message.attributes["origin"] == "producer"
-        assert message.attributes["schema_version"] == "1"
+        assert message.attributes["schema_version"] == "2"
         assert message.attributes["source_sequence"] == str(
             broken_events[message.attributes["event_id"]]
         )

@@ -16,21 +16,29 @@ from pyspark.sql import types as T
 
 from schemas import derive, fields
 from schemas.examples import EXAMPLE_EVENT as SAMPLE
-from schemas.order_event import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
+from schemas.fast_validation import FastEventValidator
+from schemas.order_event import (
+    EVENT_FIELDS,
+    SCHEMA_VERSION,
+    OrderEvent,
+    event_id_for,
+    item_key_for,
+)
 
 NULLABLE = {
     "order_approved_at", "order_delivered_carrier_date", "order_delivered_customer_date",
     "product_category_name", "product_category_name_english", "product_weight_g",
     "product_length_cm", "product_height_cm", "product_width_cm", "payment_total",
     "payment_installments_max", "review_score", "review_creation_date",
-    "review_answer_timestamp",
+    "review_answer_timestamp", "item_key", "item_version", "change_type", "changed_at",
 }  # fmt: skip
+V2_FIELDS = ("item_key", "item_version", "change_type", "changed_at")
 DECIMALS = {"price", "freight_value", "payment_total"}
 TIMESTAMPS = {name for name in EVENT_FIELDS if name.endswith(("_timestamp", "_at", "_date"))}
 INTEGERS = {
     "schema_version", "source_sequence", "order_item_id", "product_weight_g",
     "product_length_cm", "product_height_cm", "product_width_cm",
-    "payment_installments_max", "review_score",
+    "payment_installments_max", "review_score", "item_version",
 }  # fmt: skip
 
 
@@ -63,7 +71,8 @@ def test_nullability_agrees_in_every_derived_form() -> None:
         )
         assert bigquery[name] == expected_mode, name
         # pydantic lists every field without a default as required; nullable ones accept null.
-        assert name in required_json, name
+        # Fields added by a later schema version have a default (absent from older events).
+        assert (name in required_json) is (name not in V2_FIELDS), name
 
 
 def test_types_agree_in_every_derived_form() -> None:
@@ -114,8 +123,11 @@ def test_json_schema_accepts_the_sample_and_rejects_bad_events() -> None:
         ("price", "29.99x"),
         ("customer_state", "XX"),
         ("order_status", "lost"),
-        ("schema_version", 2),
+        ("schema_version", 3),
         ("review_score", 6),
+        ("change_type", "merged"),
+        ("item_version", 0),
+        ("item_key", "not-a-uuid"),
         ("customer_zip_code_prefix", 3149),
     ]:
         with pytest.raises(jsonschema.ValidationError):
@@ -128,7 +140,14 @@ def test_json_schema_accepts_the_sample_and_rejects_bad_events() -> None:
 
 @pytest.mark.parametrize(
     ("field", "bad"),
-    [("price", -0.01), ("customer_state", "XX"), ("schema_version", 2), ("order_id", "abc")],
+    [
+        ("price", -0.01),
+        ("customer_state", "XX"),
+        ("schema_version", 3),
+        ("order_id", "abc"),
+        ("change_type", "merged"),
+        ("item_version", 0),
+    ],
 )
 def test_model_rejects_out_of_range_values(field: str, bad: object) -> None:
     with pytest.raises(ValidationError) as error:
@@ -153,17 +172,41 @@ def test_spark_reads_a_json_event_with_the_derived_schema(spark: Any) -> None:
     assert row.customer_zip_code_prefix == "03149"
 
 
-def test_event_id_is_stable_and_distinct_per_item() -> None:
-    first = event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1)
-    assert first == event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 1)
-    assert first != event_id_for("e481f51cbdc54678b7cc49136f2d6af7", 2)
+def test_event_id_is_stable_per_version_and_distinct_per_item_and_version() -> None:
+    order = "e481f51cbdc54678b7cc49136f2d6af7"
+    first = event_id_for(order, 1, 1)
+    assert first == event_id_for(order, 1, 1)
+    assert len({first, event_id_for(order, 2, 1), event_id_for(order, 1, 2)}) == 3
     assert OrderEvent.model_fields["event_id"].metadata  # pattern constraint present
 
 
+def test_item_key_is_the_same_for_every_version_and_the_schema_v1_event_id() -> None:
+    order = "e481f51cbdc54678b7cc49136f2d6af7"
+    assert item_key_for(order, 1) == event_id_for(order, 1)  # the id schema v1 gave the item
+    assert item_key_for(order, 1) != item_key_for(order, 2)
+    assert item_key_for(order, 1) not in {event_id_for(order, 1, v) for v in (1, 2, 3)}
+
+
 def test_schema_version_attribute_matches_the_model() -> None:
-    assert typing.get_args(OrderEvent.model_fields["schema_version"].annotation) == (
-        SCHEMA_VERSION,
+    accepted = typing.get_args(OrderEvent.model_fields["schema_version"].annotation)
+    assert accepted == (1, SCHEMA_VERSION) == (1, 2)
+
+
+def test_a_schema_v1_event_without_the_v2_fields_stays_valid() -> None:
+    v1 = {key: value for key, value in SAMPLE.items() if key not in V2_FIELDS}
+    v1 |= {"schema_version": 1, "event_id": event_id_for(SAMPLE["order_id"], 1)}
+    event = OrderEvent.model_validate(v1)
+    assert (event.item_key, event.item_version, event.change_type, event.changed_at) == (
+        (None,) * 4
     )
+    jsonschema.Draft202012Validator(derive.json_schema()).validate(v1)
+    assert FastEventValidator().validate([json.dumps(v1).encode()])[0] is not None
+
+
+def test_the_v2_fields_are_nullable_and_last() -> None:
+    assert EVENT_FIELDS[-len(V2_FIELDS) :] == V2_FIELDS
+    for spec in fields.field_specs()[-len(V2_FIELDS) :]:
+        assert spec.nullable
 
 
 def test_checked_in_generated_files_are_not_stale() -> None:
@@ -196,6 +239,7 @@ def test_field_specs_carry_the_model_constraints() -> None:
     assert specs["payment_total"].minimum == 0  # a constraint inside an Optional alias
     assert specs["order_id"].pattern == "^[0-9a-f]{32}$"
     assert specs["customer_city"].min_length == 1
-    assert specs["schema_version"].allowed_values == (SCHEMA_VERSION,)
+    assert specs["schema_version"].allowed_values == (1, SCHEMA_VERSION)
+    assert specs["change_type"].allowed_values == ("created", "updated", "deleted")
     assert "SP" in (specs["customer_state"].allowed_values or ())
     assert "boleto" in (specs["payment_types"].allowed_values or ())

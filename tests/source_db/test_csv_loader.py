@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from emulators.postgres import LocalPostgres
 from harness.processes import free_port
 from olist_cli.main import app
-from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for
+from schemas import EVENT_FIELDS, SCHEMA_VERSION, OrderEvent, event_id_for, item_key_for
 from source_db.connection import DatabaseUnavailable
 from source_db.csv.errors import CsvDirectoryNotFound, DatabaseConnectionLost, NoCsvFileRecognised
 from source_db.csv.loader import load_csv_directory
@@ -297,7 +297,11 @@ async def test_order_events_view_serves_one_valid_event_per_loaded_item(
     assert len(events) == 5
     assert all(event.schema_version == SCHEMA_VERSION for event in events)
     assert all(
-        event.event_id == event_id_for(event.order_id, event.order_item_id) for event in events
+        event.event_id == event_id_for(event.order_id, event.order_item_id, 1)
+        and event.item_key == item_key_for(event.order_id, event.order_item_id)
+        and (event.item_version, event.change_type) == (1, "created")
+        and event.changed_at is not None
+        for event in events
     )
     summary = [
         (

@@ -82,14 +82,14 @@ def test_spark_validation_agrees_with_the_pydantic_model(spark: Any) -> None:
 
 
 def test_every_broken_rule_is_named_in_the_reason(spark: Any) -> None:
-    bad = {**SAMPLE, "price": -1, "customer_state": "XX", "schema_version": 2, "extra": 1}
+    bad = {**SAMPLE, "price": -1, "customer_state": "XX", "schema_version": 3, "extra": 1}
     del bad["order_id"]
     (reason,) = _reasons(spark, [json.dumps(bad).encode()])
     assert reason is not None
     parts = reason.split("; ")
     assert "unknown fields: extra" in parts
     assert "order_id: missing" in parts
-    assert "schema_version: must be one of [1], got '2'" in parts
+    assert "schema_version: must be one of [1, 2], got '3'" in parts
     assert "price: must be >= 0, got '-1'" in parts
     assert any(part.startswith("customer_state: must be one of [AC, AL") for part in parts)
     assert len(parts) == 5
