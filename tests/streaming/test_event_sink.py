@@ -130,3 +130,18 @@ def test_an_older_version_arriving_late_never_overwrites_a_newer_one(batches: Ba
     batches.apply([version(1, sequence=30, price=40)])
     assert _current(batches.sink)[0] == (f"{1:032x}", 30, Decimal("40.00"))
     assert [sequence for _, sequence in _history(batches.sink)] == [10, 20, 30, 11]
+
+
+def test_a_deleted_item_leaves_the_current_state_and_a_late_older_version_keeps_it_out(
+    batches: Batches,
+) -> None:
+    """Schema v2: the latest version of item 1 is a deletion; version 1 arrives after it."""
+    created = {**version(1, 10), "change_type": "created", "item_version": 1}
+    deleted = {**version(1, 30), "change_type": "deleted", "item_version": 3}
+    updated = {**version(1, 20), "change_type": "updated", "item_version": 2}
+    batches.apply([created, {**version(2, 11), "change_type": "created", "item_version": 1}])
+    assert [order_id for order_id, _, _ in _current(batches.sink)] == [f"{1:032x}", f"{2:032x}"]
+    batches.apply([deleted])
+    batches.apply([updated])  # older than the deletion, delivered after it
+    assert [order_id for order_id, _, _ in _current(batches.sink)] == [f"{2:032x}"]
+    assert [sequence for _, sequence in _history(batches.sink)] == [10, 20, 30, 11]
