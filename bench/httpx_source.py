@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import httpx
 
-from producer.errors import SourceUnavailable
-from producer.source_connection import HttpResponse
+from producer.errors import ResponseTooLarge, SourceUnavailable
+from producer.source_connection import DEFAULT_MAX_BODY_BYTES, HttpResponse
 
 
 class HttpxConnection:
     """``SourceConnection``'s interface on one ``httpx.AsyncClient``."""
 
     def __init__(
-        self, base_url: str, headers: dict[str, str], timeout: float, connect_timeout: float
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float,
+        connect_timeout: float,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        # The body limit is checked after the whole answer arrived (httpx holds it anyway).
+        self.max_body_bytes = max_body_bytes
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=headers,
@@ -40,6 +47,8 @@ class HttpxConnection:
             raise SourceUnavailable(
                 f"cannot reach {self._client.base_url}: {type(error).__name__}: {error}"
             ) from error
+        if len(response.content) > self.max_body_bytes:
+            raise ResponseTooLarge(f"the source API's answer is over {self.max_body_bytes} bytes")
         headers = {name.lower(): value for name, value in response.headers.items()}
         return HttpResponse(response.status_code, headers, response.content)
 

@@ -157,6 +157,9 @@ class BigQueryEmulator:
     data_dir: Path | None = None
     time_travel_retention_days: int = 0
     log_level: str = "warning"
+    state_dir: Path | None = None
+    """Where the log and the private HOME go and stay (``olist services``); default: a
+    temporary folder removed by ``stop()``."""
     _process: Popen[bytes] | None = field(default=None, repr=False)
     _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -171,10 +174,22 @@ class BigQueryEmulator:
         return f"127.0.0.1:{self.grpc_port}"
 
     @property
-    def log_path(self) -> Path:
-        """The emulator's output (kept until ``stop()``)."""
+    def pid(self) -> int:
+        """Process id (and process group id) of the running emulator."""
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
+    @property
+    def _folder(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
         assert self._workdir is not None, "start() first"
-        return Path(self._workdir.name) / "bqemulator.log"
+        return Path(self._workdir.name)
+
+    @property
+    def log_path(self) -> Path:
+        """The emulator's output (kept until ``stop()``, or in ``state_dir`` for good)."""
+        return self._folder / "bqemulator.log"
 
     def start(self, timeout: float = 60.0) -> BigQueryEmulator:
         """Start the emulator and return once ``/readyz`` reports DuckDB and catalog ready."""
@@ -182,8 +197,9 @@ class BigQueryEmulator:
             raise MissingPythonPackage(
                 "the Python module 'bqemulator'", f"{EMULATOR_PACKAGE}==1.4.0"
             )
-        self._workdir = tempfile.TemporaryDirectory(prefix="olist-bigquery-")
-        home = Path(self._workdir.name) / "home"
+        if self.state_dir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="olist-bigquery-")
+        home = self._folder / "home"
         prepare_home(home)
         self.rest_port = self.rest_port or free_port()
         self.grpc_port = self.grpc_port or free_port()

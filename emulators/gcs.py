@@ -131,6 +131,8 @@ class FakeGcsServer:
     port: int = 0
     filesystem_root: Path | None = None
     project: str = DEFAULT_PROJECT
+    log_dir: Path | None = None
+    """Where the log goes and stays (``olist services``); default: a temporary folder."""
     _process: Popen[bytes] | None = field(default=None, repr=False)
     _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
     _owns_root: bool = field(default=False, repr=False)
@@ -141,16 +143,28 @@ class FakeGcsServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """Process id (and process group id) of the running server."""
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
+    @property
     def log_path(self) -> Path:
-        """The server's output (kept until ``stop()``)."""
+        """The server's output (kept until ``stop()``, or in ``log_dir`` for good)."""
+        if self.log_dir is not None:
+            return self.log_dir / "fake-gcs-server.log"
         assert self._workdir is not None, "start() first"
         return Path(self._workdir.name) / "fake-gcs-server.log"
 
     def start(self, timeout: float = 30.0) -> FakeGcsServer:
         """Start the server and return once its JSON API answers."""
         binary = bundled_binary()
-        self._workdir = tempfile.TemporaryDirectory(prefix="olist-gcs-")
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_dir is None or self.filesystem_root is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="olist-gcs-")
         if self.filesystem_root is None:
+            assert self._workdir is not None
             self.filesystem_root = Path(self._workdir.name) / "objects"
             self._owns_root = True
         self.filesystem_root = self.filesystem_root.resolve()

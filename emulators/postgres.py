@@ -42,6 +42,8 @@ class LocalPostgres:
     port: int = 0
     user: str = "olist"
     database: str = "olist"
+    server_options: tuple[str, ...] = ()
+    """Extra ``-c name=value`` settings, e.g. ``("ssl=on", "ssl_cert_file=...")``."""
     _temporary: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
@@ -71,7 +73,7 @@ class LocalPostgres:
             f"-p {self.port} -h 127.0.0.1 -k {socket_dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c timezone=UTC "
             "-c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB"
-        )
+        ) + "".join(f" -c {option}" for option in self.server_options)
         result = subprocess.run(
             [*run_as, _binary("pg_ctl"), "-D", str(self.data_dir), "-l",
              str(self.data_dir / "server.log"), "-o", options, "-w", "-t", "60", "start"],
@@ -127,6 +129,11 @@ class LocalPostgres:
         if shutil.which("runuser") is None:
             raise MissingSystemPackage("runuser", "util-linux")
         return ["runuser", "-u", _unprivileged_user(), "--"]
+
+    @classmethod
+    def give_to_server(cls, path: Path) -> None:
+        """Make ``path`` (e.g. a TLS key) owned by the user the server runs as."""
+        cls._chown(path)
 
     @staticmethod
     def _chown(path: Path, open_parents: bool = True) -> None:

@@ -35,6 +35,8 @@ class PubSubEmulator:
     binary: str = field(
         default_factory=lambda: os.environ.get("OLIST_PUBSUB_EMULATOR_BIN", DEFAULT_BINARY)
     )
+    log_dir: Path | None = None
+    """Where the log goes and stays (``olist services``); default: a temporary folder."""
     _process: Popen[bytes] | None = field(default=None, repr=False)
     _log_dir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
@@ -43,7 +45,15 @@ class PubSubEmulator:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """Process id (and process group id) of the running emulator."""
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
+    @property
     def log_path(self) -> Path:
+        if self.log_dir is not None:
+            return self.log_dir / "pubsub-emulator.log"
         assert self._log_dir is not None
         return Path(self._log_dir.name) / "pubsub-emulator.log"
 
@@ -51,7 +61,10 @@ class PubSubEmulator:
         if not Path(self.binary).exists():
             raise MissingSystemPackage(self.binary, "google-cloud-cli-pubsub-emulator")
         self.port = self.port or free_port()
-        self._log_dir = tempfile.TemporaryDirectory(prefix="olist-pubsub-")
+        if self.log_dir is None:
+            self._log_dir = tempfile.TemporaryDirectory(prefix="olist-pubsub-")
+        else:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
         self._process = start_process_group(
             [self.binary, "--host=127.0.0.1", f"--port={self.port}"], self.log_path
         )

@@ -15,7 +15,7 @@ Example::
     with LocalPipeline(work_dir) as pipeline:
         pipeline.start_postgres()
         pipeline.start_emulators()
-        pipeline.run("pubsub-init", "pubsub", "init")
+        pipeline.run("setup", "setup")
         stream = pipeline.start("stream", "stream", **pipeline.stream_env())
         ...
         rows, distinct = pipeline.count_loaded()
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -78,9 +79,10 @@ def olist_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "olist_cli", *arguments]
 
 
-def get_json(url: str, timeout: float = 10.0) -> Any:
+def get_json(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> Any:
     """``GET url`` and its JSON body (a status endpoint, an API page)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -206,7 +208,12 @@ class LocalPipeline:
         self.start_bigquery(data_dir=bigquery_data_dir)
 
     def start_api(self, timeout: float = 60.0) -> str:
-        """``olist api`` on a free port (log ``api``); returns its URL, also ``OLIST_API_URL``."""
+        """``olist api`` on a free port (log ``api``); returns its URL, also ``OLIST_API_URL``.
+
+        Authentication stays on: a random key, given to the producer through the same
+        ``OLIST_API_KEY`` (unless the caller set one).
+        """
+        self.variables.setdefault("OLIST_API_KEY", secrets.token_urlsafe(24))
         port = free_port()
         process = self.start("api", "api", OLIST_API_PORT=str(port))
         wait_for_port(port, timeout=timeout, process=process)

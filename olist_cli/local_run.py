@@ -132,13 +132,16 @@ def _run(
 
     print("== 2/6 source API")
     api_url = pipeline.start_api()
-    page = get_json(f"{api_url}/v1/order-events?limit=2")
+    page = get_json(
+        f"{api_url}/v1/order-events?limit=2",
+        headers={"X-API-Key": pipeline.variables["OLIST_API_KEY"]},
+    )
     print(f"{api_url}/v1/order-events?limit=2 ->")
     print(json.dumps({**page, "events": page["events"][:1]}, indent=2)[:2500])
 
     print("== 3/6 Pub/Sub, Cloud Storage and BigQuery emulators")
     pipeline.start_emulators(bigquery_data_dir=pipeline.work_dir / "bigquery")
-    pipeline.run("pubsub-init", "pubsub", "init", timeout=None, terminal=True)
+    pipeline.run("setup", "setup", timeout=None, terminal=True)
 
     print(f"== 4/6 streaming job (trigger every {trigger_interval})")
     stream_env = pipeline.stream_env("stream/checkpoint")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from olist_cli.services import app as services_commands
+from olist_cli.setup import app as setup_commands
 from producer.cli import app as producer_commands
 from schemas import log_format
 from source_api.cli import app as source_api_commands
@@ -28,6 +30,8 @@ app.add_typer(source_api_commands)
 app.add_typer(database_commands, name="db")
 app.add_typer(producer_commands)
 app.add_typer(streaming_commands)
+app.add_typer(setup_commands)
+app.add_typer(services_commands, name="services")
 
 
 @app.command("local-run")

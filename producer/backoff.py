@@ -28,8 +28,10 @@ class BackoffPolicy:
 
     ``initial_delay`` doubles (``multiplier``) per attempt up to ``max_delay``; each wait is
     drawn uniformly from ``[0, delay]`` (full jitter, so many producers restarting together do
-    not retry in lock step). A server's ``Retry-After`` replaces the drawn wait. Attempts stop
-    once ``timeout`` seconds have passed since the first one.
+    not retry in lock step). A server's ``Retry-After`` is a lower bound: the wait is at least
+    it and at least half the attempt's delay, so ``Retry-After: 0`` or a date in the past never
+    makes a zero-wait retry loop. Attempts stop once ``timeout`` seconds have passed since the
+    first one.
     """
 
     initial_delay: float = 0.2
@@ -39,9 +41,9 @@ class BackoffPolicy:
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return max(0.0, retry_after)
         ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+        if retry_after is not None:
+            return max(retry_after, ceiling / 2)
         return random.uniform(0.0, ceiling)
 
 

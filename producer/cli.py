@@ -10,6 +10,12 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 pubsub_app = typer.Typer(no_args_is_help=True, help="Manage the pipeline's Pub/Sub resources.")
 app.add_typer(pubsub_app, name="pubsub")
+deadletter_app = typer.Typer(
+    no_args_is_help=True,
+    help="Inspect, count, replay or purge the dead-letter subscription "
+    "(docs/operations/producer.md#dead-letters).",
+)
+app.add_typer(deadletter_app, name="deadletter")
 
 EXIT_TERMINAL_ERROR = 1
 EXIT_BAD_SETTINGS = 2
@@ -86,3 +92,71 @@ def produce(
         f"dead_lettered={result.events_dead_lettered} "
         f"cursor_sequence={result.cursor.last_sequence}"
     )
+
+
+@deadletter_app.command("inspect")
+def deadletter_inspect(
+    limit: int = typer.Option(20, min=1, help="Most messages to show."),
+) -> None:
+    """Show dead letters (one JSON line each); they stay in the subscription."""
+    import orjson
+
+    from producer.deadletter import DeadLetterSubscription
+    from producer.settings import PubSubSettings
+
+    with DeadLetterSubscription(_settings(PubSubSettings)) as subscription:
+        for letter in subscription.inspect(limit):
+            typer.echo(orjson.dumps(letter.summary()).decode())
+
+
+@deadletter_app.command("count")
+def deadletter_count() -> None:
+    """Count dead letters by reason; they stay in the subscription."""
+    from producer.deadletter import DeadLetterSubscription
+    from producer.settings import PubSubSettings
+
+    with DeadLetterSubscription(_settings(PubSubSettings)) as subscription:
+        counts = subscription.count_by_reason()
+    for reason, count in counts.most_common():
+        typer.echo(f"{count:>8}  {reason}")
+    typer.echo(f"{sum(counts.values()):>8}  total")
+
+
+@deadletter_app.command("replay")
+def deadletter_replay(
+    limit: int | None = typer.Option(None, min=1, help="Most messages to replay."),
+) -> None:
+    """Publish dead letters back to the events topic (after a fix); acknowledge them once sent.
+
+    Refused events are validated again first: those still invalid, and truncated ones, stay.
+    """
+    from producer.deadletter import DeadLetterSubscription
+    from producer.settings import PubSubSettings
+
+    with DeadLetterSubscription(_settings(PubSubSettings)) as subscription:
+        report = subscription.replay(limit)
+    typer.echo(
+        f"replayed messages={report.replayed} events={report.events_replayed} "
+        f"kept_still_invalid={len(report.still_invalid)} kept_truncated={len(report.truncated)} "
+        f"kept_unknown={len(report.unknown)}"
+    )
+
+
+@deadletter_app.command("purge")
+def deadletter_purge(
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Acknowledge (delete) every dead letter, after confirmation."""
+    from producer.deadletter import DeadLetterSubscription
+    from producer.settings import PubSubSettings
+
+    settings = _settings(PubSubSettings)
+    path = settings.dead_letter_subscription_path()
+    if not yes and not typer.confirm(
+        f"Delete every message of {path}? They cannot be recovered", default=False
+    ):
+        typer.echo("nothing purged", err=True)
+        raise typer.Exit(EXIT_TERMINAL_ERROR)
+    with DeadLetterSubscription(settings) as subscription:
+        purged = subscription.purge()
+    typer.echo(f"purged messages={purged} subscription={path}")

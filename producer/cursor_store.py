@@ -12,6 +12,7 @@ has not confirmed.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import tempfile
@@ -45,6 +46,10 @@ class CursorStore(Protocol):
         """Persist ``cursor`` durably before returning."""
         ...
 
+    def release(self) -> None:
+        """Give up the cursor at the end of a run (another producer may then take it)."""
+        ...
+
 
 def encode_cursor(cursor: Cursor) -> bytes:
     return orjson.dumps(
@@ -75,18 +80,54 @@ def decode_cursor(data: bytes, location: str) -> Cursor:
 
 
 class LocalFileCursorStore:
-    """The cursor in a local file, replaced atomically.
+    """The cursor in a local file, replaced atomically, held by one producer at a time.
 
     ``save`` writes a temporary file in the same directory, fsyncs it, renames it over the
     cursor file and fsyncs the directory, so a crash at any point leaves either the old or the
-    new cursor on disk, never a torn one.
+    new cursor on disk, never a torn one. ``load`` first takes an exclusive ``flock`` on
+    ``<cursor>.lock`` and keeps it for the life of the process (the kernel releases it when the
+    process ends, even on ``kill -9``): a second producer on the same cursor stops at start.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_descriptor: int | None = None
+
+    def _lock(self) -> None:
+        if self._lock_descriptor is not None:
+            return
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise CursorStoreError(
+                f"cannot persist the cursor to {self.path}: its lock {self.lock_path} cannot "
+                f"be opened ({error}); check the directory exists and is writable"
+            ) from error
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise CursorStoreError(
+                f"another producer (pid {holder}) holds the cursor {self.path} (lock "
+                f"{self.lock_path}): run one producer per cursor, or give this one its own "
+                "OLIST_CURSOR_LOCATION"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        self._lock_descriptor = descriptor
+
+    def release(self) -> None:
+        """Let another producer take the cursor (the process ending does the same)."""
+        if self._lock_descriptor is not None:
+            os.close(self._lock_descriptor)
+            self._lock_descriptor = None
 
     async def load(self) -> Cursor | None:
+        self._lock()
         try:
             data = await asyncio.to_thread(self.path.read_bytes)
         except FileNotFoundError:
@@ -96,6 +137,7 @@ class LocalFileCursorStore:
         return decode_cursor(data, self.location)
 
     async def save(self, cursor: Cursor) -> None:
+        self._lock()
         # Blocking file I/O and fsync: wrapped once here so the event loop never waits on disk.
         await asyncio.to_thread(self._write, encode_cursor(cursor))
 
@@ -165,6 +207,9 @@ class GcsCursorStore:
     async def save(self, cursor: Cursor) -> None:
         await asyncio.to_thread(self._save, encode_cursor(cursor))
 
+    def release(self) -> None:
+        """Nothing to release: every write is conditional on the generation this store wrote."""
+
     def _save(self, data: bytes) -> None:
         from google.api_core.exceptions import GoogleAPIError, PreconditionFailed
 
@@ -177,6 +222,15 @@ class GcsCursorStore:
                 if_generation_match=self._generation,
             )
         except PreconditionFailed as error:
+            if self._is_our_write(data):
+                # The client retried an upload whose first attempt had landed (its answer was
+                # lost): the object holds exactly what we wrote, and it is ours.
+                log.info(
+                    "cursor upload retried after it had succeeded location=%s generation=%d",
+                    self.location,
+                    self._generation,
+                )
+                return
             raise CursorStoreError(
                 f"the cursor {self.location} changed since generation {self._generation} was "
                 "read: another producer writes the same cursor; run one producer per cursor"
@@ -186,6 +240,23 @@ class GcsCursorStore:
                 f"cannot persist the cursor to {self.location}: {error}"
             ) from error
         self._generation = int(self._blob.generation)
+
+    def _is_our_write(self, data: bytes) -> bool:
+        """Whether the object now holds ``data`` (our upload landed); adopts its generation.
+
+        The document carries the time it was saved to the microsecond, so another producer's
+        cursor never has the same bytes.
+        """
+        from google.api_core.exceptions import GoogleAPIError
+
+        try:
+            current = self._blob.download_as_bytes()
+        except GoogleAPIError:
+            return False
+        if current != data:
+            return False
+        self._generation = int(self._blob.generation)
+        return True
 
 
 def open_cursor_store(location: str, storage_api_endpoint: str | None = None) -> CursorStore:

@@ -14,7 +14,7 @@ import signal
 
 from producer.backoff import BackoffPolicy
 from producer.confirmation import Cursor
-from producer.cursor_store import open_cursor_store
+from producer.cursor_store import CursorStore, open_cursor_store
 from producer.errors import ConfigurationError, TerminalError
 from producer.metrics import MetricsServer, ProducerMetrics
 from producer.pipeline import Pipeline, PipelineResult
@@ -35,7 +35,21 @@ async def run_producer(
 ) -> PipelineResult:
     """Run the producer until drained (``once``), stopped by a signal, or failed."""
     metrics = metrics or ProducerMetrics()
+    metrics.stuck_threshold_seconds = settings.health_stuck_seconds
     cursor_store = open_cursor_store(settings.cursor_location, settings.storage_api_endpoint)
+    try:
+        return await _run_with_cursor(settings, cursor_store, once, metrics, handle_signals)
+    finally:
+        cursor_store.release()
+
+
+async def _run_with_cursor(
+    settings: ProducerSettings,
+    cursor_store: CursorStore,
+    once: bool,
+    metrics: ProducerMetrics,
+    handle_signals: bool,
+) -> PipelineResult:
     start = await cursor_store.load() or Cursor(None, 0)
     log.info(
         "producer starting api_url=%s topic=%s cursor_location=%s cursor_sequence=%d "
@@ -72,7 +86,8 @@ async def run_producer(
             policy,
             api_key=api_key,
             timeout=settings.api_timeout_seconds,
-            on_retry=lambda _error: metrics.retries.labels(target="api").inc(),
+            on_retry=lambda _error: metrics.note_retry("api"),
+            max_response_bytes=settings.api_max_response_bytes,
         ) as source:
             pipeline = Pipeline(settings, source, publisher, cursor_store, metrics, once=once)
             # The ~10^5 objects of the loaded libraries live as long as the process: keep them

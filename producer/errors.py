@@ -10,6 +10,8 @@
         ├── ConfigurationError      settings that cannot work (bad URL, bad cursor location)
         ├── SourceRejected          the API refused the request (401, 422, other 4xx)
         ├── SourceProtocolError     the API answered something that is not the contract
+        │   └── ResponseTooLarge    an answer above OLIST_API_MAX_RESPONSE_BYTES
+        ├── CursorAheadOfSource     the cursor is past the source's head (database rebuilt)
         ├── SourceRetriesExhausted  the API stayed unavailable through every attempt
         ├── PublishRejected         Pub/Sub refused (topic missing, permission, bad request)
         ├── PublishRetriesExhausted Pub/Sub stayed unavailable through the publish timeout
@@ -54,6 +56,14 @@ class SourceRejected(TerminalError):
 
 class SourceProtocolError(TerminalError):
     """The source API answered with a body that does not follow its contract."""
+
+
+class ResponseTooLarge(SourceProtocolError):
+    """The API's answer is larger than the producer accepts (OLIST_API_MAX_RESPONSE_BYTES)."""
+
+
+class CursorAheadOfSource(TerminalError):
+    """The persisted cursor is past the newest event the source holds."""
 
 
 class SourceRetriesExhausted(TerminalError):

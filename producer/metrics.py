@@ -1,7 +1,9 @@
 """Prometheus metrics of the producer and the small HTTP server exposing them.
 
 ``GET /metrics`` answers the Prometheus text format, ``GET /healthz`` answers 200 while the
-pipeline runs and 503 once it has stopped on an error. The server is a few lines on
+pipeline runs and 503, with the reason, once it has stopped on an error or has been stuck
+(retrying the API or Pub/Sub, or waiting on flow control, with no progress) for longer than
+``OLIST_HEALTH_STUCK_SECONDS``. The server is a few lines on
 ``asyncio.start_server`` so it lives in the daemon's event loop, with no extra thread.
 
 It is not there for speed: Prometheus scrapes every few seconds at most, and either server
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -27,7 +31,8 @@ PUBLISH_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 class ProducerMetrics:
     """Every metric of one producer, in its own registry (tests may run several)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self.registry = CollectorRegistry()
         r = self.registry
         self.events_fetched = Counter(
@@ -80,19 +85,68 @@ class ProducerMetrics:
             "Pages fetched and not yet fully confirmed by Pub/Sub.",
             registry=r,
         )
+        self.cursor_ahead_events = Gauge(
+            "olist_producer_cursor_ahead_events",
+            "How far the persisted cursor is past the API's head (0 unless the source "
+            "database was restored or rebuilt behind the cursor: the producer then stops).",
+            registry=r,
+        )
+        self.stuck_seconds = Gauge(
+            "olist_producer_stuck_seconds",
+            "Seconds spent retrying or waiting on flow control since the last progress.",
+            registry=r,
+        )
+        self.stuck_seconds.set_function(self._stuck_for)
         self.healthy = True
+        self.stuck_threshold_seconds = 300.0
         self._cursor = 0
         self._head = 0
+        self._stuck_since: float | None = None
+        self._stuck_on = ""
 
     def observe_cursor(self, cursor_sequence: int) -> None:
         self._cursor = cursor_sequence
         self.cursor_sequence.set(cursor_sequence)
-        self.lag_events.set(max(0, self._head - self._cursor))
+        self._observe_distance()
 
     def observe_head(self, head_sequence: int) -> None:
         self._head = head_sequence
         self.head_sequence.set(head_sequence)
+        self._observe_distance()
+
+    def _observe_distance(self) -> None:
         self.lag_events.set(max(0, self._head - self._cursor))
+        self.cursor_ahead_events.set(max(0, self._cursor - self._head))
+
+    def note_retry(self, target: str) -> None:
+        """A retried call to ``target`` (``api`` or ``pubsub``); may run on any thread."""
+        self.retries.labels(target=target).inc()
+        self.note_waiting(f"retrying {target}")
+
+    def note_waiting(self, what: str) -> None:
+        """The producer waits on ``what``; it counts as stuck until :meth:`note_progress`."""
+        if self._stuck_since is None:
+            self._stuck_since, self._stuck_on = self._clock(), what
+
+    def note_progress(self) -> None:
+        """A page was fetched or confirmed: whatever the producer waited on is over."""
+        self._stuck_since = None
+
+    def _stuck_for(self) -> float:
+        since = self._stuck_since
+        return 0.0 if since is None else self._clock() - since
+
+    def health(self) -> tuple[bool, str]:
+        """Whether /healthz answers 200, and the line it answers."""
+        if not self.healthy:
+            return False, "stopped on error"
+        stuck = self._stuck_for()
+        if stuck > self.stuck_threshold_seconds:
+            return False, (
+                f"stuck {self._stuck_on} for {stuck:.0f} s without progress "
+                f"(threshold {self.stuck_threshold_seconds:.0f} s)"
+            )
+        return True, "ok"
 
 
 class MetricsServer:
@@ -134,9 +188,9 @@ class MetricsServer:
                     generate_latest(self.metrics.registry),
                 )
             elif path == "/healthz":
-                healthy = self.metrics.healthy
+                healthy, line = self.metrics.health()
                 status = "200 OK" if healthy else "503 Service Unavailable"
-                content_type, body = "text/plain", b"ok\n" if healthy else b"stopped on error\n"
+                content_type, body = "text/plain", f"{line}\n".encode()
             else:
                 status, content_type, body = "404 Not Found", "text/plain", b"not found\n"
             writer.write(

@@ -2,11 +2,13 @@
 
 A message holds at most ``events_per_message`` events and at most
 :data:`schemas.envelope.MAX_PAYLOAD_BYTES` of payload, so it always fits under Pub/Sub's 10 MB
-limit. Dead-letter messages carry one raw event each, with the reason it was refused.
+limit. Dead-letter messages carry one raw event each, with the reason it was refused (an event
+too large for any message is kept as its first 64 KB, with its size and SHA-256).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from producer.errors import PublishRejected
@@ -17,6 +19,8 @@ from schemas.order_event import SCHEMA_VERSION
 DEAD_LETTER_ORIGIN = "producer"
 # Pub/Sub limits one attribute value to 1024 bytes.
 MAX_ATTRIBUTE_BYTES = 1024
+TRUNCATED_DEAD_LETTER_BYTES = 64 * 1024
+"""Bytes of an event too large for any message that its dead letter keeps."""
 
 
 def pack_events(
@@ -76,9 +80,12 @@ def dead_letter_message(event: InvalidEvent) -> EncodedMessage:
         attributes["source_sequence"] = str(event.source_sequence)
     if event.event_id is not None:
         attributes["event_id"] = _truncate(event.event_id)
-    if len(event.data) > MAX_PAYLOAD_BYTES:
-        raise PublishRejected(
-            f"refused event source_sequence={event.source_sequence} is {len(event.data)} bytes, "
-            f"over the {MAX_PAYLOAD_BYTES}-byte budget; it cannot be dead-lettered either"
-        )
-    return EncodedMessage(data=event.data, attributes=attributes)
+    data = event.data
+    if len(data) > MAX_PAYLOAD_BYTES:
+        # No message can carry it: the dead letter keeps its head, its size and its digest;
+        # the whole event stays in the source database at its source_sequence.
+        attributes["truncated"] = "true"
+        attributes["original_bytes"] = str(len(data))
+        attributes["sha256"] = hashlib.sha256(data).hexdigest()
+        data = data[:TRUNCATED_DEAD_LETTER_BYTES]
+    return EncodedMessage(data=data, attributes=attributes)

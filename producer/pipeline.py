@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from producer.backoff import BackoffPolicy
 from producer.confirmation import ConfirmationTracker, Cursor
 from producer.cursor_store import CursorStore
-from producer.errors import SourceProtocolError, TerminalError
+from producer.errors import CursorAheadOfSource, SourceProtocolError, TerminalError
 from producer.flow_control import PageFlowControl
 from producer.metrics import ProducerMetrics
 from producer.packing import dead_letter_message, pack_events
@@ -236,8 +236,19 @@ class Pipeline:
                 else:
                     page, next_page = await next_page, None
                 first = False
+                self.metrics.note_progress()
                 self.metrics.events_fetched.inc(len(page.events))
                 self.metrics.observe_head(page.head_sequence)
+                if page.head_sequence < last_sequence:
+                    raise CursorAheadOfSource(
+                        f"the cursor is at source_sequence {last_sequence} but the source's "
+                        f"head is {page.head_sequence}: the source database was restored or "
+                        "rebuilt behind the cursor, and events numbered up to "
+                        f"{last_sequence} there would never be published. If the source was "
+                        f"rebuilt, move the cursor {self.cursor_store.location} away to publish "
+                        "everything again (the stream deduplicates on event_id); if it was "
+                        "restored from a backup, wait until it has caught up, then restart"
+                    )
                 if page.events or page.next_cursor != after:
                     if page.has_more and not self._window.locked():
                         await self._window.acquire()  # free slot: returns at once
@@ -307,7 +318,9 @@ class Pipeline:
                 self._fetch_complete = True
                 self._check_complete()
                 return
+            self.metrics.note_waiting("on Pub/Sub flow control")
             await self._flow.acquire(len(page.messages), page.payload_bytes)
+            self.metrics.note_progress()
             index = self._tracker.register(page.cursor_after)
             self._unsettled += 1
             self._pages += 1
@@ -326,6 +339,7 @@ class Pipeline:
         if error is not None:
             self._fail(error)
             return
+        self.metrics.note_progress()
         self._events_published += page.event_count
         self._messages_published += page.message_count
         self._events_dead_lettered += page.dead_letter_count

@@ -188,7 +188,7 @@ class EventPublisher:
 
     def _on_retry(self, error: Exception) -> None:
         log.warning("retrying pubsub publish error=%r", str(error))
-        self.metrics.retries.labels(target="pubsub").inc()
+        self.metrics.note_retry("pubsub")
 
     def _run(self) -> None:
         while (work := self._work.get()) is not None:

@@ -4,9 +4,18 @@ Creates the events topic, the streaming subscription (ack deadline 600 s: the Sp
 acknowledges a message only after the micro-batch holding it is committed, which can take
 minutes), the dead-letter topic with a subscription that keeps what lands there, and the
 dead-letter policy on the streaming subscription. Existing resources are left as they are,
-except that the streaming subscription's ack deadline and dead-letter policy are updated to
-the configured values. Works against the real service and the emulator
-(``PUBSUB_EMULATOR_HOST``).
+except that the subscriptions' settings below are brought to the configured values. Works
+against the real service and the emulator (``PUBSUB_EMULATOR_HOST``).
+
+Both subscriptions are kept for replay (docs/operations/producer.md#pubsub-resources):
+
+- they never expire (Pub/Sub deletes a subscription nobody pulls for 31 days by default; the
+  dead-letter subscription is pulled only by an operator, and losing it loses every dead
+  letter);
+- they keep messages 7 days (Pub/Sub's maximum for a subscription), acknowledged ones too
+  (``retain_acked_messages``), so ``gcloud pubsub subscriptions seek --time=...`` can replay
+  the last 7 days after a bug in the job or a lost checkpoint. Retained acknowledged messages
+  are billed as subscription storage.
 
 On the real service Pub/Sub's own service account must also be allowed to publish to the
 dead-letter topic and to acknowledge on the subscription (see docs/operations/producer.md).
@@ -16,10 +25,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
-from google.cloud.pubsub_v1.types import DeadLetterPolicy, Subscription
+from google.cloud.pubsub_v1.types import DeadLetterPolicy, ExpirationPolicy, Subscription
 from google.protobuf import field_mask_pb2
 
 from producer.errors import ConfigurationError, PublishRejected
@@ -32,6 +42,13 @@ STREAMING_ACK_DEADLINE_SECONDS = 600
 
 DEAD_LETTER_ACK_DEADLINE_SECONDS = 60
 MESSAGE_RETENTION_SECONDS = 7 * 24 * 3600
+"""Pub/Sub's maximum retention for a subscription: how far back ``seek`` can replay."""
+
+NEVER_EXPIRE = ExpirationPolicy()
+"""An expiration policy without ``ttl``: the subscription never expires, pulled or not."""
+
+KEPT_FOR_REPLAY = ["expiration_policy", "message_retention_duration", "retain_acked_messages"]
+"""Fields of both subscriptions that :func:`init_pubsub` brings up to date when they exist."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,14 @@ def _ensure_subscription(
     try:
         client.create_subscription(request=wanted)
     except api_exceptions.AlreadyExists:
+        existing = Subscription.pb(client.get_subscription(subscription=wanted.name))
+        # Only what differs is updated: the emulator refuses some updates (expiration_policy)
+        # even to the value the subscription already has.
+        update_paths = [
+            path
+            for path in update_paths
+            if getattr(existing, path) != getattr(Subscription.pb(wanted), path)
+        ]
         if update_paths:
             client.update_subscription(
                 request={
@@ -72,6 +97,14 @@ def _ensure_subscription(
         return False
     log.info("pubsub subscription created subscription=%s topic=%s", wanted.name, wanted.topic)
     return True
+
+
+def _kept_for_replay() -> dict[str, Any]:
+    return {
+        "expiration_policy": NEVER_EXPIRE,
+        "message_retention_duration": {"seconds": MESSAGE_RETENTION_SECONDS},
+        "retain_acked_messages": True,
+    }
 
 
 def init_pubsub(
@@ -100,8 +133,9 @@ def init_pubsub(
                     dead_letter_topic=settings.dead_letter_topic_path(),
                     max_delivery_attempts=settings.pubsub_max_delivery_attempts,
                 ),
+                **_kept_for_replay(),
             ),
-            ["ack_deadline_seconds", "dead_letter_policy"],
+            ["ack_deadline_seconds", "dead_letter_policy", *KEPT_FOR_REPLAY],
         )
         dead_letter_subscription_created = _ensure_subscription(
             subscriber,
@@ -109,9 +143,9 @@ def init_pubsub(
                 name=settings.dead_letter_subscription_path(),
                 topic=settings.dead_letter_topic_path(),
                 ack_deadline_seconds=DEAD_LETTER_ACK_DEADLINE_SECONDS,
-                message_retention_duration={"seconds": MESSAGE_RETENTION_SECONDS},
+                **_kept_for_replay(),
             ),
-            [],
+            KEPT_FOR_REPLAY,
         )
     except api_exceptions.GoogleAPIError as error:
         raise PublishRejected(

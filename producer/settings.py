@@ -8,6 +8,8 @@ docs/design/producer.md.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -75,6 +77,12 @@ class ProducerSettings(PubSubSettings):
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of one API request (connect, read, write)."
     )
+    api_max_response_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest API answer accepted (a 5,000-event page is ~13 MB); a larger one "
+        "stops the producer with a clear error instead of filling its memory.",
+    )
     api_retry_timeout_seconds: float = Field(
         default=600.0,
         gt=0,
@@ -99,6 +107,7 @@ class ProducerSettings(PubSubSettings):
     cursor_location: str = Field(
         default=".local/producer/cursor.json",
         min_length=1,
+        validate_default=True,
         description="Where the cursor is persisted: a local file path or gs://bucket/object.",
     )
     storage_api_endpoint: str | None = Field(
@@ -174,13 +183,21 @@ class ProducerSettings(PubSubSettings):
     )
 
     metrics_host: str = Field(
-        default="0.0.0.0", description="Interface of the /metrics and /healthz server."
+        default="127.0.0.1",
+        description="Interface of the /metrics and /healthz server: loopback by default; "
+        "0.0.0.0 where a scraper or probe on another host needs it (Kubernetes).",
     )
     metrics_port: int = Field(
         default=9102, ge=0, le=65535, description="Port of /metrics and /healthz (0: any free)."
     )
     shutdown_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait for in-flight publishes at shutdown."
+    )
+    health_stuck_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="/healthz answers 503 once the producer has been retrying the API or "
+        "waiting on Pub/Sub flow control, without progress, for this long.",
     )
 
     @field_validator("api_url")
@@ -189,3 +206,10 @@ class ProducerSettings(PubSubSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL, found {value!r}")
         return value.rstrip("/")
+
+    @field_validator("cursor_location")
+    @classmethod
+    def _absolute_cursor_file(cls, value: str) -> str:
+        # A file path is made absolute once, against the working directory at start: the
+        # logs show the file the producer really uses.
+        return value if value.startswith("gs://") else str(Path(value).absolute())

@@ -30,7 +30,7 @@ from producer.errors import (
     SourceUnavailable,
     TransientError,
 )
-from producer.source_connection import SourceConnection
+from producer.source_connection import DEFAULT_MAX_BODY_BYTES, SourceConnection
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ class SourceClient:
         api_key: str | None = None,
         timeout: float = 30.0,
         on_retry: Callable[[TransientError], None] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy
@@ -145,7 +146,11 @@ class SourceClient:
         if api_key:
             headers[API_KEY_HEADER] = api_key
         self._connection = SourceConnection(
-            self.base_url, headers, timeout=timeout, connect_timeout=min(timeout, 5.0)
+            self.base_url,
+            headers,
+            timeout=timeout,
+            connect_timeout=min(timeout, 5.0),
+            max_body_bytes=max_response_bytes,
         )
 
     async def __aenter__(self) -> SourceClient:

@@ -22,16 +22,18 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 from urllib.parse import urlencode, urlsplit
 
 import httptools
 
-from producer.errors import ConfigurationError, SourceUnavailable
+from producer.errors import ConfigurationError, ResponseTooLarge, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "olist-producer"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class HttpResponse:
 class _ResponseReader(asyncio.Protocol):
     """Parses the answers arriving on one connection; runs in the event loop's callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.max_body_bytes = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.requests = 0
@@ -60,6 +63,7 @@ class _ResponseReader(asyncio.Protocol):
         self._waiter: asyncio.Future[HttpResponse] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._body_bytes = 0
 
     def expect_response(self, waiter: asyncio.Future[HttpResponse]) -> None:
         self._waiter = waiter
@@ -95,11 +99,27 @@ class _ResponseReader(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._headers = {}
         self._body = []
+        self._body_bytes = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.max_body_bytes:
+            # Refused as it arrives: the body is never held whole.
+            self._body = []
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_exception(
+                    ResponseTooLarge(
+                        f"the source API's answer is over {self.max_body_bytes} bytes "
+                        "(OLIST_API_MAX_RESPONSE_BYTES); lower OLIST_API_PAGE_SIZE or raise "
+                        "the limit, and check OLIST_API_URL points at the olist source API"
+                    )
+                )
+            self._waiter = None
+            self.close()
+            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -135,7 +155,9 @@ class SourceConnection:
         headers: dict[str, str],
         timeout: float,
         connect_timeout: float,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        self.max_body_bytes = max_body_bytes
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
@@ -191,7 +213,7 @@ class SourceConnection:
                 raise SourceUnavailable(
                     f"no complete answer from {self.host}:{self.port} within {self.timeout} s"
                 ) from error
-            except (SourceUnavailable, asyncio.CancelledError):
+            except (SourceUnavailable, ResponseTooLarge, asyncio.CancelledError):
                 # Cancelled mid-request, the answer could still arrive and be taken for the
                 # next request's: the connection is never reused.
                 self._discard()
@@ -212,7 +234,7 @@ class SourceConnection:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, reader = await loop.create_connection(
-                    _ResponseReader,
+                    partial(_ResponseReader, self.max_body_bytes),
                     self.host,
                     self.port,
                     ssl=self._ssl,

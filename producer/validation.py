@@ -31,8 +31,8 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from producer.errors import SourceProtocolError
 from schemas import OrderEvent
+from schemas.envelope import MAX_PAYLOAD_BYTES
 from schemas.fast_validation import FastEventValidator
 
 
@@ -108,10 +108,17 @@ def _event_id_of(event: Any) -> str | None:
 def validate_events(events: Sequence[RawEvent]) -> ValidatedPage:
     """Split ``events`` (the raw JSON of each) into valid and invalid, keeping their order.
 
-    Raises :class:`~producer.errors.SourceProtocolError` when an event is not JSON at all:
-    the API broke its contract, as with a page body that is not JSON.
+    An event that is not JSON, or larger than a message may carry
+    (:data:`schemas.envelope.MAX_PAYLOAD_BYTES`), is refused like an invalid one: it goes to
+    the dead-letter topic with the reason, and the events after it flow on.
     """
     structs = _FAST_VALIDATOR.validate(events)
+    if max(map(len, events), default=0) > MAX_PAYLOAD_BYTES:
+        # Valid or not, an event no message can carry is dead-lettered below.
+        structs = [
+            None if len(raw) > MAX_PAYLOAD_BYTES else struct
+            for raw, struct in zip(events, structs, strict=True)
+        ]
     if None not in structs:
         every_struct = cast("list[Any]", structs)  # no None in it, as just checked
         return ValidatedPage([struct.source_sequence for struct in every_struct], list(events), [])
@@ -127,10 +134,21 @@ def validate_events(events: Sequence[RawEvent]) -> ValidatedPage:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise SourceProtocolError(
-                f"event {index} of the page is not JSON ({error}); the source API must "
-                "serve UTF-8 JSON objects: check OLIST_API_URL points at the olist source API"
-            ) from error
+            invalid.append(
+                InvalidEvent(data, f"event {index} of its page is not JSON: {error}", None, None)
+            )
+            continue
+        if len(data) > MAX_PAYLOAD_BYTES:
+            invalid.append(
+                InvalidEvent(
+                    data=data,
+                    reason=f"event is {len(data)} bytes, over the {MAX_PAYLOAD_BYTES}-byte "
+                    "budget of a Pub/Sub message: it cannot be published",
+                    source_sequence=_sequence_of(event),
+                    event_id=_event_id_of(event),
+                )
+            )
+            continue
         try:
             checked = _EVENT_VALIDATOR.validate_python(event)
         except ValidationError as failure:

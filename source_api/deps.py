@@ -1,5 +1,8 @@
 """FastAPI dependencies of the source API: settings, the asyncpg pool, the API key check.
 
+The key travels in ``X-API-Key`` or as ``Authorization: Bearer <key>`` (what Prometheus sends);
+two keys are accepted during a rotation (OLIST_API_KEY and OLIST_API_KEY_PREVIOUS).
+
 Routes take them as ``Annotated`` aliases (``pool: PoolDep``), so each route signature stays
 one line per input and the OpenAPI document shows the ``X-API-Key`` security scheme.
 """
@@ -10,8 +13,9 @@ import hmac
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 from source_api.errors import Unauthorized
 from source_api.metrics import ApiMetrics
@@ -20,11 +24,12 @@ from source_api.settings import ApiSettings
 
 API_KEY_HEADER = "X-API-Key"
 
-# auto_error=False: the check below answers 401 in our error format (and only when a key is set).
-_api_key_header = APIKeyHeader(
+# auto_error=False: the check below answers 401 in our error format.
+api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
-    description="Required on /v1 routes when the server runs with OLIST_API_KEY set.",
+    description="The API key (OLIST_API_KEY on the server); required unless the server "
+    "runs with OLIST_API_AUTH_DISABLED=true.",
 )
 
 
@@ -58,25 +63,63 @@ MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 ReadAheadDep = Annotated[ReadAhead, Depends(get_read_ahead)]
 
 
-def require_api_key(
-    settings: SettingsDep, api_key: Annotated[str | None, Security(_api_key_header)]
-) -> None:
-    """Refuse the request unless no key is configured or ``X-API-Key`` matches it."""
-    expected = settings.api_key
-    if expected is None:
+def _bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def key_matches(candidate: str, keys: tuple[SecretStr, ...]) -> bool:
+    """Whether ``candidate`` is one of ``keys``, in time independent of where they differ.
+
+    Every key is compared (no early exit), so timing tells neither how much of a key matched
+    nor which of the two keys of a rotation did.
+    """
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(candidate.encode(), key.get_secret_value().encode())
+    return matched
+
+
+def check_api_key(settings: ApiSettings, api_key: str | None, authorization: str | None) -> None:
+    """Refuse the request unless authentication is disabled or it carries a configured key."""
+    if settings.api_auth_disabled:
         return
-    if api_key is None:
+    candidate = api_key or _bearer_token(authorization)
+    if candidate is None:
         raise Unauthorized(
-            f"missing {API_KEY_HEADER} header: this server requires an API key on /v1 routes; "
-            f"send it in the {API_KEY_HEADER} header"
+            f"missing {API_KEY_HEADER} header: this server requires an API key; send it in "
+            f"the {API_KEY_HEADER} header (or as 'Authorization: Bearer <key>')"
         )
-    # Constant-time comparison: response timing must not reveal how much of the key matched.
-    if not hmac.compare_digest(api_key.encode(), expected.get_secret_value().encode()):
+    if not key_matches(candidate, settings.api_keys):
         raise Unauthorized(
             f"wrong API key in the {API_KEY_HEADER} header; send the key configured on the "
             "server (OLIST_API_KEY)"
         )
 
 
+def require_api_key(
+    settings: SettingsDep,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Route dependency: :func:`check_api_key` on ``X-API-Key`` or a bearer token."""
+    check_api_key(settings, api_key, authorization)
+
+
+def require_api_key_for_metrics(
+    settings: SettingsDep,
+    api_key: Annotated[str | None, Security(api_key_header)],
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Like :func:`require_api_key` when OLIST_API_AUTH_METRICS is true, else nothing."""
+    if settings.api_auth_metrics:
+        check_api_key(settings, api_key, authorization)
+
+
 ApiKeyDep = Depends(require_api_key)
 """Dependency for routers: ``APIRouter(dependencies=[ApiKeyDep])``."""
+MetricsKeyDep = Depends(require_api_key_for_metrics)
+"""Dependency of the /metrics router (the key only when OLIST_API_AUTH_METRICS is true)."""

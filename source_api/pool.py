@@ -64,9 +64,9 @@ SERVER_SETTINGS = {
 
 async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
     """Open the pool; raise DatabaseUnavailable naming the DSN when it cannot connect."""
-    with database_errors(f"connecting to {redact_dsn(settings.database_url)}"):
+    with database_errors(f"connecting to {redact_dsn(settings.dsn)}"):
         pool = await asyncpg.create_pool(
-            settings.database_url,
+            settings.dsn,
             min_size=settings.api_pool_min_size,
             max_size=settings.api_pool_max_size,
             command_timeout=settings.api_command_timeout,
@@ -79,7 +79,7 @@ async def open_pool(settings: ApiSettings) -> asyncpg.Pool:
 async def open_connection(settings: ApiSettings) -> asyncpg.Connection:
     """One connection outside the pool, with the pool's session settings and timeout."""
     return await asyncpg.connect(
-        settings.database_url,
+        settings.dsn,
         command_timeout=settings.api_command_timeout,
         server_settings=SERVER_SETTINGS,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from source_db.settings import DatabaseSettings
 
@@ -14,8 +14,28 @@ class ApiSettings(DatabaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, every /v1 request must carry it in the X-API-Key header "
-        "(compared in constant time); an empty value is refused.",
+        description="The key clients send in the X-API-Key header (or as `Authorization: "
+        "Bearer <key>`), compared in constant time, never logged; required unless "
+        "OLIST_API_AUTH_DISABLED is true.",
+    )
+    api_key_previous: SecretStr | None = Field(
+        default=None,
+        description="A second key accepted during a rotation: set the new key as "
+        "OLIST_API_KEY and the old one here, move the clients to the new key, then unset "
+        "this (docs/operations/security.md).",
+    )
+    api_auth_disabled: bool = Field(
+        default=False,
+        description="Serve every route without a key: for local development only (the API "
+        "logs a warning at start).",
+    )
+    api_auth_metrics: bool = Field(
+        default=True,
+        description="/metrics requires the key too (Prometheus sends it as a bearer token).",
+    )
+    api_auth_docs: bool = Field(
+        default=True,
+        description="/docs, /redoc and /openapi.json require the key too.",
     )
     api_pool_min_size: int = Field(
         default=2, ge=1, description="asyncpg pool minimum size (at most the maximum)."
@@ -70,16 +90,40 @@ class ApiSettings(DatabaseSettings):
     )
     api_access_log: bool = Field(default=False, description="Log one line per HTTP request.")
 
-    @field_validator("api_key")
+    @field_validator("api_key", "api_key_previous")
     @classmethod
-    def _refuse_empty_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _refuse_empty_api_key(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
         # An empty key would lock every client out (an empty header counts as missing).
         if value is not None and not value.get_secret_value():
+            variable = f"OLIST_{(info.field_name or 'api_key').upper()}"
             raise ValueError(
-                "OLIST_API_KEY is set but empty: unset it to serve /v1 without a key, or set "
-                "the key clients must send in X-API-Key"
+                f"{variable} is set but empty: set the key clients must send in X-API-Key, "
+                "or unset the variable"
             )
         return value
+
+    @property
+    def api_keys(self) -> tuple[SecretStr, ...]:
+        """The keys a request may carry: the current one, then the previous one if set."""
+        return tuple(key for key in (self.api_key, self.api_key_previous) if key is not None)
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> ApiSettings:
+        if self.api_auth_disabled and self.api_keys:
+            raise ValueError(
+                "OLIST_API_AUTH_DISABLED is true but an API key is set: unset the key to serve "
+                "without authentication, or unset OLIST_API_AUTH_DISABLED to require it"
+            )
+        if not self.api_auth_disabled and self.api_key is None:
+            raise ValueError(
+                "OLIST_API_KEY is not set: the API requires a key by default; set OLIST_API_KEY "
+                "(and give the producer the same key), or set OLIST_API_AUTH_DISABLED=true for "
+                "local development"
+                + (" (OLIST_API_KEY_PREVIOUS alone is not enough)" if self.api_key_previous else "")
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_ranges(self) -> ApiSettings:

@@ -24,10 +24,21 @@ db_app = typer.Typer(no_args_is_help=True, help="Manage the source PostgreSQL da
 @db_app.command("init")
 def db_init() -> None:
     """Create the Olist tables, the order_events view and its pre-rendered feed (idempotent)."""
+    from pydantic import ValidationError
+
+    from source_db.connection import DatabaseUnavailable
     from source_db.ddl import init_database
 
-    settings = DatabaseSettings()
-    asyncio.run(init_database(settings.database_url))
+    try:
+        settings = DatabaseSettings()
+    except ValidationError as error:
+        typer.echo(f"error: invalid configuration: {error.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(init_database(settings.dsn))
+    except DatabaseUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo("database schema is up to date")
 
 
@@ -57,9 +68,7 @@ def load_csv(
 
     settings = DatabaseSettings()
     try:
-        report = asyncio.run(
-            load_csv_directory(settings.database_url, directory, initialise_schema=True)
-        )
+        report = asyncio.run(load_csv_directory(settings.dsn, directory, initialise_schema=True))
     except (CsvLoadError, DatabaseUnavailable) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
@@ -101,10 +110,10 @@ def generate(
 
     async def run() -> GenerationReport:
         # Probe first: an unreachable server is reported as DatabaseUnavailable, not a traceback.
-        await (await connect(settings.database_url)).close()
-        await init_database(settings.database_url)
+        await (await connect(settings.dsn)).close()
+        await init_database(settings.dsn)
         return await generate_dataset(
-            settings.database_url,
+            settings.dsn,
             orders=orders,
             seed=seed,
             chunk_orders=chunk_orders,
@@ -159,7 +168,7 @@ def simulate(
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, stop.set)
         return await simulator.simulate(
-            settings.database_url,
+            settings.dsn,
             rate=rate,
             seed=chosen_seed,
             stop=stop,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-import asyncpg
+from source_db.connection import connect
 
 SCHEMA_SQL = resources.files("source_db").joinpath("sql/schema.sql")
 
@@ -16,7 +16,7 @@ def schema_sql() -> str:
 
 async def init_database(dsn: str) -> None:
     """Apply the DDL; safe to run on every start (every statement is idempotent)."""
-    connection = await asyncpg.connect(dsn)
+    connection = await connect(dsn)
     try:
         # One transaction, one advisory lock: two processes initialising at once do not race.
         async with connection.transaction():

@@ -17,9 +17,12 @@ def stream(
     ),
 ) -> None:
     """Pub/Sub -> validate, deduplicate -> Parquet on Cloud Storage + BigQuery."""
+    from streaming.exit_codes import run_to_exit_code
     from streaming.job import run, settings_with_overrides
 
-    raise typer.Exit(run(settings_with_overrides(available_now, trigger_interval)))
+    raise typer.Exit(
+        run_to_exit_code(lambda: run(settings_with_overrides(available_now, trigger_interval)))
+    )
 
 
 @app.command("lake-compact")

@@ -36,6 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from schemas.log_format import configure_logging
+from streaming.exit_codes import ExitCode, log_failure, run_to_exit_code
 from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -58,20 +59,26 @@ def build_spark_session(settings: StreamSettings) -> SparkSession:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("olist-order-events-stream")
+    # Python workers (and the data source's planner process) must run this interpreter, the
+    # one with the project's packages, not whatever "python3" is first on PATH; under
+    # spark-submit too, where the Python SparkContext reads it when getOrCreate() makes it.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if SparkSession.getActiveSession() is None and not _launched_by_spark_submit():
-        # Python workers (and the data source's planner process) must run this interpreter,
-        # the one with the project's packages, not whatever "python3" is first on PATH.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(settings.spark_master).config("spark.driver.memory", "2g")
-    # The JVM is our child: started with SIGTERM ignored (HotSpot then keeps it ignored), a
-    # SIGTERM sent to the whole process group (a terminal, `kill -- -PGID`) reaches only this
-    # driver, which stops the query between batches; the JVM exits when the driver does.
+    # Without spark-submit the JVM is our child: started with SIGTERM ignored (HotSpot then
+    # keeps it ignored), a SIGTERM sent to the whole process group (a terminal, `kill -- -PGID`)
+    # reaches only this driver, which stops the query between batches; the JVM exits when the
+    # driver does. Under spark-submit the JVM is our parent and this changes nothing
+    # (docs/operations/streaming.md#stopping-the-job).
     previous_handler = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         spark = _configured(builder, settings).getOrCreate()
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     from connectors.pubsub import PubSubDataSource
+    from streaming.log_levels import quiet_spark
+
+    quiet_spark(spark, settings.log_level)
 
     spark.dataSource.register(PubSubDataSource)
     return spark
@@ -299,9 +306,11 @@ def run(settings: StreamSettings) -> int:
     from connectors.pubsub import source_stats_path
     from streaming.listener import StatusListener
     from streaming.metrics import StreamStatus
+    from streaming.preflight import check_resources
     from streaming.status_server import StatusServer
 
     settings.warn_about_load_job_quota()
+    check_resources(settings)  # before Spark starts: a missing resource stops us in seconds
     settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     settings.resolved_staging_dir.mkdir(parents=True, exist_ok=True)
     stop = StopRequest()
@@ -328,9 +337,9 @@ def run(settings: StreamSettings) -> int:
         wait_and_stop(query, stop, settings.stop_grace_seconds)
         error = query.exception()
         if error is not None:
-            log.error("stream failed error=%s", error)
-            return 1
-        return 0
+            log_failure(error)  # one line; the logical plan in the message only at DEBUG
+            return ExitCode.FAILED
+        return ExitCode.OK
     finally:
         if server is not None:
             server.stop()
@@ -343,9 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--available-now", action="store_true", help="backfill, then stop")
     parser.add_argument("--trigger-interval", help="processingTime interval, e.g. '5 minutes'")
     arguments = parser.parse_args(argv)
-    settings = settings_with_overrides(arguments.available_now, arguments.trigger_interval)
-    configure_logging(settings.log_level)
-    return run(settings)
+
+    def configure_and_run() -> int:
+        settings = settings_with_overrides(arguments.available_now, arguments.trigger_interval)
+        configure_logging(settings.log_level)
+        return run(settings)
+
+    return run_to_exit_code(configure_and_run)
 
 
 class _Overrides(TypedDict, total=False):

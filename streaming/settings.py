@@ -54,6 +54,7 @@ class StreamSettings(LoggingSettings):
     )
     checkpoint_dir: Path = Field(
         default=Path(".local/stream/checkpoint"),
+        validate_default=True,
         description="Structured Streaming checkpoint (a persistent volume in k3s).",
     )
     staging_dir: Path | None = Field(
@@ -139,7 +140,9 @@ class StreamSettings(LoggingSettings):
     )
 
     metrics_host: str = Field(
-        default="0.0.0.0", description="Interface of the /metrics, /status and /healthz server."
+        default="127.0.0.1",
+        description="Interface of the /metrics, /status and /healthz server: loopback by "
+        "default; 0.0.0.0 where a scraper or probe on another host needs it (Kubernetes).",
     )
     metrics_port: int = Field(
         default=9108,
@@ -150,6 +153,13 @@ class StreamSettings(LoggingSettings):
     stop_grace_seconds: float = Field(
         default=600.0, ge=0, description="On SIGTERM, how long to wait for a running batch."
     )
+
+    @field_validator("checkpoint_dir", "staging_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Made absolute once, against the working directory at start: every log line shows
+        # the folder the job really uses.
+        return None if value is None else value.absolute()
 
     @field_validator("trigger_interval", "dedup_window")
     @classmethod

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from source_api.deps import MetricsDep
+from source_api.deps import MetricsDep, MetricsKeyDep
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[MetricsKeyDep])
 
 
 @router.get("/metrics", response_class=Response)

@@ -22,6 +22,7 @@ from streaming.settings import StreamSettings
 def test_every_process_reads_olist_log_level(
     settings: type[LoggingSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OLIST_API_AUTH_DISABLED", "true")  # the API's only required choice
     assert settings().log_level == "INFO"
     monkeypatch.setenv("OLIST_LOG_LEVEL", " debug ")
     assert settings().log_level == "DEBUG"

@@ -29,9 +29,10 @@ async def test_local_store_round_trips_and_leaves_no_temporary_file(tmp_path: Pa
 
     await store.save(Cursor("AQAAAAAAAAk8pyaCCg", 2364))
     await store.save(Cursor("AQAAAAAAAAtest", 2999))
+    store.release()
 
     assert await LocalFileCursorStore(path).load() == Cursor("AQAAAAAAAAtest", 2999)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["cursor.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cursor.json", "cursor.json.lock"]
     document = orjson.loads(path.read_bytes())
     assert document["cursor"] == "AQAAAAAAAAtest"
     assert document["last_sequence"] == 2999

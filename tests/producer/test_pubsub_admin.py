@@ -101,3 +101,26 @@ def test_cli_pubsub_init_refuses_the_same_topic_for_events_and_dead_letters(
 
     assert result.returncode == 1
     assert "the dead-letter topic must differ from the events topic" in result.stderr
+
+
+def test_init_keeps_both_subscriptions_for_replay_and_never_lets_them_expire(
+    pubsub_emulator: PubSubEmulator,
+) -> None:
+    settings = unique_pubsub_settings()
+    subscriber = pubsub_v1.SubscriberClient()
+    # A subscription made before these settings existed (no retained acknowledgements) is
+    # brought up to date by the next init.
+    publisher = pubsub_v1.PublisherClient()
+    publisher.create_topic(name=settings.dead_letter_topic_path())
+    subscriber.create_subscription(
+        name=settings.dead_letter_subscription_path(), topic=settings.dead_letter_topic_path()
+    )
+
+    init_pubsub(settings)
+
+    for path in (settings.subscription_path(), settings.dead_letter_subscription_path()):
+        subscription = subscriber.get_subscription(subscription=path)
+        assert subscription.retain_acked_messages is True, path
+        assert subscription.message_retention_duration.total_seconds() == 7 * 24 * 3600, path
+        # No ttl: never expires (the emulator does not report a ttl either way).
+        assert "ttl" not in subscription.expiration_policy, path

@@ -33,5 +33,6 @@ async def test_openapi_lists_the_event_route_with_the_page_model(api_server: Api
         "type": "apiKey",
         "in": "header",
         "name": "X-API-Key",
-        "description": "Required on /v1 routes when the server runs with OLIST_API_KEY set.",
+        "description": "The API key (OLIST_API_KEY on the server); required unless the server "
+        "runs with OLIST_API_AUTH_DISABLED=true.",
     }

@@ -51,7 +51,9 @@ def test_defaults_run_locally_and_staging_sits_beside_the_checkpoint(
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
     settings = StreamSettings()
     assert settings.trigger_interval == "5 minutes"
-    assert settings.resolved_staging_dir == Path(".local/stream/pubsub-staging")
+    # Absolute, against the working directory at start (what the logs show).
+    assert settings.checkpoint_dir == Path.cwd() / ".local/stream/checkpoint"
+    assert settings.resolved_staging_dir == Path.cwd() / ".local/stream/pubsub-staging"
     assert settings.subscription_path == (
         "projects/olist-local/subscriptions/olist-order-events-streaming"
     )
