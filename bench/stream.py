@@ -40,6 +40,10 @@ Prints a table, then, as the last line, one JSON object: ``{"events": N, "master
 of the batch that runs on the driver whatever the number of executors (``latestOffset``: pull
 and stage; query planning; the BigQuery load), and its ceiling the events per second the
 driver alone could sustain.
+
+With ``--days N`` the events spread over N days of purchase dates (``--days 730``: two years,
+a backfill's shape), and the JSON line adds ``"purchase_days"``, ``"objects_written"`` and
+``"bytes_written"`` (objects and bytes of the measured batch in the lake).
 """
 
 from __future__ import annotations
@@ -292,7 +296,7 @@ def run(
                 checkpoint_dir=work / "checkpoint-local-staging",
                 staging_dir=work / "local-staging",
             )
-            writer.job_prefix = lambda: "olist_local_staging"
+            writer.query_id = lambda: "local-staging"
             local_ms, _ = measure_batch(
                 spark, local_settings, writer, pubsub.host, topic, count, days, warmup,
                 2 * (count + warmup), work / "events-local.jsonl",
@@ -345,6 +349,9 @@ def run(
             "peak_rss_mb": round(memory.peak_bytes / 2**20),
             "driver_side_seconds": round(driver_seconds, 2),
             "driver_ceiling_events_per_s": round(count / driver_seconds),
+            "purchase_days": days,
+            "objects_written": outcome.objects,
+            "bytes_written": outcome.bytes_written,
             "_details": {
                 "memory_mb": {
                     kind: round(size / 2**20) for kind, size in sorted(memory.breakdown.items())
@@ -354,8 +361,6 @@ def run(
                 "sink_seconds": round(outcome.seconds, 2),
                 "write_seconds": round(outcome.write_seconds, 2),
                 "bigquery_seconds": round(outcome.bigquery_seconds, 2),
-                "objects_written": outcome.objects,
-                "purchase_days": days,
                 "warmup_events": warmup,
             },
         }
@@ -416,7 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("    BigQuery load job", f"{details['bigquery_seconds']:.2f} s"),
         ("  Spark phases (ms)", json.dumps(details["spark_duration_ms"])),
-        ("  objects written", str(details["objects_written"])),
+        (
+            f"  lake objects written ({result['purchase_days']} purchase dates)",
+            f"{result['objects_written']:,} ({result['bytes_written'] / 2**20:,.1f} MB)",
+        ),
         ("plain Spark JSON -> Parquet (floor)", f"{result['plain_spark_seconds']:.2f} s"),
         ("ratio job / plain Spark", f"{result['ratio_vs_plain_spark']:.2f}"),
         ("empty trigger", f"{result['empty_trigger_seconds']} s"),

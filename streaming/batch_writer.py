@@ -1,17 +1,20 @@
 """The ``foreachBatch`` sink: one micro-batch to Parquet in Cloud Storage, then to BigQuery.
 
 Called on the driver with the batch's DataFrame (already parsed, validated and deduplicated)
-and its batch id. Each Spark task splits its rows into valid events and rejected payloads and
-uploads them as Parquet objects with deterministic names (``mapInArrow``; a replay
-overwrites), returning only the names; the driver records the batch's manifest, then loads
-the objects into BigQuery with a load job whose id is derived from the batch id (a replay
-does not load twice). Rows never gather on the driver. Any failure raises, which fails the
-query before its commit: Spark replays the same batch on restart and the source acknowledges
-nothing meanwhile.
+and its batch id. The rows are distributed by kind and partition date, so each Spark task
+streams the rows of whole partitions, splits them into valid events and rejected payloads and
+uploads them as Parquet objects with deterministic names, one per partition date per batch
+(``mapInArrow``; a replay overwrites), returning only the names; the driver records the
+batch's manifest, then hands the objects to BigQuery: the valid events to the idempotent sink
+(:mod:`streaming.event_sink`), the rejected rows to a load job whose id is derived from the
+batch id (a replay does not load twice). Rows never gather on the driver. Any failure raises,
+which fails the query before its commit: Spark replays the same batch on restart and the
+source acknowledges nothing meanwhile.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -27,10 +30,12 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from schemas.derive import arrow_schema
 from schemas.order_event import EVENT_FIELDS
-from schemas.warehouse import REJECTED_FIELDS, order_events_table_fields
+from schemas.warehouse import PARTITION_FIELD, REJECTED_FIELDS, order_events_table_fields
 from streaming.analytics import derived_columns
 from streaming.bigquery_loader import BigQueryTable
+from streaming.event_sink import IdempotentEventSink
 from streaming.lake_writer import LakeWriter, WrittenObject
+from streaming.partition_stream import PartitionStream
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,12 @@ class BatchOutcome:
     seconds: float
     write_seconds: float = 0.0
     bigquery_seconds: float = 0.0
+    duplicate_rows: int = 0
+    """Rows the BigQuery sink did not insert because their event_id was already loaded."""
+    late_rows: int = 0
+    """Rows published longer than the deduplication window ago (loaded all the same)."""
+    bytes_written: int = 0
+    """Bytes of the Parquet objects the batch wrote to the lake."""
 
 
 def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
@@ -101,34 +112,78 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+LAKE_KIND = "_lake_rejected"
+LAKE_DATE = "_lake_date"
+
+
+def distributed_by_partition(columns: DataFrame) -> DataFrame:
+    """The batch's rows grouped by (kind, partition date) into tasks, sorted within each task.
+
+    Every partition date of a kind then lands in one task only, and arrives there as one
+    contiguous run: the task writes one object per date per batch (until a size limit)
+    instead of one per date per task, and streams its input (Spark sorts with spilling, the
+    task holds one open file). A backfill touching hundreds of dates writes hundreds of
+    objects, not hundreds per task.
+    """
+    rejected = F.col("reason").isNotNull()
+    date = F.when(rejected, F.col("rejected_date")).otherwise(F.col(PARTITION_FIELD))
+    return (
+        columns.withColumn(LAKE_KIND, rejected)
+        .withColumn(LAKE_DATE, date)
+        .repartition(LAKE_KIND, LAKE_DATE)
+        .sortWithinPartitions(LAKE_KIND, LAKE_DATE)
+    )
+
+
 @dataclass(frozen=True)
 class LakeTask:
-    """The ``mapInArrow`` function: one Spark task's rows to Parquet objects in the lake."""
+    """The ``mapInArrow`` function: one Spark task's rows to Parquet objects in the lake.
+
+    Its input is sorted by kind and partition date (:func:`distributed_by_partition`) and is
+    streamed: one Arrow batch at a time, one open file per kind.
+    """
 
     events_lake: LakeWriter
     rejected_lake: LakeWriter
+    query_id: str
     batch_id: int
+
+    def _object_names(self, lake: LakeWriter, task: int) -> Callable[[str, int], str]:
+        def name(partition: str, part: int) -> str:
+            return lake.object_name(self.query_id, self.batch_id, task, partition, part)
+
+        return name
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
-        received = list(batches)
-        if not received:
-            return
         context = TaskContext.get()
         task = context.partitionId() if context is not None else 0
-        events, rejected = _split(pa.Table.from_batches(received))
-        del received
-        first_reason = rejected.column("reason")[0].as_py() if rejected.num_rows else None
+        streams = {
+            kind: PartitionStream(
+                lake,
+                schema,
+                self._object_names(lake, task),
+            )
+            for kind, lake, schema in (
+                ("events", self.events_lake, EVENTS_SCHEMA),
+                ("rejected", self.rejected_lake, REJECTED_SCHEMA),
+            )
+        }
+        first_reason = None
+        for batch in batches:
+            events, rejected = _split(pa.Table.from_batches([batch]))
+            streams["events"].write(events)
+            streams["rejected"].write(rejected)
+            if first_reason is None and rejected.num_rows:
+                first_reason = rejected.column("reason")[0].as_py()
         rows = [
             {**vars(item), "kind": kind, "first_reason": first_reason}
-            for kind, lake, table in (
-                ("events", self.events_lake, events),
-                ("rejected", self.rejected_lake, rejected),
-            )
-            for item in lake.write_parts(table, self.batch_id, task)
+            for kind, stream in streams.items()
+            for item in stream.close()
         ]
-        yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
+        if rows:
+            yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
 
 
 class BatchWriter:
@@ -138,37 +193,52 @@ class BatchWriter:
         self,
         events_lake: LakeWriter,
         rejected_lake: LakeWriter,
-        events_table: BigQueryTable,
+        events_sink: IdempotentEventSink,
         rejected_table: BigQueryTable,
-        job_prefix: Callable[[], str],
+        query_id: Callable[[], str],
         on_batch: Callable[[BatchOutcome], None] | None = None,
+        late_after: dt.timedelta = dt.timedelta(hours=24),
+        on_batch_start: Callable[[int], None] | None = None,
     ) -> None:
         self.events_lake = events_lake
         self.rejected_lake = rejected_lake
-        self.events_table = events_table
+        self.events_sink = events_sink
         self.rejected_table = rejected_table
-        self.job_prefix = job_prefix
+        self.query_id = query_id
         self.on_batch = on_batch
+        self.late_after = late_after
+        self.on_batch_start = on_batch_start
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        task = LakeTask(self.events_lake, self.rejected_lake, batch_id)
+        if self.on_batch_start is not None:
+            self.on_batch_start(batch_id)
+        late_cutoff = dt.datetime.now(dt.UTC) - self.late_after
+        # The checkpoint's query id scopes every object, manifest and job: a new checkpoint
+        # restarts batch ids at 0 and must not touch an earlier run's data.
+        query_id = self.query_id()
+        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id)
         reports = (
-            batch_columns(frame, batch_id)
+            distributed_by_partition(batch_columns(frame, batch_id))
             .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
             .collect()
         )
         written = _written(reports, "events")
         rejected_written = _written(reports, "rejected")
-        self.events_lake.finish_batch(written, batch_id)
-        self.rejected_lake.finish_batch(rejected_written, batch_id)
+        self.events_lake.finish_batch(written, query_id, batch_id)
+        self.rejected_lake.finish_batch(rejected_written, query_id, batch_id)
         uploaded = time.monotonic()
-        job_prefix = self.job_prefix()
-        loaded = self.events_table.load_batch(
-            self.events_lake.load_uris(written, batch_id), job_prefix, batch_id
+        job_prefix = f"olist_{query_id}"
+        loaded = self.events_sink.load_batch(
+            self.events_lake.load_uris(written, query_id, batch_id),
+            job_prefix,
+            batch_id,
+            late_cutoff,
         )
         rejected_loaded = self.rejected_table.load_batch(
-            self.rejected_lake.load_uris(rejected_written, batch_id), job_prefix, batch_id
+            self.rejected_lake.load_uris(rejected_written, query_id, batch_id),
+            job_prefix,
+            batch_id,
         )
         rejected_rows = sum(item.rows for item in rejected_written)
         outcome = BatchOutcome(
@@ -176,16 +246,20 @@ class BatchWriter:
             valid_rows=sum(item.rows for item in written),
             rejected_rows=rejected_rows,
             objects=len(written) + len(rejected_written),
-            replayed=loaded.already_loaded or rejected_loaded.already_loaded,
+            replayed=loaded.already_loaded or rejected_loaded.already_done,
             seconds=time.monotonic() - started,
             write_seconds=uploaded - started,
             bigquery_seconds=time.monotonic() - uploaded,
+            bytes_written=sum(item.bytes for item in (*written, *rejected_written)),
+            duplicate_rows=loaded.duplicate_rows,
+            late_rows=loaded.late_rows,
         )
         log.info(
             "batch done batch_id=%s valid=%d rejected=%d objects=%d replayed=%s seconds=%.2f "
-            "spark_and_lake_seconds=%.2f bigquery_seconds=%.2f",
+            "spark_and_lake_seconds=%.2f bigquery_seconds=%.2f duplicates_at_sink=%d late=%d",
             batch_id, outcome.valid_rows, outcome.rejected_rows, outcome.objects,
             outcome.replayed, outcome.seconds, outcome.write_seconds, outcome.bigquery_seconds,
+            outcome.duplicate_rows, outcome.late_rows,
         )  # fmt: skip
         if rejected_rows:
             first_reason = next(row.first_reason for row in reports if row.kind == "rejected")

@@ -72,3 +72,27 @@ def rejected_replay(
         f"replayed rows={report.replayed} kept_still_invalid={report.still_invalid} "
         f"kept_without_payload={report.without_payload}"
     )
+
+
+@app.command("lake-compact")
+def lake_compact(
+    prefix: list[str] = typer.Option(
+        None, help="Lake prefixes to compact (default: the events' and the rejected rows')."
+    ),
+) -> None:
+    """Rewrite each lake partition's small objects of committed batches as one object."""
+    from google.cloud import storage
+
+    from schemas.log_format import configure_logging
+    from streaming.lake_compaction import LakeCompactor
+    from streaming.settings import StreamSettings
+
+    settings = StreamSettings()
+    configure_logging(settings.log_level)
+    client = storage.Client(project=settings.gcp_project)
+    for name in prefix or [settings.lake_events_prefix, settings.lake_rejected_prefix]:
+        summary = LakeCompactor(client, settings.lake_bucket, name).compact()
+        typer.echo(
+            f"{name}: {summary.partitions} partitions, {summary.objects_before} objects -> "
+            f"{summary.objects_after}, {summary.rows:,} rows"
+        )

@@ -6,9 +6,10 @@ from ``OLIST_*`` variables; see docs/operations/streaming.md). One query:
 1. ``spark.readStream.format("pubsub")`` (connectors.pubsub): one row per event.
 2. :func:`streaming.validation.parse_events`: typed event + every broken rule.
 3. Deduplicate on ``event_id`` (or the message id for rejected payloads) within
-   ``dedup_window`` of the publish time, in RocksDB state kept in the checkpoint.
+   ``dedup_window`` of the batch that first read it, in RocksDB state kept in the checkpoint.
 4. ``foreachBatch`` (:class:`streaming.batch_writer.BatchWriter`): lake + BigQuery, idempotent
-   per batch id.
+   per batch id; BigQuery inserts each ``event_id`` once whenever it comes
+   (:mod:`streaming.event_sink`).
 
 SIGTERM/SIGINT: the query is stopped between batches (waiting up to ``stop_grace_seconds``
 for a running one), then the process exits 0; the next start resumes from the checkpoint.
@@ -17,6 +18,7 @@ for a running one), then the process exits 0; the next start resumes from the ch
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import signal
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEDUP_KEY = "dedup_key"
+READ_AT = "read_at"
 EVENT_DECODER = "streaming.event_decoder:OrderEventDecoder"
 """The source's ``decoder`` option: see :mod:`streaming.event_decoder`."""
 
@@ -141,10 +144,19 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
 
 def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFrame:
     """Parsed and validated rows, each event id (or rejected payload) kept once."""
+    from pyspark.sql import functions as F
+
+    # The watermark is on the batch's own timestamp (current_timestamp() is the batch's
+    # time, kept in the offset log, so a replay sees the same), never on the publish time: a
+    # row is then never older than the watermark, and Spark drops no event for being late (a
+    # backlog, a seek). The window only bounds the state; the BigQuery sink inserts each
+    # event_id once whatever the delay (streaming.event_sink).
     return (
         rows_for_sinks(source)
-        .withWatermark("publish_time", settings.dedup_window)
+        .withColumn(READ_AT, F.current_timestamp())
+        .withWatermark(READ_AT, settings.dedup_window)
         .dropDuplicatesWithinWatermark([DEDUP_KEY])
+        .drop(READ_AT)
     )
 
 
@@ -192,6 +204,7 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
     from schemas import warehouse
     from streaming.batch_writer import BatchWriter
     from streaming.bigquery_loader import BigQueryTable
+    from streaming.event_sink import IdempotentEventSink
     from streaming.lake_writer import LakeWriter
 
     storage_client = storage.Client(project=settings.gcp_project)
@@ -225,30 +238,35 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
             (settings.lake_rejected_prefix, "rejected_date"),
         )
     }
-    events_table = BigQueryTable(
-        bigquery_client,
-        settings.bigquery_dataset,
-        settings.bigquery_table,
-        warehouse.order_events_table_fields(),
-        partition_field=warehouse.PARTITION_FIELD,
-        clustering_fields=warehouse.CLUSTERING_FIELDS,
-        location=settings.bigquery_location,
+
+    def table(name: str, rejected: bool = False) -> BigQueryTable:
+        return BigQueryTable(
+            bigquery_client,
+            settings.bigquery_dataset,
+            name,
+            warehouse.REJECTED_FIELDS if rejected else warehouse.order_events_table_fields(),
+            partition_field="rejected_date" if rejected else warehouse.PARTITION_FIELD,
+            clustering_fields=() if rejected else warehouse.CLUSTERING_FIELDS,
+            location=settings.bigquery_location,
+            request_timeout_seconds=settings.bigquery_request_timeout_seconds,
+            job_timeout_seconds=settings.bigquery_job_timeout_seconds,
+        )
+
+    events_sink = IdempotentEventSink(
+        table(settings.bigquery_table), table(settings.bigquery_current_table)
     )
-    rejected_table = BigQueryTable(
-        bigquery_client,
-        settings.bigquery_dataset,
-        settings.bigquery_rejected_table,
-        warehouse.REJECTED_FIELDS,
-        partition_field="rejected_date",
-        location=settings.bigquery_location,
-    )
+    rejected_table = table(settings.bigquery_rejected_table, rejected=True)
+    events_sink.ensure_exists()
+    rejected_table.ensure_exists()
     return BatchWriter(
         events_lake=lake[settings.lake_events_prefix],
         rejected_lake=lake[settings.lake_rejected_prefix],
-        events_table=events_table,
+        events_sink=events_sink,
         rejected_table=rejected_table,
-        job_prefix=lambda: f"olist_{checkpoint_query_id(settings.resolved_checkpoint_location)}",
+        query_id=lambda: checkpoint_query_id(settings.resolved_checkpoint_location),
         on_batch=status.batch_written,
+        late_after=dt.timedelta(seconds=settings.dedup_window_seconds),
+        on_batch_start=status.batch_started,
     )
 
 
@@ -329,7 +347,10 @@ def run(settings: StreamSettings) -> int:
     prepare_locations(settings.resolved_checkpoint_location, settings.resolved_staging_location)
     stop = StopRequest()
     stop.install()
-    status = StreamStatus(source_stats_path=source_stats_path(settings.resolved_staging_location))
+    status = StreamStatus(
+        source_stats_path=source_stats_path(settings.resolved_staging_location),
+        batch_stuck_seconds=settings.batch_stuck_seconds,
+    )
     server = (
         StatusServer(status, settings.metrics_host, settings.metrics_port).start()
         if settings.metrics_port

@@ -2,33 +2,27 @@
 
 Spark cannot write ``gs://`` without the GCS connector jar, so the files are written with
 pyarrow and uploaded with the google-cloud-storage client: by the Spark tasks themselves
-(:meth:`LakeWriter.write_parts`, called in ``mapInArrow``), the driver only writing the
-batch's manifest. Object names depend only on the batch id, the task, the partition value and
-the part number::
+(:class:`streaming.partition_stream.PartitionStream`, in ``mapInArrow``), the driver only
+writing the batch's manifest. Object names depend only on the streaming query's id (kept in the
+checkpoint), the batch id, the task, the partition value and the part number::
 
-    <prefix>/<partition_column>=2017-10-02/batch=000000000042-task-0001-part-0000.parquet
+    <prefix>/<column>=2017-10-02/query=<id>-batch=000000000042-task-0001-part-0000.parquet
 
-so replaying a batch overwrites its objects instead of adding copies, and a load job names all
-of a batch's objects with one wildcard URI per task and part (:meth:`LakeWriter.load_uris`).
-A small manifest per batch (``<prefix>/_batches/batch=000000000042.json``) lists what the
-batch wrote; a replay that writes fewer parts (for instance after ``lake_max_rows_per_file``
-changed) deletes the leftovers, so a partition never holds rows of one batch twice.
+so replaying a batch overwrites its objects instead of adding copies, a new checkpoint (whose
+batch ids restart at 0) never touches an earlier run's objects, and a load job names all of a
+batch's objects with one wildcard URI per task and part (:meth:`LakeWriter.load_uris`). A
+small manifest per batch (``<prefix>/_batches/query=<query id>/batch=000000000042.json``) lists
+what the batch wrote; a replay that writes fewer parts (for instance after
+``lake_max_rows_per_file`` changed) deletes the leftovers, so a partition never holds rows of
+one batch twice.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
-from typing import TYPE_CHECKING, cast
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -51,7 +45,8 @@ class LakeWriter:
 
     Picklable: Spark tasks get a copy that opens its own client to the same endpoint (with
     the same kind of credentials), so executors upload their rows themselves
-    (:meth:`write_parts`) and the driver only records the batch (:meth:`finish_batch`).
+    (:class:`streaming.partition_stream.PartitionStream`) and the driver only records the
+    batch (:meth:`finish_batch`).
     """
 
     def __init__(
@@ -78,10 +73,11 @@ class LakeWriter:
         self.__dict__.update(state)
         self._bucket = _client(*self._client_config).bucket(self.bucket_name)
 
-    def load_uris(self, written: list[WrittenObject], batch_id: int) -> list[str]:
+    def load_uris(self, written: list[WrittenObject], query_id: str, batch_id: int) -> list[str]:
         """URIs for one load job of what ``batch_id`` wrote: one wildcard per part name.
 
-        ``<prefix>/<column>=*/batch=<id>-task-0001-part-0000.parquet`` names exactly that part
+        ``<prefix>/<column>=*/query=<id>-batch=<id>-task-0001-part-0000.parquet`` names exactly
+        that part
         in every partition the batch wrote (names are deterministic and stale parts of an
         earlier attempt are deleted before loading). A load job then reads a handful of URIs
         whatever the number of partitions: BigQuery takes one wildcard per URI, and a loader
@@ -89,64 +85,35 @@ class LakeWriter:
         noticeable fraction of a second: docs/operations/streaming.md#measurements) stays
         fast when a batch spans hundreds of purchase dates.
         """
-        marker = f"/batch={batch_id:012d}"
+        marker = "/" + _batch_stem(query_id, batch_id)
         suffixes = sorted({item.name.rsplit(marker, 1)[1] for item in written})
         return [
             f"gs://{self.bucket_name}/{self.prefix}/{self.partition_column}=*{marker}{suffix}"
             for suffix in suffixes
         ]
 
-    def manifest_name(self, batch_id: int) -> str:
-        return f"{self.prefix}/_batches/batch={batch_id:012d}.json"
+    def manifest_name(self, query_id: str, batch_id: int) -> str:
+        return f"{self.prefix}/_batches/query={query_id}/batch={batch_id:012d}.json"
 
-    def _parts(
-        self, table: pa.Table, batch_id: int, task: int
-    ) -> Iterator[tuple[str, str, pa.Table]]:
-        if table.num_rows == 0:
-            return
-        ordered = table.sort_by(self.partition_column)
-        # value_counts lists values in order of first appearance: on a sorted column, that is
-        # sorted order, and each partition is one contiguous run of rows.
-        runs = pc.value_counts(ordered.column(self.partition_column))
-        # The partition columns are non-nullable dates (schemas.warehouse): no None in either.
-        values = cast("list[date]", runs.field("values").to_pylist())
-        counts = cast("list[int]", runs.field("counts").to_pylist())
-        start = 0
-        for value, length in zip(values, counts, strict=True):
-            partition = f"{self.partition_column}={value.isoformat()}"
-            for part, offset in enumerate(range(0, length, self.max_rows_per_file)):
-                size = min(self.max_rows_per_file, length - offset)
-                name = (
-                    f"{self.prefix}/{partition}/batch={batch_id:012d}-task-{task:04d}"
-                    f"-part-{part:04d}.parquet"
-                )
-                yield name, partition, ordered.slice(start + offset, size)
-            start += length
+    def object_name(
+        self, query_id: str, batch_id: int, task: int, partition: str, part: int
+    ) -> str:
+        """Where part ``part`` of ``partition`` written by ``task`` of ``batch_id`` lives."""
+        return (
+            f"{self.prefix}/{partition}/{_batch_stem(query_id, batch_id)}"
+            f"-task-{task:04d}-part-{part:04d}.parquet"
+        )
 
-    def _upload(self, name: str, partition: str, part: pa.Table) -> WrittenObject:
-        buffer = io.BytesIO()
-        pq.write_table(part, buffer, compression="snappy")
-        data = buffer.getvalue()
-        self._bucket.blob(name).upload_from_string(
+    def upload(self, written: WrittenObject, data: bytes) -> WrittenObject:
+        """Upload one finished Parquet file under ``written.name``."""
+        self._bucket.blob(written.name).upload_from_string(
             data, content_type="application/vnd.apache.parquet"
         )
-        return WrittenObject(name=name, partition=partition, rows=part.num_rows, bytes=len(data))
+        return written
 
-    def write_parts(self, table: pa.Table, batch_id: int, task: int) -> list[WrittenObject]:
-        """Upload ``table`` as Parquet objects of ``batch_id`` (``task``: the Spark task's part).
-
-        Names depend only on the batch, the task, the partition and the part number, so a
-        replay overwrites. The batch is complete once :meth:`finish_batch` has run.
-        """
-        with ThreadPoolExecutor(max_workers=self.upload_threads) as pool:
-            written = list(
-                pool.map(lambda job: self._upload(*job), self._parts(table, batch_id, task))
-            )
-        return sorted(written, key=lambda item: item.name)
-
-    def finish_batch(self, written: list[WrittenObject], batch_id: int) -> None:
+    def finish_batch(self, written: list[WrittenObject], query_id: str, batch_id: int) -> None:
         """Record what ``batch_id`` wrote; delete objects an earlier attempt left over."""
-        previous = self._read_manifest(batch_id)
+        previous = self._read_manifest(query_id, batch_id)
         names = {item.name for item in written}
         for stale in sorted(set(previous) - names):
             log.info(
@@ -154,8 +121,13 @@ class LakeWriter:
             )
             self._bucket.blob(stale).delete()
         rows = sum(item.rows for item in written)
-        manifest = {"batch_id": batch_id, "objects": sorted(names), "rows": rows}
-        self._bucket.blob(self.manifest_name(batch_id)).upload_from_string(
+        manifest = {
+            "query_id": query_id,
+            "batch_id": batch_id,
+            "objects": sorted(names),
+            "rows": rows,
+        }
+        self._bucket.blob(self.manifest_name(query_id, batch_id)).upload_from_string(
             json.dumps(manifest), content_type="application/json"
         )
         log.info(
@@ -163,14 +135,19 @@ class LakeWriter:
             batch_id, self.prefix, len(written), rows, sum(w.bytes for w in written),
         )  # fmt: skip
 
-    def _read_manifest(self, batch_id: int) -> list[str]:
+    def _read_manifest(self, query_id: str, batch_id: int) -> list[str]:
         from google.api_core.exceptions import NotFound
 
         try:
-            content = self._bucket.blob(self.manifest_name(batch_id)).download_as_bytes()
+            content = self._bucket.blob(self.manifest_name(query_id, batch_id)).download_as_bytes()
         except NotFound:
             return []
         return list(json.loads(content)["objects"])
+
+
+def _batch_stem(query_id: str, batch_id: int) -> str:
+    """The start of every object name of one batch of one query."""
+    return f"query={query_id}-batch={batch_id:012d}"
 
 
 def _client_config(client: storage.Client) -> tuple[str, str, bool]:

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,31 @@ class StreamMetrics:
         self.rejected_rows = Counter(
             "olist_stream_rejected_rows", "Payloads sent to the dead-letter sink.", registry=r
         )
+        self.duplicate_rows_in_stream = Counter(
+            "olist_stream_duplicate_rows_dropped_in_stream",
+            "Copies of an event_id dropped by the Spark state (within OLIST_DEDUP_WINDOW).",
+            registry=r,
+        )
+        self.duplicate_rows_at_sink = Counter(
+            "olist_stream_duplicate_rows_dropped_at_sink",
+            "Copies of an event_id the BigQuery sink did not insert (already loaded).",
+            registry=r,
+        )
+        self.late_rows = Counter(
+            "olist_stream_late_rows",
+            "Rows published longer than OLIST_DEDUP_WINDOW before their batch (still loaded).",
+            registry=r,
+        )
+        self.rows_dropped_by_watermark = Counter(
+            "olist_stream_rows_dropped_by_watermark",
+            "Rows Spark dropped as older than the watermark (0 by design; alert if not).",
+            registry=r,
+        )
+        self.running_batch_seconds = Gauge(
+            "olist_stream_running_batch_seconds",
+            "How long the micro-batch in progress has run (0 when none).",
+            registry=r,
+        )
         self.replayed_batches = Counter(
             "olist_stream_replayed_batches", "Batches replayed after a restart.", registry=r
         )
@@ -75,10 +101,17 @@ class StreamStatus:
     """Thread-safe state of the job, shown at ``/status`` and exported at ``/metrics``."""
 
     def __init__(
-        self, metrics: StreamMetrics | None = None, source_stats_path: Path | None = None
+        self,
+        metrics: StreamMetrics | None = None,
+        source_stats_path: Path | None = None,
+        batch_stuck_seconds: float = 1800.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = metrics or StreamMetrics()
         self.source_stats_path = source_stats_path
+        self.batch_stuck_seconds = batch_stuck_seconds
+        self._clock = clock
+        self._running_batch: tuple[int, float] | None = None
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {
             "query_id": None,
@@ -91,7 +124,15 @@ class StreamStatus:
             "last_progress": None,
             "last_batch": None,
             "exception": None,
-            "totals": {"input_rows": 0, "valid_rows": 0, "rejected_rows": 0},
+            "totals": {
+                "input_rows": 0,
+                "valid_rows": 0,
+                "rejected_rows": 0,
+                "duplicate_rows_dropped_in_stream": 0,
+                "duplicate_rows_dropped_at_sink": 0,
+                "late_rows": 0,
+                "rows_dropped_by_watermark": 0,
+            },
         }
         # (written at, batch id, valid rows, rejected rows) of the batches of the last hour
         self._recent: deque[tuple[float, int, int, int]] = deque()
@@ -117,6 +158,16 @@ class StreamStatus:
         )
         if duration_ms is not None:
             self.metrics.batch_duration.observe(duration_ms / 1000)
+        operators = progress.get("stateOperators") or []
+        duplicates = sum(
+            int((operator.get("customMetrics") or {}).get("numDroppedDuplicateRows") or 0)
+            for operator in operators
+        )
+        dropped_late = sum(
+            int(operator.get("numRowsDroppedByWatermark") or 0) for operator in operators
+        )
+        self.metrics.duplicate_rows_in_stream.inc(duplicates)
+        self.metrics.rows_dropped_by_watermark.inc(dropped_late)
         now = time.time()
         self.metrics.last_batch_id.set(int(progress["batchId"]))
         self.metrics.last_commit_time.set(now)
@@ -125,6 +176,8 @@ class StreamStatus:
             self._state["last_committed_at"] = now
             self._state["last_trigger_at"] = now
             self._state["totals"]["input_rows"] += rows
+            self._state["totals"]["duplicate_rows_dropped_in_stream"] += duplicates
+            self._state["totals"]["rows_dropped_by_watermark"] += dropped_late
             self._state["last_progress"] = {
                 "batch_id": progress.get("batchId"),
                 "timestamp": progress.get("timestamp"),
@@ -139,9 +192,16 @@ class StreamStatus:
         with self._lock:
             self._state["last_trigger_at"] = time.time()
 
+    def batch_started(self, batch_id: int) -> None:
+        """The sink began writing ``batch_id`` (its end is :meth:`batch_written`)."""
+        with self._lock:
+            self._running_batch = (batch_id, self._clock())
+
     def batch_written(self, outcome: BatchOutcome) -> None:
         self.metrics.valid_rows.inc(outcome.valid_rows)
         self.metrics.rejected_rows.inc(outcome.rejected_rows)
+        self.metrics.duplicate_rows_at_sink.inc(outcome.duplicate_rows)
+        self.metrics.late_rows.inc(outcome.late_rows)
         if outcome.replayed:
             self.metrics.replayed_batches.inc()
         with self._lock:
@@ -150,6 +210,9 @@ class StreamStatus:
             )
             self._state["totals"]["valid_rows"] += outcome.valid_rows
             self._state["totals"]["rejected_rows"] += outcome.rejected_rows
+            self._state["totals"]["duplicate_rows_dropped_at_sink"] += outcome.duplicate_rows
+            self._state["totals"]["late_rows"] += outcome.late_rows
+            self._running_batch = None
             self._state["last_batch"] = {
                 "batch_id": outcome.batch_id,
                 "valid_rows": outcome.valid_rows,
@@ -157,7 +220,26 @@ class StreamStatus:
                 "objects": outcome.objects,
                 "replayed": outcome.replayed,
                 "seconds": round(outcome.seconds, 3),
+                "duplicate_rows_dropped_at_sink": outcome.duplicate_rows,
+                "late_rows": outcome.late_rows,
             }
+
+    def running_batch(self) -> dict[str, Any] | None:
+        """The batch the sink is writing, how long it has run and whether that is too long."""
+        with self._lock:
+            running = self._running_batch
+        if running is None:
+            self.metrics.running_batch_seconds.set(0)
+            return None
+        batch_id, started = running
+        seconds = max(0.0, self._clock() - started)
+        self.metrics.running_batch_seconds.set(seconds)
+        return {
+            "batch_id": batch_id,
+            "seconds": round(seconds, 1),
+            "stuck": seconds > self.batch_stuck_seconds,
+            "stuck_after_seconds": self.batch_stuck_seconds,
+        }
 
     def refresh_source_stats(self) -> dict[str, Any]:
         """Read the Pub/Sub source's counters (it runs in another process and writes a file)."""
@@ -180,6 +262,10 @@ class StreamStatus:
             state["last_hour"] = self._last_hour()
         state["source"] = source
         state["healthy"] = bool(state["active"]) and state["exception"] is None
+        running = self.running_batch()
+        state["running_batch"] = running
+        # Ready: running and not stuck in a batch (a BigQuery job that hangs, a lost response).
+        state["ready"] = state["healthy"] and not (running is not None and running["stuck"])
         return state
 
     def _last_hour(self) -> dict[str, Any]:

@@ -48,19 +48,23 @@ def bigquery_client(settings: StreamSettings) -> bigquery.Client:
 
 
 def destination_tables(settings: StreamSettings, client: bigquery.Client) -> list[BigQueryTable]:
-    """The valid events' table and the rejected rows' table, as the job writes them."""
+    """The valid events' history and current-state tables and the rejected rows' table, as the
+    job writes them."""
     from schemas import warehouse
     from streaming.bigquery_loader import BigQueryTable
 
     return [
-        BigQueryTable(
-            client,
-            settings.bigquery_dataset,
-            settings.bigquery_table,
-            warehouse.order_events_table_fields(),
-            partition_field=warehouse.PARTITION_FIELD,
-            clustering_fields=warehouse.CLUSTERING_FIELDS,
-            location=settings.bigquery_location,
+        *(
+            BigQueryTable(
+                client,
+                settings.bigquery_dataset,
+                table,
+                warehouse.order_events_table_fields(),
+                partition_field=warehouse.PARTITION_FIELD,
+                clustering_fields=warehouse.CLUSTERING_FIELDS,
+                location=settings.bigquery_location,
+            )
+            for table in (settings.bigquery_table, settings.bigquery_current_table)
         ),
         BigQueryTable(
             client,
@@ -74,7 +78,7 @@ def destination_tables(settings: StreamSettings, client: bigquery.Client) -> lis
 
 
 def create_sink_resources(settings: StreamSettings) -> list[str]:
-    """Create the lake bucket, the dataset and both tables where missing; returns their names.
+    """Create the lake bucket, the dataset and the tables where missing; returns their names.
 
     The bucket is made in the dataset's location (``OLIST_BIGQUERY_LOCATION``): BigQuery loads
     from a bucket in the same location.

@@ -1,7 +1,9 @@
-"""HTTP endpoints of the job: ``/metrics`` (Prometheus), ``/status`` (JSON), ``/healthz``.
+"""HTTP endpoints of the job: ``/metrics``, ``/status`` (JSON), ``/healthz``, ``/readyz``.
 
 ``/healthz`` answers 200 while the query runs without error and 503 otherwise, so a
-Kubernetes liveness probe restarts a job whose query died.
+Kubernetes liveness probe restarts a job whose query died. ``/readyz`` also answers 503 while
+a micro-batch has run longer than ``OLIST_BATCH_STUCK_SECONDS`` (a BigQuery job that hangs):
+a readiness probe and an alert show it without restarting the job mid-batch.
 
 Not there for speed: prometheus_client's ``start_http_server`` would serve the metrics alone
 (on every path, always 200), and the job needs ``/status`` and a ``/healthz`` that can fail
@@ -29,10 +31,18 @@ def _handler(status: StreamStatus) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 status.refresh_source_stats()
+                status.running_batch()
                 self._send(200, generate_latest(status.metrics.registry), CONTENT_TYPE_LATEST)
             elif path == "/status":
                 body = json.dumps(status.snapshot(), indent=2).encode()
                 self._send(200, body, "application/json")
+            elif path == "/readyz":
+                ready = status.snapshot()["ready"]
+                self._send(
+                    200 if ready else 503,
+                    b"ok\n" if ready else b"query not running, or a batch is stuck\n",
+                    "text/plain",
+                )
             elif path == "/healthz":
                 healthy = status.snapshot()["healthy"]
                 self._send(

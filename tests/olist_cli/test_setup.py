@@ -79,6 +79,7 @@ def test_setup_creates_every_resource_and_a_second_run_changes_nothing(
         f"ready projects/{project}/subscriptions/{names['OLIST_PUBSUB_DEAD_LETTER_SUBSCRIPTION']}",
         f"ready gs://{names['OLIST_LAKE_BUCKET']}",
         f"ready {project}.{dataset}.order_events",
+        f"ready {project}.{dataset}.order_items_current",
         f"ready {project}.{dataset}.order_events_rejected",
     ]
     assert missing_resources(settings) == []

@@ -13,13 +13,15 @@ from streaming.settings import StreamSettings, parse_interval_seconds
 
 @pytest.mark.parametrize(
     ("interval", "seconds"),
-    [("5 minutes", 300), ("30 seconds", 30), ("1 hour", 3600), ("0.5 minutes", 30)],
+    [("5 minutes", 300), ("30 seconds", 30), ("1 hour", 3600), ("1.5 seconds", 1.5)],
 )
 def test_intervals_are_read_like_spark_reads_them(interval: str, seconds: float) -> None:
     assert parse_interval_seconds(interval) == seconds
 
 
-@pytest.mark.parametrize("bad", ["5", "five minutes", "5 fortnights", "-1 seconds", ""])
+@pytest.mark.parametrize(
+    "bad", ["5", "five minutes", "5 fortnights", "-1 seconds", "", "0.5 minutes"]
+)
 def test_a_bad_interval_is_refused_with_the_value(bad: str) -> None:
     with pytest.raises(ValidationError, match="interval"):
         StreamSettings(trigger_interval=bad)

@@ -1,0 +1,147 @@
+"""The idempotent BigQuery sink against fake-gcs-server and the BigQuery emulator.
+
+History (``order_events``) holds each ``event_id`` once however late a copy comes; the current
+state (``order_items_current``) holds the latest version of each item whatever the order of
+arrival.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from emulators.bigquery import BigQueryEmulator
+from emulators.gcs import FakeGcsServer
+from schemas import warehouse
+from streaming.bigquery_loader import BigQueryTable
+from streaming.event_sink import IdempotentEventSink
+from streaming.lake_writer import LakeWriter
+from streaming.partition_stream import write_parts
+from tests.fixtures.warehouse_rows import PUBLISHED as NOW
+from tests.fixtures.warehouse_rows import event_version as version
+from tests.fixtures.warehouse_rows import events_table
+
+WINDOW = dt.timedelta(hours=24)
+
+
+@pytest.fixture
+def sink(bigquery_emulator: BigQueryEmulator, bigquery_dataset: str) -> IdempotentEventSink:
+    client = bigquery_emulator.client()
+    fields = warehouse.order_events_table_fields()
+
+    def table(name: str) -> BigQueryTable:
+        return BigQueryTable(
+            client, bigquery_dataset, name, fields,
+            partition_field=warehouse.PARTITION_FIELD,
+            clustering_fields=warehouse.CLUSTERING_FIELDS,
+        )  # fmt: skip
+
+    sink = IdempotentEventSink(table("order_events"), table("order_items_current"))
+    sink.ensure_exists()
+    return sink
+
+
+class Batches:
+    """Writes batches to the lake and hands them to the sink, as the job's driver does."""
+
+    def __init__(self, lake: LakeWriter, sink: IdempotentEventSink, query_id: str) -> None:
+        self.lake, self.sink, self.query_id = lake, sink, query_id
+        self.next_id = 0
+
+    def apply(self, rows: list[dict[str, Any]], batch_id: int | None = None) -> Any:
+        if batch_id is None:
+            batch_id, self.next_id = self.next_id, self.next_id + 1
+        table = events_table(rows)
+        written = write_parts(self.lake, table, self.query_id, batch_id, task=0)
+        self.lake.finish_batch(written, self.query_id, batch_id)
+        uris = self.lake.load_uris(written, self.query_id, batch_id)
+        return self.sink.load_batch(uris, f"olist_{self.query_id}", batch_id, NOW - WINDOW)
+
+
+@pytest.fixture
+def batches(
+    gcs_server: FakeGcsServer, gcs_bucket: str, sink: IdempotentEventSink
+) -> Iterator[Batches]:
+    lake = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
+    # Job ids are per project, and the emulator is shared by the session: one query per test.
+    yield Batches(lake, sink, f"query-{sink.history.dataset}")
+
+
+def _history(sink: IdempotentEventSink) -> list[tuple[str, int]]:
+    sql = f"SELECT event_id, source_sequence FROM `{sink.history.table_id}` ORDER BY 1"
+    return [(row.event_id, row.source_sequence) for row in sink.history.client.query(sql).result()]
+
+
+def _current(sink: IdempotentEventSink) -> list[tuple[str, int, Decimal]]:
+    sql = f"SELECT order_id, source_sequence, price FROM `{sink.current.table_id}` ORDER BY 1"
+    return [
+        (row.order_id, row.source_sequence, row.price)
+        for row in sink.current.client.query(sql).result()
+    ]
+
+
+def test_an_event_older_than_the_window_is_loaded_and_counted_late(batches: Batches) -> None:
+    old = NOW - 3 * WINDOW
+    outcome = batches.apply([version(1, 1), version(2, 2, published=old)])
+    assert _history(batches.sink) == [
+        (version(1, 1)["event_id"], 1),
+        (version(2, 2)["event_id"], 2),
+    ]
+    assert (outcome.staged_rows, outcome.new_events, outcome.duplicate_rows) == (2, 2, 0)
+    assert outcome.late_rows == 1
+
+
+def test_a_duplicate_older_than_the_window_is_not_loaded_twice(batches: Batches) -> None:
+    batches.apply([version(1, 1), version(2, 2)])
+    # The same version again, days later (a seek, a producer replaying its window), plus one
+    # copy twice within the batch and a new event.
+    outcome = batches.apply([version(1, 1), version(3, 3), version(3, 3)])
+    assert [sequence for _, sequence in _history(batches.sink)] == [1, 2, 3]
+    assert (outcome.staged_rows, outcome.new_events, outcome.duplicate_rows) == (3, 1, 2)
+
+
+def test_a_replayed_batch_changes_nothing(batches: Batches) -> None:
+    rows = [version(1, 1), version(2, 2)]
+    first = batches.apply(rows, batch_id=7)
+    replay = batches.apply(rows, batch_id=7)
+    assert (first.already_loaded, replay.already_loaded) == (False, True)
+    assert replay.job_id == first.job_id == f"olist_{batches.query_id}_order_events_7_merge"
+    assert len(_history(batches.sink)) == 2
+    assert len(_current(batches.sink)) == 2
+    tables = [
+        t.table_id for t in batches.sink.history.client.list_tables(batches.sink.history.dataset)
+    ]
+    assert sorted(tables) == ["order_events", "order_items_current"]  # staging dropped
+
+
+def test_an_older_version_arriving_late_never_overwrites_a_newer_one(batches: Batches) -> None:
+    """Version 2 of an item is delivered before version 1, in separate batches."""
+    batches.apply([version(1, sequence=20, price=30)])
+    batches.apply([version(1, sequence=10, price=15), version(2, sequence=11)])
+    assert _current(batches.sink) == [
+        (f"{1:032x}", 20, Decimal("30.00")),
+        (f"{2:032x}", 11, Decimal("10.00")),
+    ]
+    # A newer version replaces it; the history keeps every version once.
+    batches.apply([version(1, sequence=30, price=40)])
+    assert _current(batches.sink)[0] == (f"{1:032x}", 30, Decimal("40.00"))
+    assert [sequence for _, sequence in _history(batches.sink)] == [10, 20, 30, 11]
+
+
+def test_a_deleted_item_leaves_the_current_state_and_a_late_older_version_keeps_it_out(
+    batches: Batches,
+) -> None:
+    """Schema v2: the latest version of item 1 is a deletion; version 1 arrives after it."""
+    created = {**version(1, 10), "change_type": "created", "item_version": 1}
+    deleted = {**version(1, 30), "change_type": "deleted", "item_version": 3}
+    updated = {**version(1, 20), "change_type": "updated", "item_version": 2}
+    batches.apply([created, {**version(2, 11), "change_type": "created", "item_version": 1}])
+    assert [order_id for order_id, _, _ in _current(batches.sink)] == [f"{1:032x}", f"{2:032x}"]
+    batches.apply([deleted])
+    batches.apply([updated])  # older than the deletion, delivered after it
+    assert [order_id for order_id, _, _ in _current(batches.sink)] == [f"{2:032x}"]
+    assert [sequence for _, sequence in _history(batches.sink)] == [10, 20, 30, 11]
