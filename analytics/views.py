@@ -4,8 +4,9 @@ Each file ``NN_<view>.sql`` holds one ``CREATE OR REPLACE VIEW`` statement for `
 under a header comment saying which question it answers (``-- Question:``) and how to filter
 it by partition (``-- Partition filter:``). ``${project}`` and ``${dataset}`` stand for where the
 events are; files run in name order, so a view comes after the views it reads (``00_order_items``,
-the base of all, reads ``order_events``). Views read the ``dim_*`` tables too: the missing ones
-are created empty first, so the views exist before the first ``olist export-dimensions``.
+the base of all, reads ``order_items_current``, the current state the streaming job keeps).
+Views read the ``dim_*`` tables too: the missing ones are created empty first, so the views
+exist before the first ``olist export-dimensions``.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def _run(
     pipeline.run("export-dimensions", "export-dimensions", timeout=None, terminal=True)
     pipeline.run("create-views", "create-views", timeout=None, terminal=True)
     for title, sql in ANALYTICS_QUERIES.items():
-        _print_table(title, pipeline.query(sql.format(table=pipeline.table())))
+        _print_table(title, pipeline.query(sql.format(table=pipeline.table("order_items_current"))))
     print("\ndashboard (open in a browser):", flush=True)
     dashboard = Path(".local/dashboard").resolve()  # outlives the run's temporary directory
     pipeline.run("dashboard", "dashboard", "--out", str(dashboard), timeout=None, terminal=True)
