@@ -8,17 +8,30 @@ the database pool.
 
 from __future__ import annotations
 
+import asyncio
+
 import uvicorn
 
 from schemas.log_format import configure_logging
 from source_api.app import create_app
 from source_api.settings import ApiSettings
+from source_db.connection import connect
+
+
+async def check_database(settings: ApiSettings) -> None:
+    """Open and close one connection: raises ``DatabaseUnavailable`` in one clear sentence.
+
+    Run before uvicorn starts, so an unreachable database is one log line and an exit code,
+    not the traceback uvicorn prints when the app's startup fails.
+    """
+    await (await connect(settings.dsn)).close()
 
 
 def serve(settings: ApiSettings | None = None) -> None:
     """Serve until SIGTERM or SIGINT; return after a clean shutdown."""
     settings = settings or ApiSettings()
     configure_logging(settings.log_level)  # a no-op when the root logger is configured
+    asyncio.run(check_database(settings))
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
