@@ -11,8 +11,8 @@
 #       -t olist-stream-gcs:0.1.0 .                              + the Cloud Storage connector jar
 #
 # A target per role, not one image: the roles' installed packages measure 53 MB (api), 234 MB
-# (producer) and 330 MB plus a 1 GB Spark/JVM base (stream); one image for all would ship
-# Spark and a JDK to the API. Each role installs its own requirements/<role>.lock (exact
+# (producer), 70 MB (health) and 330 MB plus a 1 GB Spark/JVM base (stream); one image for all
+# would ship Spark and a JDK to the API. Each role installs its own requirements/<role>.lock (exact
 # versions, hashes), then the project's wheel with --no-deps. Final stages: uid 10001 (Spark's
 # 185 in the stream images), no compilers, no pip cache, `olist` as the entrypoint.
 
