@@ -4,14 +4,15 @@
 #   docker build --target api       -t olist-api:0.1.0 .        olist api, db init, load-csv
 #   docker build --target db        -t olist-db:0.1.0 .         olist generate, simulate
 #   docker build --target producer  -t olist-producer:0.1.0 .   olist produce, pubsub init
+#   docker build --target health    -t olist-health:0.1.0 .     olist health, olist setup
 #   docker build --target stream    -t olist-stream:0.1.0 .     the Spark job (driver + executors)
 #   docker build --target emulators -t olist-emulators:0.1.0 .  bqemulator (overlays/local, compose)
 #   docker build --target stream-gcs --build-arg GCS_CONNECTOR_SHA256=<sha256> \
 #       -t olist-stream-gcs:0.1.0 .                              + the Cloud Storage connector jar
 #
 # A target per role, not one image: the roles' installed packages measure 53 MB (api), 234 MB
-# (producer) and 330 MB plus a 1 GB Spark/JVM base (stream); one image for all would ship
-# Spark and a JDK to the API. Each role installs its own requirements/<role>.lock (exact
+# (producer), 70 MB (health) and 330 MB plus a 1 GB Spark/JVM base (stream); one image for all
+# would ship Spark and a JDK to the API. Each role installs its own requirements/<role>.lock (exact
 # versions, hashes), then the project's wheel with --no-deps. Final stages: uid 10001 (Spark's
 # 185 in the stream images), no compilers, no pip cache, `olist` as the entrypoint.
 
@@ -40,6 +41,7 @@ COPY emulators/ emulators/
 COPY harness/ harness/
 COPY olist_cli/ olist_cli/
 COPY bench/ bench/
+COPY health/ health/
 RUN uv build --wheel --out-dir /wheels .
 
 FROM uv AS env-api
@@ -63,6 +65,17 @@ RUN mkdir -p /var/lib/olist/producer \
     && uv venv /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/role.lock \
     && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl
+
+# The Google clients (Pub/Sub, Cloud Storage, BigQuery) and nothing else: `olist health` reads
+# every stage with them, `olist setup` creates the resources with the same three; the build
+# fails if either command's code needs a package health.lock does not hold.
+FROM uv AS env-health
+COPY requirements/health.lock /tmp/role.lock
+COPY --from=wheel /wheels /wheels
+RUN uv venv /opt/venv \
+    && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/role.lock \
+    && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl \
+    && /opt/venv/bin/python -c "import health.run, health.checks, producer.pubsub_admin, streaming.resources, streaming.bigquery_loader, schemas.warehouse, google.cloud.bigquery, google.cloud.storage"
 
 FROM uv AS env-emulators
 COPY requirements/emulators.lock /tmp/role.lock
@@ -133,6 +146,13 @@ COPY --from=env-producer /opt/venv /opt/venv
 COPY --chown=10001:10001 --from=env-producer /var/lib/olist/producer /var/lib/olist/producer
 EXPOSE 9102
 CMD ["produce"]
+
+# `olist health` (the CronJob every 5 minutes) and `olist setup` (the one-off Job that creates
+# the topic, subscriptions, bucket, dataset and tables before the streaming job starts).
+FROM runtime AS health
+LABEL org.opencontainers.image.title="olist-health"
+COPY --from=env-health /opt/venv /opt/venv
+CMD ["health"]
 
 # The BigQuery emulator the tests use (bqemulator on DuckDB), its extensions in a read-only
 # HOME prepared at build time; load jobs read gs:// objects from BQEMU_GCS_LOCAL_ROOT, the

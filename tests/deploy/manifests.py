@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings
 
+from health.settings import HealthSettings
 from producer.settings import ProducerSettings, PubSubSettings
 from source_api.settings import ApiSettings
 from source_db.settings import DatabaseSettings
@@ -26,23 +27,27 @@ from streaming.settings import StreamSettings
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 K3S = REPOSITORY_ROOT / "deploy" / "k3s"
 SECRET = "<secret>"
-PROJECT_IMAGES = ("olist-api", "olist-db", "olist-producer", "olist-stream", "olist-emulators")
-OLIST_ENTRYPOINT_IMAGES = ("olist-api", "olist-db", "olist-producer")
+PROJECT_IMAGES = (
+    "olist-api", "olist-db", "olist-producer", "olist-health", "olist-stream", "olist-emulators",
+)  # fmt: skip
+OLIST_ENTRYPOINT_IMAGES = ("olist-api", "olist-db", "olist-producer", "olist-health")
 """Images whose entrypoint is ``olist`` (the Dockerfile's runtime stages): args = subcommand."""
 STREAM_JOB = "/opt/venv/lib/python3.11/site-packages/streaming/job.py"
 """Where the stream image installs streaming/job.py (Dockerfile: Python 3.11 venv)."""
 
-SETTINGS: dict[str, type[BaseSettings]] = {
-    "api": ApiSettings,
-    "db init": DatabaseSettings,
-    "generate": DatabaseSettings,
-    "simulate": DatabaseSettings,
-    "load-csv": DatabaseSettings,
-    "pubsub init": PubSubSettings,
-    "produce": ProducerSettings,
-    "stream": StreamSettings,
+SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "api": (ApiSettings,),
+    "db init": (DatabaseSettings,),
+    "generate": (DatabaseSettings,),
+    "simulate": (DatabaseSettings,),
+    "load-csv": (DatabaseSettings,),
+    "pubsub init": (PubSubSettings,),
+    "setup": (PubSubSettings, StreamSettings),  # olist_cli/setup.py builds both
+    "produce": (ProducerSettings,),
+    "stream": (StreamSettings,),
+    "health": (HealthSettings,),
 }
-"""The settings class of each process (the command that runs it)."""
+"""The settings classes of each process (the command that runs it): all read one environment."""
 
 PLATFORM_VARIABLES = {
     "stream": {
@@ -54,6 +59,8 @@ PLATFORM_VARIABLES = {
     },
     "produce": {"PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
     "pubsub init": {"PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
+    "setup": {"STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
+    "health": {"GOOGLE_APPLICATION_CREDENTIALS"},
 }
 """Variables besides the settings fields a process may get: the Google clients' conventions
 (emulators, a service-account key file), and Spark's own (its configuration folder, the
@@ -150,13 +157,21 @@ def _spark_application_pods(application: dict[str, Any]) -> list[Container]:
     return found
 
 
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod template of a Deployment, StatefulSet, Job or CronJob."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return dict(spec["template"])
+
+
 def pods(objects: list[dict[str, Any]]) -> list[Container]:
     """Every container the cluster would run for these objects (init containers included)."""
     found: list[Container] = []
     for o in objects:
         name = f"{o['kind']}/{o['metadata']['name']}"
-        if o["kind"] in ("Deployment", "StatefulSet", "Job"):
-            template = o["spec"]["template"]
+        if o["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob"):
+            template = pod_template(o)
             pod = template["spec"]
             for spec in [*pod.get("initContainers", []), *pod["containers"]]:
                 found.append(Container(name, pod, spec, template["metadata"].get("labels", {})))
@@ -224,21 +239,28 @@ def variable_names(settings: type[BaseSettings]) -> set[str]:
 
 def unknown_variables(process: str, variables: dict[str, str]) -> set[str]:
     """Variables a process is given that neither its settings nor its platform read."""
-    allowed = variable_names(SETTINGS[process]) | PLATFORM_VARIABLES.get(process, set())
+    allowed = PLATFORM_VARIABLES.get(process, set()).union(
+        *(variable_names(settings) for settings in SETTINGS[process])
+    )
     return {name for name in variables if name not in allowed}
 
 
 def settings_from(process: str, variables: dict[str, str]) -> BaseSettings:
     """The process's settings as it would build them from this environment (no .env file).
 
-    Secrets are stood in for by values of the right shape: a DSN, a key.
+    Secrets are stood in for by values of the right shape: a DSN, a key. A process with several
+    settings classes gets each built (any may refuse the values); the first is returned.
     """
     stand_ins = {"OLIST_DATABASE_URL": "postgresql://olist:password@db:5432/olist"}
     values = {
         name: stand_ins.get(name, "key") if value == SECRET else value
         for name, value in variables.items()
     }
-    settings = SETTINGS[process]
+    built = [_settings(settings, values) for settings in SETTINGS[process]]
+    return built[0]
+
+
+def _settings(settings: type[BaseSettings], values: dict[str, str]) -> BaseSettings:
     fields = {}
     prefix = str(settings.model_config.get("env_prefix", ""))
     for name, info in settings.model_fields.items():

@@ -58,8 +58,8 @@ def test_every_olist_service_runs_a_real_command_with_settings_of_that_process()
         assert unknown_variables(process, variables) == set(), name
         settings_from(process, variables)
         checked.add(process)
-    assert checked == {"api", "db init", "generate", "simulate", "pubsub init", "produce",
-                       "stream"}  # fmt: skip
+    assert checked == {"api", "db init", "generate", "simulate", "setup", "produce", "stream",
+                       "health"}  # fmt: skip
 
 
 def test_dependencies_wait_for_health_or_completion() -> None:

@@ -11,9 +11,12 @@ with the environment its manifests give it, exactly, but for what only a cluster
   the test, the Kubernetes master ``local[2]``; Spark-on-Kubernetes variables are dropped;
 - the trigger interval is 5 seconds instead of 30, so that the test waits less.
 
-It then asserts that every process answers its readiness probe (path from the manifest), that
-the generated orders reach BigQuery exactly once, and that the streaming job stops cleanly on
-SIGTERM. PostgreSQL and the emulators are the test session's, not the overlay's containers.
+The Jobs include ``olist setup`` (topic, subscriptions, bucket, dataset, tables), without which
+the streaming job refuses to start. It then asserts that every process answers its readiness
+probe (path from the manifest), that the generated orders reach BigQuery exactly once, that one
+run of the ``olist-health`` CronJob's command finds no failure, and that the streaming job
+stops cleanly on SIGTERM. PostgreSQL and the emulators are the test session's, not the
+overlay's containers.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from harness.processes import free_port
 from tests.deploy.manifests import Container, by_kind, environment, pods, process_of
 
 Objects = list[dict[str, Any]]
-JOB_ORDER = ("olist-db-init", "olist-generate", "olist-pubsub-init")
+JOB_ORDER = ("olist-db-init", "olist-generate", "olist-setup")
 SERVICE_TIMEOUT = 600.0  # generous: a loaded 2-core machine; the test ends as soon as it can
 
 
@@ -109,10 +112,10 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
     for container in pods(objects):
         process = process_of(container)
         kind, name = container.workload.split("/")[:2]
-        if process is not None and kind in ("Job", "Deployment"):
+        if process is not None and kind in ("Job", "CronJob", "Deployment"):
             containers[name] = (container, process)
     assert set(containers) == {*JOB_ORDER, "olist-api", "olist-producer", "olist-simulator",
-                               "olist-stream"}  # fmt: skip
+                               "olist-stream", "olist-health"}  # fmt: skip
     api_port = free_port()
     endpoints = {
         "pubsub-emulator:8085": pubsub_emulator.host,
@@ -133,6 +136,8 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
                 variables["OLIST_DATABASE_URL"] = secret_value(
                     objects, "olist-database", "OLIST_DATABASE_URL"
                 )
+            if "OLIST_API_KEY" in variables:
+                variables["OLIST_API_KEY"] = secret_value(objects, "olist-api-key", "OLIST_API_KEY")
             local = localize(variables, endpoints, database_url, tmp_path / "volumes")
             if name == "olist-api":
                 local["OLIST_API_PORT"] = str(api_port)
@@ -180,6 +185,41 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
             loaded = pipeline.count_loaded()
         assert loaded.distinct_event_ids >= expected, pipeline.log("olist-stream")
         assert loaded.rows == loaded.distinct_event_ids
+
+        # One run of the CronJob: its Service URLs lead to the processes started here, its
+        # thresholds stay the overlay's (30-second trigger), not the 5 seconds of this run's
+        # job, so a slow first batch on a loaded machine is not a failure.
+        metrics_ports = {name: probes[name][0] for name in ("olist-producer", "olist-stream")}
+        endpoints["http://olist-producer-metrics:9102"] = (
+            f"http://127.0.0.1:{metrics_ports['olist-producer']}"
+        )
+        endpoints["http://olist-stream-status:9108"] = (
+            f"http://127.0.0.1:{metrics_ports['olist-stream']}"
+        )
+        health_environment: dict[str, Any] = environment_of("olist-health")
+        health_container, _ = containers["olist-health"]
+        health_environment["OLIST_TRIGGER_INTERVAL"] = environment(health_container, objects)[
+            "OLIST_TRIGGER_INTERVAL"
+        ]
+        # The first batch (the whole backlog, a fresh JVM) takes over a minute here: that
+        # measures this machine, not the manifests, and is reported, not failed.
+        health_environment["OLIST_HEALTH_BATCH_DURATION_FAIL_TRIGGERS"] = "100"
+        code = pipeline.run(
+            "olist-health",
+            *arguments_of("olist-health"),
+            timeout=240,  # the CronJob's activeDeadlineSeconds
+            check=False,
+            **health_environment,
+        )
+        report = pipeline.log("olist-health", characters=20_000)
+        assert code in (0, 1), f"olist health exited {code}:\n{report}"
+        # The lag needs the API's head sequence (a /v1 read with the Secret's key) and the
+        # producer's /metrics; the row counts need the job's /status, BigQuery and the lake.
+        for measured in ("component=source_api check=ready status=ok",
+                         "component=producer check=lag_events status=ok",
+                         "component=bigquery check=rows_last_hour status=ok",
+                         "component=storage check=lake_rows_last_hour status=ok"):  # fmt: skip
+            assert measured in report, report
 
         # Kubernetes stops a pod with SIGTERM to its first process: the job stops cleanly.
         assert pipeline.terminate(processes["olist-stream"], timeout=SERVICE_TIMEOUT) == 0

@@ -22,10 +22,12 @@ from olist_cli.main import app as olist
 from tests.deploy.manifests import (
     PROJECT_IMAGES,
     REPOSITORY_ROOT,
+    SECRET,
     STREAM_JOB,
     Container,
     by_kind,
     environment,
+    pod_template,
     pods,
     process_of,
     settings_from,
@@ -205,6 +207,8 @@ def test_probes_ask_the_port_and_paths_each_process_serves_with_its_settings(
         if container.workload.endswith("executor") or process in {
             "db init",
             "pubsub init",
+            "setup",
+            "health",
             "generate",
             "simulate",
         }:
@@ -365,9 +369,9 @@ def test_every_container_is_sized_and_locked_down(
     rendered: dict[str, Objects], variant: str
 ) -> None:
     for o in rendered[variant]:
-        if o["kind"] not in ("Deployment", "StatefulSet", "Job"):
+        if o["kind"] not in ("Deployment", "StatefulSet", "Job", "CronJob"):
             continue
-        pod = o["spec"]["template"]["spec"]
+        pod = pod_template(o)["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert "terminationGracePeriodSeconds" in pod, o["metadata"]["name"]
@@ -411,6 +415,107 @@ def test_one_producer_per_cursor_and_one_driver_per_checkpoint_by_construction(
         "podSelector": {},
         "policyTypes": ["Ingress", "Egress"],
     }
+
+
+@variants
+def test_setup_runs_before_the_job_and_creates_the_names_every_process_uses(
+    rendered: dict[str, Objects], variant: str
+) -> None:
+    # The job exits with code 3 until the resources exist (streaming.preflight): olist setup
+    # must be a Job of every variant, configured with the producer's and the job's names.
+    objects = rendered[variant]
+    processes: dict[str, list[Container]] = {}
+    for container, process in olist_containers(objects):
+        processes.setdefault(process, []).append(container)
+    assert "pubsub init" not in processes  # olist setup does what it did, and the sinks
+    (setup,) = processes["setup"]
+    assert setup.workload == "Job/olist-setup"
+    created = environment(setup, objects)
+    names = ("OLIST_GCP_PROJECT", "OLIST_PUBSUB_SUBSCRIPTION", "OLIST_LAKE_BUCKET",
+             "OLIST_BIGQUERY_DATASET", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+             "OLIST_BIGQUERY_API_ENDPOINT")  # fmt: skip
+    for process in ("stream", "health"):
+        for container in processes[process]:
+            if container.workload.endswith("executor"):
+                continue
+            used = environment(container, objects)
+            for name in names:
+                assert used.get(name) == created.get(name), (container.workload, name)
+    producer = environment(processes["produce"][0], objects)
+    for name in ("OLIST_GCP_PROJECT", "OLIST_PUBSUB_TOPIC", "PUBSUB_EMULATOR_HOST"):
+        assert producer.get(name) == created.get(name), name
+
+
+@variants
+def test_health_runs_every_5_minutes_and_reaches_what_it_checks(
+    rendered: dict[str, Objects], variant: str
+) -> None:
+    objects = rendered[variant]
+    cronjob = by_kind(objects, "CronJob")["olist-health"]
+    assert cronjob["spec"]["schedule"] == "*/5 * * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    (health,) = [c for c, p in olist_containers(objects) if p == "health"]
+    variables = environment(health, objects)
+    assert variables["OLIST_API_KEY"] == SECRET  # the head sequence needs the API's key
+    stream = next(c for c, p in olist_containers(objects) if p == "stream")
+    assert variables["OLIST_TRIGGER_INTERVAL"] == environment(stream, objects)[
+        "OLIST_TRIGGER_INTERVAL"]  # fmt: skip
+    services = by_kind(objects, "Service")
+    policies = by_kind(objects, "NetworkPolicy").values()
+    for name, target in (("OLIST_API_URL", "olist-api"),
+                         ("OLIST_HEALTH_PRODUCER_METRICS_URL", "olist-producer"),
+                         ("OLIST_HEALTH_STREAM_STATUS_URL", "olist-stream")):  # fmt: skip
+        match = re.fullmatch(r"http://([a-z0-9-]+):(\d+)(/[a-z]*)?", variables[name])
+        assert match, variables[name]
+        host, port = match.group(1), int(match.group(2))
+        service = services[host]["spec"]
+        assert port in {p["port"] for p in service["ports"]}, name
+        target_labels = next(c.labels for c in pods(objects)
+                             if c.labels.get("app.kubernetes.io/name") == target)  # fmt: skip
+        assert selects(service["selector"], target_labels), name
+        assert admits(policies, "Egress", health.labels, target, port), f"egress to {target}"
+        assert admits(policies, "Ingress", target_labels, "olist-health", port), target
+
+
+def test_health_reachability_check_catches_a_missing_ingress_policy(
+    rendered: dict[str, Objects],
+) -> None:
+    objects = [o for o in rendered["local"]
+               if o["metadata"]["name"] != "producer-metrics-from-health"]  # fmt: skip
+    policies = by_kind(objects, "NetworkPolicy").values()
+    producer = {"app.kubernetes.io/name": "olist-producer"}
+    assert admits(by_kind(rendered["local"], "NetworkPolicy").values(), "Ingress", producer,
+                  "olist-health", 9102)  # fmt: skip
+    assert not admits(policies, "Ingress", producer, "olist-health", 9102)
+
+
+def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selects(selector.get("matchLabels", {}), labels):
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def admits(policies: Any, direction: str, labels: dict[str, str], peer: str, port: int) -> bool:
+    """Some policy of ``direction`` on pods with ``labels`` lets pods named ``peer`` on port."""
+    side = "to" if direction == "Egress" else "from"
+    for policy in policies:
+        spec = policy["spec"]
+        if direction not in spec["policyTypes"] or not selector_matches(
+            spec["podSelector"], labels
+        ):
+            continue
+        for rule in spec.get(direction.lower(), []):
+            peers = rule.get(side)
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if ports and port not in ports:
+                continue
+            if peers is None or any(
+                selector_matches(p.get("podSelector", {}), {"app.kubernetes.io/name": peer})
+                for p in peers
+                if "namespaceSelector" not in p
+            ):
+                return True
+    return False
 
 
 def test_secrets_are_never_committed(rendered: dict[str, Objects]) -> None:
