@@ -146,11 +146,21 @@ def simulate(
     max_orders: Annotated[
         int | None, typer.Option("--max-orders", min=1, help="Stop after N orders.")
     ] = None,
+    days_per_minute: Annotated[
+        float,
+        typer.Option(
+            "--days-per-minute",
+            min=0.0001,
+            help="Simulated days per real minute (1/1440: real time).",
+        ),
+    ] = 1.0,
 ) -> None:
-    """Keep inserting new complete orders (bought now) at RATE per second.
+    """Keep inserting new orders (bought now) at RATE per second and move them through their
+    life cycle: approval, carrier handover, delivery (or cancellation), review.
 
     Runs until --duration, --max-orders, SIGINT or SIGTERM; a signal stops it after the
-    transaction in flight. Prints a summary on exit.
+    transaction in flight. Orders still in flight move on at the next run. Prints a summary
+    on exit.
     """
     import secrets
     import signal
@@ -174,9 +184,13 @@ def simulate(
             stop=stop,
             max_orders=max_orders,
             duration=duration,
+            days_per_minute=days_per_minute,
         )
 
-    typer.echo(f"simulating {rate:g} orders/s with seed={chosen_seed}; Ctrl-C stops")
+    typer.echo(
+        f"simulating {rate:g} orders/s with seed={chosen_seed}, {days_per_minute:g} simulated"
+        " days per minute; Ctrl-C stops"
+    )
     try:
         report = asyncio.run(run())
     except (GeneratorError, simulator.SimulatorError, DatabaseUnavailable) as error:
@@ -184,5 +198,6 @@ def simulate(
         raise typer.Exit(1) from error
     typer.echo(
         f"simulated {report.orders:,} orders ({report.items:,} items) in {report.seconds:.1f} s"
-        f" ({report.orders_per_second:.2f} orders/s), stopped by {report.stopped_by}"
+        f" ({report.orders_per_second:.2f} orders/s), stopped by {report.stopped_by};"
+        f" {report.stages:,} stages, {report.in_flight:,} in flight"
     )

@@ -154,7 +154,7 @@ def build_order_batch(
     review_answered = review_created + whole_seconds(
         np.maximum(lognormal(rng, 1.3 * US_PER_DAY, 0.9, count), US_PER_HOUR)
     )
-    review_rows = _build_reviews(
+    review_rows = build_reviews(
         rng, order_ids[reviewed], score[reviewed], review_created[reviewed],
         review_answered[reviewed],
     )  # fmt: skip
@@ -249,13 +249,14 @@ def _build_payments(
     )
 
 
-def _build_reviews(
+def build_reviews(
     rng: np.random.Generator,
     order_ids: np.ndarray,
     score: np.ndarray,
     created: np.ndarray,
     answered: np.ndarray,
 ) -> list[Row]:
+    """Review rows (random ids, comments and titles drawn to match each score)."""
     count = len(order_ids)
     review_ids = random_ids(rng, count)
     has_message = rng.random(count) < ref.REVIEW_MESSAGE_SHARE

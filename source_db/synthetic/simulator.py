@@ -1,18 +1,23 @@
-"""Order simulator: inserts brand-new, complete orders into the source database at a set rate.
+"""Order simulator: inserts new orders at a set rate, then moves them through their life cycle.
 
-Each order is bought "now" (São Paulo wall-clock time for the builders, like the real data) by
-a new or a returning customer, from products and sellers
-already in the database (the most recently sold ones; a small catalogue is created when the
-database has none), and is written with its items, payments and review in one transaction, so
-``olist.order_events`` never shows half an order. Rows come from the generator's builders
-(:mod:`source_db.synthetic.orders`, :mod:`source_db.synthetic.catalogue`), so simulated orders
-look like generated ones: statuses, payment mixes and review scores follow the real data, and
-an order drawn as ``delivered`` carries its (future) carrier and delivery dates.
+Each order is bought "now" on the simulated clock (:mod:`source_db.synthetic.clock`: São Paulo
+wall-clock time running ``days_per_minute`` days per real minute) by a new or a returning
+customer, from products and sellers already in the database (the most recently sold ones; a
+small catalogue is created when the database has none). It is written ``created``, with its
+items and payments, in one transaction, so ``olist.order_events`` never shows half an order,
+and without any date that has not happened yet. Its approval, carrier handover, delivery (or
+cancellation) and review are then written, each when its simulated time comes
+(:mod:`source_db.synthetic.lifecycle` plans them, :mod:`source_db.synthetic.progress` writes
+them), so the feed gets a new version per change. The plan is recomputed from the database at
+start, so a restarted simulator moves the orders in flight on; the simulated clock resumes at
+the latest date in the database when that is later than now. Rows come from the generator's
+builders (:mod:`source_db.synthetic.orders`, :mod:`source_db.synthetic.catalogue`).
 
 Pacing: order ``k`` is due at ``k / rate`` seconds after the start, on the monotonic clock.
 Ticks are scheduled from the start time (never from the previous tick), so the rate does not
 drift; at high rates one tick writes all orders due since the previous one, in transactions
-of at most ``MAX_ORDERS_PER_TRANSACTION`` orders. Setting the ``stop`` event ends the run
+of at most ``MAX_ORDERS_PER_TRANSACTION`` orders. Life-cycle stages due are written
+at every tick (at most every ``MAX_TICK_SECONDS``). Setting the ``stop`` event ends the run
 after the transaction in flight.
 """
 
@@ -29,12 +34,20 @@ import numpy as np
 
 from source_db.connection import connect
 from source_db.synthetic.catalogue import Catalogue, build_catalogue
+from source_db.synthetic.clock import SimulatedClock
 from source_db.synthetic.customers import CustomerPool
 from source_db.synthetic.distributions import GEOGRAPHY
 from source_db.synthetic.geolocation import ZipRegistry
 from source_db.synthetic.orders import OrderBatch, build_order_batch
+from source_db.synthetic.progress import (
+    PICKUP_WINDOW_DAYS,
+    LifecycleQueue,
+    apply_stages,
+    latest_simulated_us,
+    load_in_flight,
+)
 from source_db.synthetic.tables import Rows
-from source_db.synthetic.values import local_from_utc_us
+from source_db.synthetic.values import US_PER_DAY, local_from_utc_us
 from source_db.synthetic.writer import require_schema, write_category_translations, write_tables
 
 log = logging.getLogger(__name__)
@@ -52,6 +65,12 @@ MAX_ORDERS_PER_TRANSACTION = 1_000
 """Largest number of orders written in one transaction when catching up."""
 MIN_TICK_SECONDS = 0.05
 """Shortest interval between two ticks; faster rates write several orders per tick."""
+MAX_TICK_SECONDS = 1.0
+"""Longest interval between two ticks, so life-cycle stages are written on time at low rates."""
+MAX_STAGES_PER_TRANSACTION = 2_000
+"""Largest number of life-cycle stages written in one transaction when catching up."""
+DEFAULT_DAYS_PER_MINUTE = 1.0
+"""Simulated days per real minute: a demo shows deliveries and reviews within minutes."""
 PROGRESS_LOG_SECONDS = 10.0
 SIMULATOR_STREAM = 1
 """Mixed into the seed so simulator and generator never share a random stream."""
@@ -100,14 +119,29 @@ class OrderWriter:
         return cls(catalogue=catalogue, pool=pool, zips=zips, pending_catalogue=pending)
 
     async def insert(
-        self, connection: asyncpg.Connection, rng: np.random.Generator, count: int
+        self,
+        connection: asyncpg.Connection,
+        rng: np.random.Generator,
+        count: int,
+        now_us: int | None = None,
     ) -> OrderBatch:
-        """Insert ``count`` complete orders bought now, in one transaction."""
+        """Insert ``count`` orders bought at ``now_us``, in one transaction.
+
+        Without ``now_us`` the orders are bought now and complete (their life cycle drawn up
+        front); with it (São Paulo wall-clock microseconds) they are ``created``, with no date
+        or review after the purchase: the simulator writes those later.
+        """
         # The builders work in São Paulo wall-clock time, like the real data.
-        now_us = local_from_utc_us(time.time_ns() // 1000)
+        start_us = local_from_utc_us(time.time_ns() // 1000) if now_us is None else now_us
         # One microsecond apart: the batch keeps a strict purchase order.
-        purchases = now_us + np.arange(count, dtype=np.int64)
+        purchases = start_us + np.arange(count, dtype=np.int64)
         batch = build_order_batch(rng, purchases, self.catalogue, self.pool, self.zips)
+        if now_us is not None:
+            batch.rows["orders"] = [
+                (order_id, customer_id, "created", purchase, None, None, None, estimated)
+                for order_id, customer_id, _, purchase, _, _, _, estimated in batch.rows["orders"]
+            ]
+            batch.rows["order_reviews"] = []
         async with connection.transaction():
             if self.pending_catalogue is not None:
                 await write_category_translations(connection)
@@ -215,6 +249,10 @@ class SimulationReport:
     items: int
     seconds: float
     stopped_by: str  # "stop", "duration" or "max_orders"
+    stages: int = 0
+    """Life-cycle stages written (status changes and reviews)."""
+    in_flight: int = 0
+    """Orders with a stage still to come when the run ended (picked up by the next run)."""
 
     @property
     def orders_per_second(self) -> float:
@@ -229,9 +267,12 @@ async def simulate(
     stop: asyncio.Event,
     max_orders: int | None = None,
     duration: float | None = None,
+    days_per_minute: float = DEFAULT_DAYS_PER_MINUTE,
 ) -> SimulationReport:
     """Insert orders at ``rate`` per second until ``stop`` is set, ``duration`` seconds have
-    passed or ``max_orders`` orders are in.
+    passed or ``max_orders`` orders are in; meanwhile move the orders in flight (those of
+    this run and the ones earlier runs left) through their life cycle, ``days_per_minute``
+    simulated days per real minute.
 
     ``seed`` fixes the simulated content given the database's state (it is mixed with the
     number of orders already present, so a restart with the same seed draws new ids).
@@ -244,6 +285,8 @@ async def simulate(
         raise InvalidSimulationRequest(f"expected max_orders >= 1, got {max_orders}")
     if duration is not None and not duration > 0:
         raise InvalidSimulationRequest(f"expected a duration > 0 seconds, got {duration}")
+    if not (days_per_minute > 0 and math.isfinite(days_per_minute)):
+        raise InvalidSimulationRequest(f"expected days_per_minute > 0, got {days_per_minute}")
 
     loop = asyncio.get_running_loop()
     connection = await connect(dsn)
@@ -251,14 +294,23 @@ async def simulate(
         existing = await connection.fetchval("SELECT count(*) FROM olist.orders")
         rng = np.random.default_rng(np.random.SeedSequence([seed, existing, SIMULATOR_STREAM]))
         writer = await OrderWriter.load(connection, rng)
-        interval = max(1.0 / rate, MIN_TICK_SECONDS)
+        interval = min(max(1.0 / rate, MIN_TICK_SECONDS), MAX_TICK_SECONDS)
+        now_us = local_from_utc_us(time.time_ns() // 1000)
+        clock = SimulatedClock(
+            max(now_us, await latest_simulated_us(connection) or now_us), days_per_minute, loop.time
+        )
+        queue = LifecycleQueue()
+        resumed = await load_in_flight(
+            connection, queue, since_us=clock.start_us - PICKUP_WINDOW_DAYS * US_PER_DAY
+        )
         log.info(
-            "simulation started rate=%.3f seed=%d tick_seconds=%.3f existing_orders=%d",
-            rate, seed, interval, existing,
+            "simulation started rate=%.3f seed=%d tick_seconds=%.3f existing_orders=%d "
+            "days_per_minute=%g resumed_in_flight=%d",
+            rate, seed, interval, existing, days_per_minute, resumed,
         )  # fmt: skip
         started = loop.time()
         next_log = started + PROGRESS_LOG_SECONDS
-        orders = items = tick = 0
+        orders = items = tick = stages = 0
         stopped_by = "stop"
         while not stop.is_set():
             tick += 1
@@ -272,15 +324,26 @@ async def simulate(
                 due = min(due, max_orders)
             while orders < due and not stop.is_set():
                 batch = await writer.insert(
-                    connection, rng, min(due - orders, MAX_ORDERS_PER_TRANSACTION)
+                    connection,
+                    rng,
+                    min(due - orders, MAX_ORDERS_PER_TRANSACTION),
+                    now_us=clock.now_us(),
                 )
                 orders += batch.orders
                 items += batch.items
+                await load_in_flight(
+                    connection, queue, order_ids=[str(row[0]) for row in batch.rows["orders"]]
+                )
+            while not stop.is_set():
+                stages_due = queue.pop_due(clock.now_us(), MAX_STAGES_PER_TRANSACTION)
+                if not stages_due:
+                    break
+                stages += sum((await apply_stages(connection, rng, stages_due)).values())
             if loop.time() >= next_log:
                 next_log += PROGRESS_LOG_SECONDS
                 log.info(
-                    "simulating orders=%d items=%d seconds=%.1f",
-                    orders, items, loop.time() - started,
+                    "simulating orders=%d items=%d stages=%d seconds=%.1f",
+                    orders, items, stages, loop.time() - started,
                 )  # fmt: skip
             if max_orders is not None and orders >= max_orders:
                 stopped_by = "max_orders"
@@ -291,11 +354,17 @@ async def simulate(
     finally:
         await connection.close()
     report = SimulationReport(
-        orders=orders, items=items, seconds=loop.time() - started, stopped_by=stopped_by
+        orders=orders,
+        items=items,
+        seconds=loop.time() - started,
+        stopped_by=stopped_by,
+        stages=stages,
+        in_flight=queue.orders_in_flight(),
     )
     log.info(
-        "simulation stopped stopped_by=%s orders=%d items=%d seconds=%.1f",
-        report.stopped_by, report.orders, report.items, report.seconds,
+        "simulation stopped stopped_by=%s orders=%d items=%d stages=%d in_flight=%d seconds=%.1f",
+        report.stopped_by, report.orders, report.items, report.stages, report.in_flight,
+        report.seconds,
     )  # fmt: skip
     return report
 

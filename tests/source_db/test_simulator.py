@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -225,3 +226,112 @@ def test_simulate_process_stops_on_sigterm_after_the_current_transaction(
     inserted = asyncio.run(_count(database_url, "SELECT count(*) FROM olist.orders"))
     assert int(summary.group(1)) == inserted
     assert asyncio.run(_count(database_url, INCOMPLETE_ORDERS)) == 0
+
+
+CHANGES_PER_ORDER = """
+SELECT o.order_id, o.order_status,
+       1 + (o.order_approved_at IS NOT NULL)::int
+         + (o.order_delivered_carrier_date IS NOT NULL)::int
+         + (o.order_delivered_customer_date IS NOT NULL)::int
+         + (o.order_status IN ('canceled', 'unavailable'))::int
+         + (SELECT count(*) FROM olist.order_reviews AS r WHERE r.order_id = o.order_id)::int
+         AS changes,
+       (SELECT min(n) FROM (SELECT max(f.item_version) AS n FROM olist.order_event_feed AS f
+        WHERE f.order_id = o.order_id GROUP BY f.order_item_id) AS v) AS versions
+FROM olist.orders AS o
+"""
+
+
+async def test_simulate_moves_orders_through_their_life_cycle_one_version_per_change(
+    database_url: str,
+) -> None:
+    # 1,200 simulated days per real minute: 20 days per second, so the orders of the first
+    # second are delivered and reviewed before the end, however slow the machine.
+    report = await simulate(
+        database_url, rate=30.0, seed=9, stop=asyncio.Event(), duration=4.0, days_per_minute=1200
+    )
+    connection = await asyncpg.connect(database_url)
+    try:
+        orders = await connection.fetch(CHANGES_PER_ORDER)
+        first_versions = [
+            json.loads(record[0])
+            for record in await connection.fetch(
+                "SELECT event_json FROM olist.order_event_feed WHERE item_version = 1"
+            )
+        ]
+        late_dates = await connection.fetchval(
+            """
+            SELECT count(*) FROM olist.orders AS o
+            WHERE NOT (order_purchase_timestamp <= coalesce(order_approved_at, 'infinity')
+                   AND coalesce(order_approved_at, order_purchase_timestamp)
+                       <= coalesce(order_delivered_carrier_date, 'infinity')
+                   AND coalesce(order_delivered_carrier_date, order_purchase_timestamp)
+                       <= coalesce(order_delivered_customer_date, 'infinity'))
+            """
+        )
+        reviews = await connection.fetchval("SELECT count(*) FROM olist.order_reviews")
+    finally:
+        await connection.close()
+    statuses = [order["order_status"] for order in orders]
+    assert len(orders) == report.orders == 120
+    assert statuses.count("delivered") >= 20
+    assert report.stages == sum(order["changes"] - 1 for order in orders)
+    assert report.in_flight <= report.orders
+    # Nothing but the purchase at purchase time: every first version is a bare new order.
+    assert first_versions
+    assert {event["order_status"] for event in first_versions} == {"created"}
+    assert {event["order_approved_at"] for event in first_versions} == {None}
+    assert {event["order_delivered_customer_date"] for event in first_versions} == {None}
+    # Each change (approval, handover, delivery, cancellation, review) is a new version.
+    assert [order["versions"] for order in orders] == [order["changes"] for order in orders]
+    assert late_dates == 0
+    assert reviews >= 10
+
+
+def test_simulate_resumes_the_orders_in_flight_after_sigterm(database_url: str) -> None:
+    environment = {**os.environ, "OLIST_DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "olist_cli", "simulate", "--rate", "20", "--seed", "12",
+         "--days-per-minute", "60"],
+        cwd=REPOSITORY,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        orders = 0
+        while orders < 10:
+            assert process.poll() is None, process.communicate()
+            orders = asyncio.run(_count(database_url, "SELECT count(*) FROM olist.orders"))
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert re.search(r"simulated \d+ orders .* stopped by stop; \d+ stages, \d+ in flight", stdout)
+    pending = asyncio.run(_pending_order_ids(database_url))
+    assert pending  # the orders bought in the last simulated days
+
+    # A new run (another seed, 60 simulated days in 3 s) moves the first run's orders on.
+    report = asyncio.run(
+        simulate(
+            database_url, rate=1.0, seed=13, stop=asyncio.Event(), duration=3.0,
+            days_per_minute=1200,
+        )
+    )  # fmt: skip
+    assert report.stages >= len(pending)
+    assert not pending & asyncio.run(_pending_order_ids(database_url))
+
+
+async def _pending_order_ids(dsn: str) -> set[str]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        records = await connection.fetch(
+            "SELECT order_id FROM olist.orders WHERE order_status IN ('created', 'approved')"
+        )
+    finally:
+        await connection.close()
+    return {record[0] for record in records}
