@@ -65,7 +65,7 @@ class HealthSettings(LoggingSettings):
     )
     pubsub_dead_letter_subscription: str = Field(
         default="olist-order-events-dead-letter-inspect",
-        description="Subscription on the dead-letter topic (created by `olist pubsub init`).",
+        description="Subscription on the dead-letter topic (created by `olist setup`).",
     )
     pubsub_emulator_host: str | None = Field(
         default=None,

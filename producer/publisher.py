@@ -96,7 +96,7 @@ def publish_failure(error: BaseException, topic: str) -> TerminalError:
     if isinstance(error, api_exceptions.NotFound):
         return PublishRejected(
             f"Pub/Sub topic {topic} does not exist ({error.message}); create it with "
-            "`olist pubsub init` or fix OLIST_GCP_PROJECT / OLIST_PUBSUB_TOPIC"
+            "`olist setup` (or `olist pubsub init`) or fix OLIST_GCP_PROJECT / OLIST_PUBSUB_TOPIC"
         )
     if isinstance(error, api_exceptions.PermissionDenied | api_exceptions.Unauthenticated):
         return PublishRejected(

@@ -31,7 +31,7 @@ class PubSubSettings(LoggingSettings):
     pubsub_subscription: str = Field(
         default="olist-order-events-streaming",
         min_length=3,
-        description="Subscription the Spark streaming job reads (created by `olist pubsub init`).",
+        description="Subscription the Spark streaming job reads (created by `olist setup`).",
     )
     pubsub_dead_letter_topic: str = Field(
         default="olist-order-events-dead-letter",

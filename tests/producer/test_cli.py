@@ -44,7 +44,7 @@ async def test_unknown_topic_stops_before_fetching_with_what_to_do(
 
     assert code == 1
     assert f"error: Pub/Sub topic {missing.topic_path()} does not exist" in log
-    assert "create it with `olist pubsub init`" in log
+    assert "create it with `olist setup` (or `olist pubsub init`)" in log
     assert not (tmp_path / "cursor.json").exists()
 
 
