@@ -5,7 +5,7 @@
 -- Partition filter: WHERE purchase_date BETWEEN DATE '2018-01-01' AND DATE '2018-03-31'
 --   (purchase_date partitions the table below; a filter on it reaches the table through every view).
 -- The one place that names the source table: `order_items_current`, kept by the streaming job
--- (a MERGE per micro-batch). The history of every version is `order_events`.
+-- (a MERGE per micro-batch). The history of every version is the table order_events.
 CREATE OR REPLACE VIEW `${project}.${dataset}.order_items` AS
 SELECT *
 FROM `${project}.${dataset}.order_items_current`

@@ -21,7 +21,8 @@ SELECT
   ANY_VALUE(payment_installments_max) AS payment_installments,
   ANY_VALUE(review_score) AS review_score,
   ANY_VALUE(delivery_time_days) AS delivery_days,
-  ANY_VALUE(DATE_DIFF(DATE(order_delivered_customer_date), DATE(order_estimated_delivery_date), DAY))
+  ANY_VALUE(DATE_DIFF(DATE(order_delivered_customer_date, "America/Sao_Paulo"),
+                     DATE(order_estimated_delivery_date, "America/Sao_Paulo"), DAY))
     AS days_late,
   ANY_VALUE(delivered_late) AS delivered_late
 FROM `${project}.${dataset}.order_items`

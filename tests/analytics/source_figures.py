@@ -11,15 +11,15 @@ from __future__ import annotations
 BASE = """
 WITH items AS (
   SELECT e.*,
-    (order_purchase_timestamp AT TIME ZONE 'UTC')::date AS purchase_date,
+    (order_purchase_timestamp AT TIME ZONE 'America/Sao_Paulo')::date AS purchase_date,
     extract(epoch FROM order_delivered_customer_date - order_purchase_timestamp)::float8 / 86400
       AS delivery_days,
     CASE WHEN order_delivered_customer_date IS NOT NULL
-      THEN (order_delivered_customer_date AT TIME ZONE 'UTC')::date
-         > (order_estimated_delivery_date AT TIME ZONE 'UTC')::date END AS delivered_late,
-    (order_delivered_customer_date AT TIME ZONE 'UTC')::date
-      - (order_estimated_delivery_date AT TIME ZONE 'UTC')::date AS days_late,
-    (date_trunc('month', order_purchase_timestamp AT TIME ZONE 'UTC'))::date AS month
+      THEN (order_delivered_customer_date AT TIME ZONE 'America/Sao_Paulo')::date
+         > (order_estimated_delivery_date AT TIME ZONE 'America/Sao_Paulo')::date END AS delivered_late,
+    (order_delivered_customer_date AT TIME ZONE 'America/Sao_Paulo')::date
+      - (order_estimated_delivery_date AT TIME ZONE 'America/Sao_Paulo')::date AS days_late,
+    (date_trunc('month', order_purchase_timestamp AT TIME ZONE 'America/Sao_Paulo'))::date AS month
   FROM olist.order_events AS e
 ),
 orders AS (

@@ -19,12 +19,13 @@ def test_every_view_says_its_question_and_partition_filter_and_reads_one_base_vi
         statement = view.statement("p", "d")
         assert statement.count("CREATE OR REPLACE VIEW") == 1
         assert "${" not in statement
-        # Only the base view names the events table: switching it to the current-state table
-        # (order_items_current) is an edit of one file.
+        # Only the base view names a table of the stream: the current state (the history,
+        # order_events, is read by no view).
         if view.name != "order_items":
-            assert "order_events`" not in statement, view.name
+            assert "order_items_current`" not in statement, view.name
+        assert "order_events`" not in statement, view.name
     tables = set(re.findall(r"`p\.d\.(\w+)`", "\n".join(v.statement("p", "d") for v in views)))
-    assert tables - {v.name for v in views} == {"order_events", "dim_geolocation"}
+    assert tables - {v.name for v in views} == {"order_items_current", "dim_geolocation"}
 
 
 def test_a_view_is_created_after_the_views_it_reads() -> None:
