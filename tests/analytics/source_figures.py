@@ -1,5 +1,7 @@
 """The figures of every analytics view, computed independently by SQL on the source PostgreSQL.
 
+Calendar dates are those of America/Sao_Paulo, as the streaming job derives them.
+
 ``SOURCE_QUERIES[view]`` answers the same question as ``analytics/views/NN_<view>.sql`` from
 ``olist.order_events`` (the source database's view of the same items), with PostgreSQL's own
 date and interval arithmetic instead of the streaming job's derived columns. Its columns are
@@ -16,7 +18,8 @@ WITH items AS (
       AS delivery_days,
     CASE WHEN order_delivered_customer_date IS NOT NULL
       THEN (order_delivered_customer_date AT TIME ZONE 'America/Sao_Paulo')::date
-         > (order_estimated_delivery_date AT TIME ZONE 'America/Sao_Paulo')::date END AS delivered_late,
+         > (order_estimated_delivery_date AT TIME ZONE 'America/Sao_Paulo')::date
+      END AS delivered_late,
     (order_delivered_customer_date AT TIME ZONE 'America/Sao_Paulo')::date
       - (order_estimated_delivery_date AT TIME ZONE 'America/Sao_Paulo')::date AS days_late,
     (date_trunc('month', order_purchase_timestamp AT TIME ZONE 'America/Sao_Paulo'))::date AS month
