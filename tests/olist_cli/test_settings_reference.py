@@ -17,6 +17,7 @@ PROCESS_SETTINGS = {
     "producer.settings:ProducerSettings",
     "streaming.settings:StreamSettings",
     "health.settings:HealthSettings",
+    "analytics.settings:AnalyticsSettings",
 }
 
 
