@@ -2,8 +2,8 @@
 
 The lake is partitioned by purchase date, so "today's partition" of the events is the set of
 objects written today, whatever their dates: the job records each batch in a manifest
-(``<prefix>/_batches/batch=<id>.json``: its objects and rows). The check reads the manifests of
-the batches ``/status`` says were written in the last hour and compares their rows with the
+(``<prefix>/_batches/query=<query id>/batch=<id>.json``: its objects and rows). The check
+reads the manifests of the batches ``/status`` says the running query wrote in the last hour and compares their rows with the
 valid rows the job reported: a missing manifest or fewer rows fails.
 """
 
@@ -23,7 +23,9 @@ def check(probes: Probes) -> list[CheckResult]:
     settings = probes.settings
     lake = f"gs://{settings.lake_bucket}/{settings.lake_events_prefix}"
     try:
-        last_hour = probes.stream_status()["last_hour"]
+        status = probes.stream_status()
+        last_hour = status["last_hour"]
+        query_id = status["query_id"]
     except (Unreachable, KeyError) as error:
         return [
             unmeasured(
@@ -41,7 +43,8 @@ def check(probes: Probes) -> list[CheckResult]:
             )
         ]  # fmt: skip
     first, last = min(batches), max(batches)
-    manifests = f"{settings.lake_events_prefix}/_batches/batch="
+    # Batch ids restart with a new checkpoint: the manifests are scoped by the query's id.
+    manifests = f"{settings.lake_events_prefix}/_batches/query={query_id}/batch="
     try:
         blobs = list(
             probes.storage.list_blobs(
