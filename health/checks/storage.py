@@ -3,8 +3,9 @@
 The lake is partitioned by purchase date, so "today's partition" of the events is the set of
 objects written today, whatever their dates: the job records each batch in a manifest
 (``<prefix>/_batches/query=<query id>/batch=<id>.json``: its objects and rows). The check
-reads the manifests of the batches ``/status`` says the running query wrote in the last hour and compares their rows with the
-valid rows the job reported: a missing manifest or fewer rows fails.
+reads the manifests of the batches ``/status`` says the running query wrote in the last hour
+and compares their rows with the valid rows the job reported: a missing manifest or fewer rows
+fails.
 """
 
 from __future__ import annotations
