@@ -45,5 +45,36 @@ def serve(settings: ApiSettings | None = None) -> None:
     uvicorn.Server(config).run()
 
 
+EXIT_BAD_SETTINGS = 2
+EXIT_DATABASE_UNAVAILABLE = 3
+
+
+def main() -> int:
+    """``olist api`` / ``python -m source_api.server``: a fatal start is one ERROR line + a code.
+
+    2: invalid settings (e.g. no ``OLIST_API_KEY``); 3: the database does not answer at start.
+    """
+    import logging
+
+    from pydantic import ValidationError
+
+    from source_db.connection import DatabaseUnavailable
+
+    log = logging.getLogger("source_api")
+    try:
+        settings = ApiSettings()
+    except ValidationError as error:
+        configure_logging("INFO")
+        problems = "; ".join(str(problem["msg"]) for problem in error.errors())
+        log.error("api cannot start: invalid configuration: %s", problems)
+        return EXIT_BAD_SETTINGS
+    try:
+        serve(settings)
+    except DatabaseUnavailable as error:
+        log.error("api cannot start: %s", error)
+        return EXIT_DATABASE_UNAVAILABLE
+    return 0
+
+
 if __name__ == "__main__":
-    serve()
+    raise SystemExit(main())
