@@ -10,6 +10,7 @@ one line per input and the OpenAPI document shows the ``X-API-Key`` security sch
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated
 
 import asyncpg
@@ -109,17 +110,24 @@ def require_api_key(
     check_api_key(settings, api_key, authorization)
 
 
-def require_api_key_for_metrics(
-    settings: SettingsDep,
-    api_key: Annotated[str | None, Security(api_key_header)],
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """Like :func:`require_api_key` when OLIST_API_AUTH_METRICS is true, else nothing."""
-    if settings.api_auth_metrics:
-        check_api_key(settings, api_key, authorization)
+def require_api_key_when(flag: str) -> Callable[..., None]:
+    """A dependency that checks the key like :func:`require_api_key` when ``settings.<flag>``
+    is true (``api_auth_metrics``, ``api_auth_docs``), and lets every request through otherwise."""
+
+    def dependency(
+        settings: SettingsDep,
+        api_key: Annotated[str | None, Security(api_key_header)],
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        if getattr(settings, flag):
+            check_api_key(settings, api_key, authorization)
+
+    return dependency
 
 
 ApiKeyDep = Depends(require_api_key)
 """Dependency for routers: ``APIRouter(dependencies=[ApiKeyDep])``."""
-MetricsKeyDep = Depends(require_api_key_for_metrics)
+MetricsKeyDep = Depends(require_api_key_when("api_auth_metrics"))
 """Dependency of the /metrics router (the key only when OLIST_API_AUTH_METRICS is true)."""
+DocsKeyDep = Depends(require_api_key_when("api_auth_docs"))
+"""Dependency of the documentation routes (the key only when OLIST_API_AUTH_DOCS is true)."""

@@ -7,26 +7,15 @@ deployment may not want to show to anyone who can reach the port.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from source_api.deps import SettingsDep, api_key_header, check_api_key
+from source_api.deps import DocsKeyDep
 
-
-def require_api_key_for_docs(
-    settings: SettingsDep,
-    api_key: Annotated[str | None, Security(api_key_header)],
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> None:
-    """The key check of :mod:`source_api.deps` when OLIST_API_AUTH_DOCS is true."""
-    if settings.api_auth_docs:
-        check_api_key(settings, api_key, authorization)
-
-
-router = APIRouter(include_in_schema=False, dependencies=[Depends(require_api_key_for_docs)])
+router = APIRouter(include_in_schema=False, dependencies=[DocsKeyDep])
 
 
 @router.get("/openapi.json")
