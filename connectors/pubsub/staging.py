@@ -246,30 +246,45 @@ def read_ipc_slice(
     first: int,
     count: int,
     round_sizes: list[int] | None = None,
+    *,
+    reopen_per_round: bool = True,
 ) -> Iterator[pa.Table]:
     """Messages ``first .. first + count - 1`` of an Arrow IPC file, one round at a time.
 
     Each round (record batch) is read, handed out and released before the next, so a reader
     holds one round of payloads in memory. Rounds outside the slice are never read: their
-    sizes come from ``round_sizes`` (the manifest), or from the batches' headers.
+    sizes come from ``round_sizes`` (the manifest), or from the batches' headers. A memory
+    map is opened again for each round (its pages are let go between rounds);
+    ``reopen_per_round=False`` keeps one reader for the slice, for a remote file whose
+    footer costs requests to read (each round is still its own buffer, released in turn).
     """
     if round_sizes is None:
         with staged_file_errors(where), open_source() as source:
             reader = pa.ipc.open_file(source)
             # On a memory-mapped file, reading a batch's header touches no data page.
             round_sizes = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+    wanted = []
     offset = 0
     for index, size in enumerate(round_sizes):
         low, high = max(first, offset), min(first + count, offset + size)
         if low < high:
-            with staged_file_errors(where), open_source() as source:
-                batch = pa.ipc.open_file(source).get_batch(index)
-                yield pa.Table.from_batches([batch.slice(low - offset, high - low)])
+            wanted.append((index, low - offset, high - low))
         offset += size
     if offset < first + count:
         raise StagingError(
             f"staged file {where} holds {offset} messages, the plan reads up to {first + count}"
         )
+    if reopen_per_round:
+        for index, start, length in wanted:
+            with staged_file_errors(where), open_source() as source:
+                batch = pa.ipc.open_file(source).get_batch(index)
+                yield pa.Table.from_batches([batch.slice(start, length)])
+        return
+    with staged_file_errors(where), open_source() as source:
+        reader = pa.ipc.open_file(source)
+        for index, start, length in wanted:
+            batch = reader.get_batch(index)
+            yield pa.Table.from_batches([batch.slice(start, length)])
 
 
 def write_file_atomically(path: Path, text: str) -> None:

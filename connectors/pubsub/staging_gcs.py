@@ -315,6 +315,7 @@ class GcsStagingArea(StagingArea):
             first,
             count,
             manifest.round_sizes,
+            reopen_per_round=False,  # one footer read per slice, not one per round
         )
 
     def delete(self, batch: int) -> None:

@@ -240,3 +240,18 @@ def test_executors_read_only_the_rounds_of_their_slice(
     data_reads = [r for r in gcs_proxy.requests if ".arrow" in r.path and r.method == "GET"]
     assert data_reads and all(r.range is not None for r in data_reads), data_reads
     assert sum(r.body_bytes for r in data_reads) < size / 2
+
+
+def test_a_slice_over_many_rounds_reads_the_footer_once_and_each_round_in_one_request(
+    gcs_server: FakeGcsServer, gcs_proxy: GcsProxy, location: str
+) -> None:
+    writer_side = area_on(gcs_server.endpoint, location)
+    stage(writer_side, 4, [10] * 20)
+
+    executor_side = area_on(gcs_proxy.endpoint, location)
+    tables = list(executor_side.read_slice(4, 5, 190))  # 20 rounds, the first and last in part
+    assert [t.num_rows for t in tables] == [5] + [10] * 18 + [5]
+    data_reads = [r for r in gcs_proxy.requests if ".arrow" in r.path and r.method == "GET"]
+    # The footer (its length, then its body) once, then one ranged read per round; opening
+    # the file again for each round made it three requests per round.
+    assert len(data_reads) == 2 + 20, [r.range for r in data_reads]
