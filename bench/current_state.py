@@ -264,6 +264,109 @@ def batch_items(items: int, rows: int, number: int) -> np.ndarray:
     return np.sort(rng.choice(recent, size=min(rows, len(recent)), replace=False))
 
 
+def billed_bytes(
+    history_sizes: TableSizes, current_sizes: TableSizes, staging_sizes: TableSizes
+) -> dict[str, Any]:
+    """Bytes billed per batch and per read by each design, per the module docstring's model."""
+    batch_days = np.arange(PURCHASE_DAYS - RECENT_DAYS, PURCHASE_DAYS)
+
+    def history_dates(columns: Sequence[str]) -> int:
+        return history_sizes.bytes(columns, batch_days)
+
+    counts_bytes = billed(
+        staging_sizes.bytes(("event_id", "purchase_date", "pubsub_publish_time")),
+        history_dates(("event_id", "purchase_date")),
+    )
+    insert_bytes = billed(
+        staging_sizes.bytes(COLUMNS), history_dates(("event_id", "purchase_date"))
+    )
+    merge_bytes = billed(
+        history_dates(COLUMNS),
+        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
+        current_sizes.bytes(COLUMNS),
+    )
+    merge_pruned_bytes = billed(
+        history_dates(COLUMNS),
+        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
+        current_sizes.bytes(COLUMNS, batch_days),
+    )
+    table_read_bytes = billed(current_sizes.bytes(DASHBOARD_COLUMNS))
+    view_read_bytes = billed(history_sizes.bytes((*DASHBOARD_COLUMNS, *KEY_COLUMNS)))
+    extra_per_read = view_read_bytes - table_read_bytes
+    return {
+        "history_bytes": history_sizes.bytes(COLUMNS),
+        "current_bytes": current_sizes.bytes(COLUMNS),
+        "batch_baseline_bytes": counts_bytes + insert_bytes,
+        "batch_merge_bytes": merge_bytes,
+        "batch_merge_pruned_target_bytes": merge_pruned_bytes,
+        "table_read_bytes": table_read_bytes,
+        "view_read_bytes": view_read_bytes,
+        # None: at this size a view read bills no more than a table read (10 MB minimums).
+        "break_even_reads_per_batch": (
+            round(merge_bytes / extra_per_read, 2) if extra_per_read > 0 else None
+        ),
+        "break_even_reads_per_batch_pruned_target": (
+            round(merge_pruned_bytes / extra_per_read, 2) if extra_per_read > 0 else None
+        ),
+    }
+
+
+def staged_batch(items: int, batch_rows: int, number: int, first_sequence: int) -> pa.Table:
+    """Micro-batch ``number``: one new version (``updated``) of ``batch_rows`` recent items."""
+    chosen = batch_items(items, batch_rows, number)
+    sequences = first_sequence + np.arange(len(chosen), dtype=np.int64)
+    staged = versions_table(chosen, VERSIONS_PER_ITEM - 1, sequences)
+    staged = staged.set_column(
+        COLUMNS.index("item_version"), SCHEMA.field("item_version"),
+        pa.array(np.full(len(chosen), VERSIONS_PER_ITEM + number)),
+    )  # fmt: skip
+    return staged.set_column(
+        COLUMNS.index("change_type"), SCHEMA.field("change_type"),
+        pa.array(["updated"] * len(chosen)),
+    )  # fmt: skip
+
+
+def current_versions(chunk: pa.Table) -> pa.Table | None:
+    """The rows of a history chunk that are in the current state (last version, not deleted)."""
+    if int(pc.min(chunk.column("item_version")).as_py()) != VERSIONS_PER_ITEM:
+        return None
+    return chunk.filter(pc.not_equal(chunk.column("change_type"), pa.scalar(DELETED_CHANGE_TYPE)))
+
+
+def model_only(versions: int, batch_rows: int) -> dict[str, Any]:
+    """Bytes billed alone, no emulator: the versions are generated and sized chunk by chunk
+    (nothing written to disk), so the model reaches sizes the emulator cannot hold here."""
+    items = versions // VERSIONS_PER_ITEM
+    history_sizes, current_sizes, staging_sizes = TableSizes(), TableSizes(), TableSizes()
+    started = time.perf_counter()
+    for chunk in history_chunks(items):
+        history_sizes.add(chunk)
+        current = current_versions(chunk)
+        if current is not None:
+            current_sizes.add(current)
+    staging_sizes.add(staged_batch(items, batch_rows, 1, VERSIONS_PER_ITEM * items + 1))
+    figures = billed_bytes(history_sizes, current_sizes, staging_sizes)
+    print(f"\n{history_sizes.rows:,} versions, {items:,} items, batch of {batch_rows:,} versions"
+          " (bytes billed by the model; no emulator)")  # fmt: skip
+    print(f"{'per batch or per read':<42} {'MB billed':>10}")
+    for label, name in (
+        ("history INSERT per batch (both designs)", "batch_baseline_bytes"),
+        ("MERGE per batch (maintained table only)", "batch_merge_bytes"),
+        ("dashboard read, maintained table", "table_read_bytes"),
+        ("dashboard read, view over history", "view_read_bytes"),
+    ):
+        print(f"{label:<42} {figures[name] / 2**20:>10.1f}")
+    return {
+        "versions": history_sizes.rows,
+        "items": items,
+        "current_rows": current_sizes.rows,
+        "batch_rows": batch_rows,
+        "model_only": True,
+        "generate_s": round(time.perf_counter() - started, 1),
+        **figures,
+    }
+
+
 # The run.
 
 
@@ -334,25 +437,15 @@ def run(versions: int, batch_rows: int, repeats: int) -> dict[str, Any]:
 
             current_sizes = TableSizes()
             for chunk in history_chunks(items):
-                if int(pc.min(chunk.column("item_version")).as_py()) == VERSIONS_PER_ITEM:
-                    live = pc.not_equal(chunk.column("change_type"), pa.scalar(DELETED_CHANGE_TYPE))
-                    current_sizes.add(chunk.filter(live))
+                live = current_versions(chunk)
+                if live is not None:
+                    current_sizes.add(live)
 
             next_sequence = VERSIONS_PER_ITEM * items + 1
             staging_sizes = TableSizes()
             for number in range(1, 2 * repeats + 1):
-                chosen = batch_items(items, batch_rows, number)
-                sequences = next_sequence + np.arange(len(chosen), dtype=np.int64)
-                next_sequence += len(chosen)
-                staged = versions_table(chosen, VERSIONS_PER_ITEM - 1, sequences)
-                staged = staged.set_column(
-                    COLUMNS.index("item_version"), SCHEMA.field("item_version"),
-                    pa.array(np.full(len(chosen), VERSIONS_PER_ITEM + number)),
-                )  # fmt: skip
-                staged = staged.set_column(
-                    COLUMNS.index("change_type"), SCHEMA.field("change_type"),
-                    pa.array(["updated"] * len(chosen)),
-                )  # fmt: skip
+                staged = staged_batch(items, batch_rows, number, next_sequence)
+                next_sequence += staged.num_rows
                 if number == 1:
                     staging_sizes.add(staged)
                 name = f"batch-{number:05d}.parquet"
@@ -386,32 +479,7 @@ def run(versions: int, batch_rows: int, repeats: int) -> dict[str, Any]:
     if items_read != expected_current:
         raise RuntimeError(f"dashboard read {items_read} items, expected {expected_current}")
 
-    # Bytes billed, per the model in the module docstring.
-    batch_days = np.arange(PURCHASE_DAYS - RECENT_DAYS, PURCHASE_DAYS)
-
-    def history_dates(columns: Sequence[str]) -> int:
-        return history_sizes.bytes(columns, batch_days)
-
-    counts_bytes = billed(
-        staging_sizes.bytes(("event_id", "purchase_date", "pubsub_publish_time")),
-        history_dates(("event_id", "purchase_date")),
-    )
-    insert_bytes = billed(
-        staging_sizes.bytes(COLUMNS), history_dates(("event_id", "purchase_date"))
-    )
-    merge_bytes = billed(
-        history_dates(COLUMNS),
-        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
-        current_sizes.bytes(COLUMNS),
-    )
-    merge_pruned_bytes = billed(
-        history_dates(COLUMNS),
-        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
-        current_sizes.bytes(COLUMNS, batch_days),
-    )
-    table_read_bytes = billed(current_sizes.bytes(DASHBOARD_COLUMNS))
-    view_read_bytes = billed(history_sizes.bytes((*DASHBOARD_COLUMNS, *KEY_COLUMNS)))
-    extra_per_read = view_read_bytes - table_read_bytes
+    bytes_billed = billed_bytes(history_sizes, current_sizes, staging_sizes)
     summary = {
         "versions": history_sizes.rows,
         "items": items,
@@ -429,27 +497,15 @@ def run(versions: int, batch_rows: int, repeats: int) -> dict[str, Any]:
         "table_read_s": round(figures.median("table_read"), 3),
         "view_read_s": round(figures.median("view_read"), 3),
         "read_ratio": round(figures.median("view_read") / figures.median("table_read"), 1),
-        "history_bytes": history_sizes.bytes(COLUMNS),
-        "current_bytes": current_sizes.bytes(COLUMNS),
-        "batch_baseline_bytes": counts_bytes + insert_bytes,
-        "batch_merge_bytes": merge_bytes,
-        "batch_merge_pruned_target_bytes": merge_pruned_bytes,
-        "table_read_bytes": table_read_bytes,
-        "view_read_bytes": view_read_bytes,
-        # None: at this size a view read bills no more than a table read (10 MB minimums).
-        "break_even_reads_per_batch": (
-            round(merge_bytes / extra_per_read, 2) if extra_per_read > 0 else None
-        ),
-        "break_even_reads_per_batch_pruned_target": (
-            round(merge_pruned_bytes / extra_per_read, 2) if extra_per_read > 0 else None
-        ),
+        **bytes_billed,
     }
     rows = [
-        ("history INSERT per batch (baseline)", "baseline_batch", summary["batch_baseline_bytes"]),
+        ("history INSERT per batch (baseline)", "baseline_batch",
+         bytes_billed["batch_baseline_bytes"]),
         ("INSERT + MERGE per batch (maintained)", "maintained_batch",
-         summary["batch_baseline_bytes"] + merge_bytes),
-        ("dashboard read, maintained table", "table_read", table_read_bytes),
-        ("dashboard read, view over history", "view_read", view_read_bytes),
+         bytes_billed["batch_baseline_bytes"] + bytes_billed["batch_merge_bytes"]),
+        ("dashboard read, maintained table", "table_read", bytes_billed["table_read_bytes"]),
+        ("dashboard read, view over history", "view_read", bytes_billed["view_read_bytes"]),
     ]  # fmt: skip
     print(f"\n{versions:,} versions, {items:,} items, batch of {batch_rows:,} versions")
     print(f"{'measurement':<42} {'seconds (median)':>17} {'MB billed':>10}")
@@ -465,11 +521,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--versions", type=int, default=1_000_000, help="versions in the history")
     parser.add_argument("--batch-rows", type=int, default=1_000, help="versions per micro-batch")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement")
+    parser.add_argument(
+        "--model-only", action="store_true",
+        help="bytes billed alone, without the emulator (no timings, nothing written to disk)",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
     if arguments.versions < VERSIONS_PER_ITEM * PURCHASE_DAYS:
         parser.error(f"--versions must be at least {VERSIONS_PER_ITEM * PURCHASE_DAYS}")
     configure_logging("WARNING")
-    print(json.dumps(run(arguments.versions, arguments.batch_rows, arguments.repeats)))
+    if arguments.model_only:
+        print(json.dumps(model_only(arguments.versions, arguments.batch_rows)))
+    else:
+        print(json.dumps(run(arguments.versions, arguments.batch_rows, arguments.repeats)))
 
 
 if __name__ == "__main__":

@@ -74,3 +74,25 @@ def test_a_tiny_run_prints_its_figures_as_a_json_last_line(
     assert summary["break_even_reads_per_batch"] is None
     for name in ("baseline_batch_s", "maintained_batch_s", "table_read_s", "view_read_s"):
         assert summary[name] > 0
+
+    # --model-only sizes the same versions without the emulator: the same bytes billed.
+    main(["--versions", str(versions), "--batch-rows", "20", "--model-only"])
+    model = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    billed = [name for name in summary if name.endswith("_bytes") or name.startswith("break_")]
+    assert len(billed) == 9
+    assert {name: model[name] for name in billed} == {name: summary[name] for name in billed}
+    assert model["current_rows"] == summary["current_rows"]
+
+
+def test_the_model_alone_scales_with_the_history_and_bills_the_view_more_past_the_minimum(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    small, large = (VERSIONS_PER_ITEM * PURCHASE_DAYS * n for n in (20, 40))
+    figures = []
+    for versions in (small, large):
+        main(["--versions", str(versions), "--batch-rows", "100", "--model-only"])
+        figures.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert [f["versions"] for f in figures] == [small, large]
+    assert figures[1]["history_bytes"] == 2 * figures[0]["history_bytes"]
+    assert figures[1]["current_bytes"] == 2 * figures[0]["current_bytes"]
+    assert figures[1]["view_read_bytes"] > figures[1]["table_read_bytes"] == MIN_BILLED_BYTES
