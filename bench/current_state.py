@@ -30,6 +30,10 @@ on-demand model (docs/design/architecture.md#current-state-maintained-table-or-v
 Prints a table, then as the last line one JSON object: figures, ratios, and
 ``break_even_reads_per_batch`` (view reads per micro-batch above which the maintained table
 costs fewer bytes).
+
+``--model-only`` computes the bytes billed alone, without the emulator: the same versions are
+generated and sized chunk by chunk, nothing is written to disk (sizes this machine's disk and
+emulator cannot hold).
 """
 
 from __future__ import annotations
