@@ -219,13 +219,7 @@ def test_sigkills_of_every_component_lose_and_duplicate_no_event(
         )
         pipeline.run("db-init", "db", "init")
         pipeline.run("setup-0", "setup")
-        stream_env = pipeline.stream_env(
-            OLIST_MAX_RECORDS_PER_TRIGGER="500",
-            # Spark waits 15 s for a new Python worker to connect back; on a 2-core machine
-            # shared with other test runs (load 30) a worker start takes longer, and the query
-            # fails at every restart for the machine's sake, not the pipeline's.
-            PYSPARK_SUBMIT_ARGS="--conf spark.python.authenticate.socketTimeout=180s pyspark-shell",
-        )
+        stream_env = pipeline.stream_env(OLIST_MAX_RECORDS_PER_TRIGGER="500")
         producer_port = free_port()
 
         def start_api(name: str) -> subprocess.Popen[bytes]:
