@@ -25,6 +25,7 @@ Nothing here runs in production; Kubernetes starts the same commands with the sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -55,6 +56,8 @@ PROJECT = "olist-local"
 """Google Cloud project id of every local run (the emulators accept any)."""
 DEFAULT_BUCKET = "olist-lake"
 DEFAULT_DATASET = "olist"
+SERVERS = ("postgres", "pubsub", "gcs", "bigquery")
+"""Servers :meth:`LocalPipeline.kill_server` and :meth:`LocalPipeline.restart_server` know."""
 
 _Server = TypeVar("_Server")
 
@@ -138,11 +141,20 @@ class LocalPipeline:
 
     # Servers: start_* starts one (stopped by close()), use_* takes one that runs already.
 
-    def start_postgres(self, data_dir: Path | None = None) -> LocalPostgres:
-        """A PostgreSQL server (data in ``data_dir``, or a temporary one): the source database."""
+    def start_postgres(
+        self, data_dir: Path | None = None, server_options: tuple[str, ...] = ()
+    ) -> LocalPostgres:
+        """A PostgreSQL server (data in ``data_dir``, or a temporary one): the source database.
+
+        ``server_options`` are extra ``name=value`` settings (e.g. ``synchronous_commit=on``:
+        the local server commits asynchronously, so a kill can lose the last ~200 ms of
+        commits, which a crash test must not mistake for the pipeline's doing).
+        """
         from emulators.postgres import LocalPostgres
 
-        self.postgres = self._stack.enter_context(LocalPostgres(data_dir=data_dir))
+        self.postgres = self._stack.enter_context(
+            LocalPostgres(data_dir=data_dir, server_options=server_options)
+        )
         self.use_database(self.postgres.dsn)
         return self.postgres
 
@@ -207,19 +219,97 @@ class LocalPipeline:
         self.start_gcs()
         self.start_bigquery(data_dir=bigquery_data_dir)
 
-    def start_api(self, timeout: float = 60.0) -> str:
-        """``olist api`` on a free port (log ``api``); returns its URL, also ``OLIST_API_URL``.
+    def start_api(self, timeout: float = 60.0, port: int | None = None, name: str = "api") -> str:
+        """``olist api`` on ``port`` (default: a free one), output in log ``name``; returns its
+        URL, also ``OLIST_API_URL``. Give the port of a killed API to restart it where its
+        clients look for it.
 
         Authentication stays on: a random key, given to the producer through the same
         ``OLIST_API_KEY`` (unless the caller set one).
         """
         self.variables.setdefault("OLIST_API_KEY", secrets.token_urlsafe(24))
-        port = free_port()
-        process = self.start("api", "api", OLIST_API_PORT=str(port))
+        port = port or free_port()
+        process = self.start(name, "api", OLIST_API_PORT=str(port))
         wait_for_port(port, timeout=timeout, process=process)
         url = f"http://127.0.0.1:{port}"
         self.variables["OLIST_API_URL"] = url
         return url
+
+    # Server crashes: SIGKILL a server, then start it again on the same port and data.
+
+    def kill_server(self, name: str) -> None:
+        """SIGKILL server ``name`` (one of :data:`SERVERS`) and every process of it, as an
+        out-of-memory kill or a lost node would: nothing is flushed or shut down cleanly."""
+        from harness.postgres_crash import kill_postgres
+
+        if name == "postgres":
+            postgres = self._require(self.postgres, "PostgreSQL (start_postgres)")
+            assert postgres.data_dir is not None
+            kill_postgres(postgres.data_dir)
+            return
+        server = self._started_emulator(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.stop()  # reaps the killed process; keeps the data of a server started with a dir
+
+    def restart_server(self, name: str) -> None:
+        """Start server ``name`` again on the port and with the data it had.
+
+        PostgreSQL, fake-gcs-server and the BigQuery emulator (when started with a
+        ``data_dir``) find their data again; the Pub/Sub emulator keeps nothing (it has no
+        persistence at all), so its topics, subscriptions and unacknowledged messages are gone:
+        run ``olist setup`` and replay from the producer's side afterwards.
+        """
+        from emulators.bigquery import BigQueryEmulator
+        from emulators.gcs import FakeGcsServer
+        from emulators.postgres import LocalPostgres
+        from emulators.pubsub import PubSubEmulator
+
+        if name == "postgres":
+            old = self._require(self.postgres, "PostgreSQL (start_postgres)")
+            self.postgres = self._stack.enter_context(
+                LocalPostgres(
+                    data_dir=old.data_dir, port=old.port, server_options=old.server_options
+                )
+            )
+        elif name == "pubsub":
+            pubsub = self._require(self.pubsub, "the Pub/Sub emulator")
+            self.pubsub = self._stack.enter_context(PubSubEmulator(port=pubsub.port))
+        elif name == "gcs":
+            gcs = self._require(self.gcs, "a Cloud Storage server")
+            self.gcs = self._stack.enter_context(
+                FakeGcsServer(port=gcs.port, filesystem_root=gcs.filesystem_root)
+            )
+        elif name == "bigquery":
+            bigquery = self._require(self.bigquery, "the BigQuery emulator")
+            if bigquery.data_dir is None:
+                raise ServerMissing(
+                    "the BigQuery emulator keeps its tables in memory: start_bigquery(data_dir=...)"
+                    " to restart it with its tables"
+                )
+            self.bigquery = self._stack.enter_context(
+                BigQueryEmulator(
+                    gcs_root=bigquery.gcs_root,
+                    rest_port=bigquery.rest_port,
+                    grpc_port=bigquery.grpc_port,
+                    data_dir=bigquery.data_dir,
+                )
+            )
+        else:
+            raise ValueError(f"no server {name!r}: expected one of {', '.join(SERVERS)}")
+
+    def _started_emulator(self, name: str) -> PubSubEmulator | FakeGcsServer | BigQueryEmulator:
+        servers: dict[str, PubSubEmulator | FakeGcsServer | BigQueryEmulator | None] = {
+            "pubsub": self.pubsub,
+            "gcs": self.gcs,
+            "bigquery": self.bigquery,
+        }
+        if name not in servers:
+            raise ValueError(f"no server {name!r}: expected one of {', '.join(SERVERS)}")
+        server = servers[name]
+        if server is None:
+            raise ServerMissing(f"this step needs server {name}; the pipeline has none")
+        return server
 
     # Processes: every one is `olist <arguments>` with env + the keyword variables.
 
