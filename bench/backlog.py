@@ -131,7 +131,7 @@ def _megabytes(sizes: dict[str, int]) -> dict[str, int]:
     return {kind: round(size / 2**20) for kind, size in sorted(sizes.items())}
 
 
-JOB_ATTEMPTS = 3
+JOB_ATTEMPTS = 5
 
 
 def _attempts(pipeline: LocalPipeline, attempts: int) -> Iterator[int]:
