@@ -119,8 +119,11 @@ def _process_kind(pid: int) -> str:
     return "other"
 
 
-def publish(host: str, topic: str, count: int, days: int, json_path: Path, first: int = 0) -> float:
-    """Publish the events (and write them as JSON Lines for the baseline); returns seconds."""
+def publish(
+    host: str, topic: str, count: int, days: int, json_path: Path | None, first: int = 0
+) -> float:
+    """Publish the events (and write them as JSON Lines for the baseline, unless
+    ``json_path`` is ``None``); returns seconds."""
     from google.cloud import pubsub_v1
 
     os.environ["PUBSUB_EMULATOR_HOST"] = host
@@ -131,7 +134,7 @@ def publish(host: str, topic: str, count: int, days: int, json_path: Path, first
     futures = []
     batch: list[bytes] = []
     batch_first = first + 1  # source sequences start at 1
-    with open(json_path, "wb") as lines:
+    with open(json_path or os.devnull, "wb") as lines:
         for sequence, event in enumerate(events(count, days, first), start=first + 1):
             batch.append(event)
             lines.write(event + b"\n")
@@ -145,7 +148,7 @@ def publish(host: str, topic: str, count: int, days: int, json_path: Path, first
 
 
 def publish_in_child(
-    host: str, topic: str, count: int, days: int, json_path: Path, first: int = 0
+    host: str, topic: str, count: int, days: int, json_path: Path | None, first: int = 0
 ) -> float:
     """:func:`publish` in a child process, so its memory is not the job's; returns seconds."""
     import multiprocessing

@@ -36,6 +36,14 @@ from streaming.bigquery_loader import BigQueryTable
 from streaming.event_sink import IdempotentEventSink
 from streaming.lake_writer import LakeWriter, WrittenObject
 from streaming.partition_stream import PartitionStream
+from streaming.payload_chunks import (
+    CHUNK_INDEX,
+    CHUNK_OF,
+    DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
+    PayloadJoiner,
+    chunk_bytes_for,
+    chunked_payloads,
+)
 from streaming.validation import EVENT_COLUMN, REASON_COLUMN
 
 log = logging.getLogger(__name__)
@@ -116,22 +124,26 @@ LAKE_KIND = "_lake_rejected"
 LAKE_DATE = "_lake_date"
 
 
-def distributed_by_partition(columns: DataFrame) -> DataFrame:
+def distributed_by_partition(
+    columns: DataFrame, chunk_bytes: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH // 10_000
+) -> DataFrame:
     """The batch's rows grouped by (kind, partition date) into tasks, sorted within each task.
 
     Every partition date of a kind then lands in one task only, and arrives there as one
     contiguous run: the task writes one object per date per batch (until a size limit)
     instead of one per date per task, and streams its input (Spark sorts with spilling, the
     task holds one open file). A backfill touching hundreds of dates writes hundreds of
-    objects, not hundreds per task.
+    objects, not hundreds per task. Raw payloads cross in chunks of ``chunk_bytes`` at most,
+    each payload's in order (:mod:`streaming.payload_chunks`).
     """
     rejected = F.col("reason").isNotNull()
     date = F.when(rejected, F.col("rejected_date")).otherwise(F.col(PARTITION_FIELD))
     return (
-        columns.withColumn(LAKE_KIND, rejected)
+        chunked_payloads(columns, chunk_bytes, rejected)
+        .withColumn(LAKE_KIND, rejected)
         .withColumn(LAKE_DATE, date)
         .repartition(LAKE_KIND, LAKE_DATE)
-        .sortWithinPartitions(LAKE_KIND, LAKE_DATE)
+        .sortWithinPartitions(LAKE_KIND, LAKE_DATE, CHUNK_OF, CHUNK_INDEX)
     )
 
 
@@ -171,12 +183,14 @@ class LakeTask:
             )
         }
         first_reason = None
+        payloads = PayloadJoiner()
         for batch in batches:
-            events, rejected = _split(pa.Table.from_batches([batch]))
+            events, rejected = _split(payloads.join(pa.Table.from_batches([batch])))
             streams["events"].write(events)
             streams["rejected"].write(rejected)
             if first_reason is None and rejected.num_rows:
                 first_reason = rejected.column("reason")[0].as_py()
+        payloads.close()
         rows = [
             {**vars(item), "kind": kind, "first_reason": first_reason}
             for kind, stream in streams.items()
@@ -199,6 +213,7 @@ class BatchWriter:
         on_batch: Callable[[BatchOutcome], None] | None = None,
         late_after: dt.timedelta = dt.timedelta(hours=24),
         on_batch_start: Callable[[int], None] | None = None,
+        payload_bytes_per_arrow_batch: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
     ) -> None:
         self.events_lake = events_lake
         self.rejected_lake = rejected_lake
@@ -208,6 +223,7 @@ class BatchWriter:
         self.on_batch = on_batch
         self.late_after = late_after
         self.on_batch_start = on_batch_start
+        self.payload_bytes_per_arrow_batch = payload_bytes_per_arrow_batch
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -218,8 +234,16 @@ class BatchWriter:
         # restarts batch ids at 0 and must not touch an earlier run's data.
         query_id = self.query_id()
         task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id)
+        rows_per_arrow_batch = int(
+            frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+            or "10000"
+        )
+        chunk_bytes = chunk_bytes_for(
+            self.payload_bytes_per_arrow_batch,
+            rows_per_arrow_batch if rows_per_arrow_batch > 0 else 10_000,
+        )
         reports = (
-            distributed_by_partition(batch_columns(frame, batch_id))
+            distributed_by_partition(batch_columns(frame, batch_id), chunk_bytes)
             .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
             .collect()
         )
