@@ -42,6 +42,7 @@ COPY harness/ harness/
 COPY olist_cli/ olist_cli/
 COPY bench/ bench/
 COPY health/ health/
+COPY analytics/ analytics/
 RUN uv build --wheel --out-dir /wheels .
 
 FROM uv AS env-api
@@ -67,15 +68,15 @@ RUN mkdir -p /var/lib/olist/producer \
     && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl
 
 # The Google clients (Pub/Sub, Cloud Storage, BigQuery) and nothing else: `olist health` reads
-# every stage with them, `olist setup` creates the resources with the same three; the build
-# fails if either command's code needs a package health.lock does not hold.
+# every stage with them, `olist setup` creates the resources and the analytics views with the
+# same three; the build fails if either command's code needs a package health.lock does not hold.
 FROM uv AS env-health
 COPY requirements/health.lock /tmp/role.lock
 COPY --from=wheel /wheels /wheels
 RUN uv venv /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/role.lock \
     && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl \
-    && /opt/venv/bin/python -c "import health.run, health.checks, producer.pubsub_admin, streaming.resources, streaming.bigquery_loader, schemas.warehouse, google.cloud.bigquery, google.cloud.storage"
+    && /opt/venv/bin/python -c "import health.run, health.checks, producer.pubsub_admin, streaming.resources, streaming.bigquery_loader, schemas.warehouse, analytics.views, google.cloud.bigquery, google.cloud.storage"
 
 FROM uv AS env-emulators
 COPY requirements/emulators.lock /tmp/role.lock
