@@ -28,10 +28,17 @@ CHARTS = (
     "chart-monthly",
     "chart-categories",
     "chart-delay",
+    "chart-state-map",
     "chart-states",
     "chart-areas",
     "chart-payments",
 )
+BRAZILIAN_STATES = (
+    *("AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA"),
+    *("PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"),
+)
+NO_ORDERS_GREY = "#e5e7eb"
+"""The map's area colour (assets/dashboard.html) of a state without orders."""
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
@@ -93,6 +100,32 @@ def test_dashboard_opens_offline_and_draws_every_chart_with_data(
     # Nothing wider than the screen: a phone scrolls down, never sideways.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= VIEWPORTS[viewport]["width"]
+    page.close()
+
+
+def test_state_map_draws_brazil_and_colours_the_states_with_orders_by_revenue(
+    browser: Browser, dashboard_file: Path
+) -> None:
+    page, errors = _open(browser, dashboard_file, "laptop")
+    drawn = page.evaluate(
+        """() => {
+          const chart = echarts.getInstanceByDom(document.getElementById("chart-state-map"));
+          const map = echarts.getMap("brazil").geoJson.features.map((f) => f.properties.name);
+          const fills = [...document.querySelectorAll("#chart-state-map svg path")]
+            .map((p) => p.getAttribute("fill"));
+          return { map, states: DATA.states.map((r) => r.customer_state),
+                   data: chart.getOption().series[0].data.length, fills };
+        }"""
+    )
+    assert errors == []
+    assert sorted(drawn["map"]) == sorted(BRAZILIAN_STATES)
+    assert drawn["states"] and set(drawn["states"]) <= set(drawn["map"])
+    assert drawn["data"] == len(drawn["states"])
+    # One path per state at least (islands add more); states with orders get the revenue
+    # scale's colours, those without keep the grey area colour.
+    assert len(drawn["fills"]) >= 27
+    coloured = set(drawn["fills"]) - {NO_ORDERS_GREY, None, "none", "transparent"}
+    assert len(coloured) >= min(3, len(set(drawn["states"])))
     page.close()
 
 
