@@ -158,6 +158,7 @@ def test_serve_answers_with_the_page_and_rebuilds_it_on_the_interval(
     page = get_text(f"http://127.0.0.1:{port}/")
     assert '<meta http-equiv="refresh" content="2">' in page
     assert 'data-kpi="revenue"' in page
+    assert get_text(f"http://127.0.0.1:{port}/healthz") == "ok\n"  # the Deployment's probes
     first_build = (tmp_path / "index.html").stat().st_mtime_ns
     wait_until(
         lambda: (tmp_path / "index.html").stat().st_mtime_ns != first_build,
