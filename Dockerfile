@@ -5,6 +5,7 @@
 #   docker build --target db        -t olist-db:0.1.0 .         olist generate, simulate
 #   docker build --target producer  -t olist-producer:0.1.0 .   olist produce, pubsub init
 #   docker build --target health    -t olist-health:0.1.0 .     olist health, olist setup
+#   docker build --target analytics -t olist-analytics:0.1.0 .  export-dimensions, create-views, dashboard
 #   docker build --target stream    -t olist-stream:0.1.0 .     the Spark job (driver + executors)
 #   docker build --target emulators -t olist-emulators:0.1.0 .  bqemulator (overlays/local, compose)
 #   docker build --target stream-gcs --build-arg GCS_CONNECTOR_SHA256=<sha256> \
@@ -42,6 +43,7 @@ COPY harness/ harness/
 COPY olist_cli/ olist_cli/
 COPY bench/ bench/
 COPY health/ health/
+COPY analytics/ analytics/
 RUN uv build --wheel --out-dir /wheels .
 
 FROM uv AS env-api
@@ -67,15 +69,27 @@ RUN mkdir -p /var/lib/olist/producer \
     && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl
 
 # The Google clients (Pub/Sub, Cloud Storage, BigQuery) and nothing else: `olist health` reads
-# every stage with them, `olist setup` creates the resources with the same three; the build
-# fails if either command's code needs a package health.lock does not hold.
+# every stage with them, `olist setup` creates the resources and the analytics views with the
+# same three; the build fails if either command's code needs a package health.lock does not hold.
 FROM uv AS env-health
 COPY requirements/health.lock /tmp/role.lock
 COPY --from=wheel /wheels /wheels
 RUN uv venv /opt/venv \
     && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/role.lock \
     && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl \
-    && /opt/venv/bin/python -c "import health.run, health.checks, producer.pubsub_admin, streaming.resources, streaming.bigquery_loader, schemas.warehouse, google.cloud.bigquery, google.cloud.storage"
+    && /opt/venv/bin/python -c "import health.run, health.checks, producer.pubsub_admin, streaming.resources, streaming.bigquery_loader, schemas.warehouse, analytics.views, google.cloud.bigquery, google.cloud.storage"
+
+# Arrow, asyncpg and the BigQuery and Cloud Storage clients (requirements/analytics.lock):
+# `olist export-dimensions` (PostgreSQL COPY -> Parquet -> Cloud Storage -> BigQuery),
+# `olist create-views`, `olist dashboard`; no Spark, pandas or numpy (tests/packaging/).
+FROM uv AS env-analytics
+COPY requirements/analytics.lock /tmp/role.lock
+COPY --from=wheel /wheels /wheels
+RUN mkdir -p /var/lib/olist/dashboard \
+    && uv venv /opt/venv \
+    && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/role.lock \
+    && uv pip install --python /opt/venv/bin/python --no-deps /wheels/*.whl \
+    && /opt/venv/bin/python -c "import analytics.export_dimensions, analytics.views, analytics.dashboard.serve, analytics.dashboard.build, pyarrow.parquet, asyncpg"
 
 FROM uv AS env-emulators
 COPY requirements/emulators.lock /tmp/role.lock
@@ -153,6 +167,17 @@ FROM runtime AS health
 LABEL org.opencontainers.image.title="olist-health"
 COPY --from=env-health /opt/venv /opt/venv
 CMD ["health"]
+
+# The analytics CronJob (`olist export-dimensions --create-views`) and the dashboard
+# Deployment (`olist dashboard --serve`, port 8050, page built into /var/lib/olist/dashboard).
+FROM runtime AS analytics
+LABEL org.opencontainers.image.title="olist-analytics"
+COPY --from=env-analytics /opt/venv /opt/venv
+# The page's folder (a volume in Kubernetes and compose; the root file system stays read-only).
+COPY --chown=10001:10001 --from=env-analytics /var/lib/olist/dashboard /var/lib/olist/dashboard
+ENV OLIST_DASHBOARD_DIR=/var/lib/olist/dashboard
+EXPOSE 8050
+CMD ["dashboard", "--serve"]
 
 # The BigQuery emulator the tests use (bqemulator on DuckDB), its extensions in a read-only
 # HOME prepared at build time; load jobs read gs:// objects from BQEMU_GCS_LOCAL_ROOT, the

@@ -22,6 +22,11 @@ def export_dimensions_command(
     table: list[str] | None = typer.Option(
         None, help=f"Only these tables (repeatable): {_TABLE_NAMES}."
     ),
+    create_views: bool = typer.Option(
+        False,
+        "--create-views",
+        help="Then create or replace the views, as `olist create-views` (the CronJob's run).",
+    ),
 ) -> None:
     """Copy the dimension tables from PostgreSQL to Cloud Storage and load them into BigQuery."""
     from analytics.export_dimensions import export_dimensions
@@ -37,6 +42,8 @@ def export_dimensions_command(
             f"{exported.table:<12} {count(exported.rows):>9} rows  {files} -> "
             f"{exported.bigquery_table}  ({exported.seconds:.1f} s)"
         )
+    if create_views:
+        create_views_command()
 
 
 @app.command("create-views")
@@ -53,18 +60,23 @@ def create_views_command() -> None:
 
 @app.command("dashboard")
 def dashboard_command(
-    out: Path = typer.Option(Path(".local/dashboard"), help="Folder of the built index.html."),
+    out: Path | None = typer.Option(
+        None, help="Folder of the built index.html [default: OLIST_DASHBOARD_DIR]."
+    ),
     serve: bool = typer.Option(False, help="Serve the folder and rebuild it on an interval."),
-    port: int = typer.Option(8050, help="With --serve: the HTTP port."),
+    port: int | None = typer.Option(
+        None, help="With --serve: the HTTP port [default: OLIST_DASHBOARD_PORT]."
+    ),
 ) -> None:
     """Build the dashboard (one self-contained HTML file) from the views in BigQuery."""
     from analytics.dashboard.build import build_dashboard
     from analytics.settings import AnalyticsSettings
 
     settings = AnalyticsSettings()
+    folder = out or settings.dashboard_dir
     if serve:
         from analytics.dashboard.serve import serve_dashboard
 
-        serve_dashboard(settings, out, port)
+        serve_dashboard(settings, folder, port or settings.dashboard_port)
         return
-    print(build_dashboard(settings, out))
+    print(build_dashboard(settings, folder))

@@ -7,6 +7,8 @@ convention ``STORAGE_EMULATOR_HOST``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -42,4 +44,18 @@ class AnalyticsSettings(LoggingSettings):
         default=60.0,
         gt=0,
         description="`olist dashboard --serve`: seconds between two rebuilds from BigQuery.",
+    )
+    dashboard_dir: Path = Field(
+        default=Path(".local/dashboard"),
+        description="`olist dashboard`: folder of the built index.html (`--out` overrides).",
+    )
+    dashboard_host: str = Field(
+        default="127.0.0.1",
+        description="`olist dashboard --serve`: address to listen on (0.0.0.0 in a container).",
+    )
+    dashboard_port: int = Field(
+        default=8050,
+        ge=1,
+        le=65535,
+        description="`olist dashboard --serve`: HTTP port (`--port` overrides).",
     )

@@ -1,10 +1,14 @@
-"""``olist views``: the SQL files of ``analytics/views/`` as BigQuery views, created or replaced.
+"""``olist create-views``: the SQL files of ``analytics/views/`` as BigQuery views and functions.
 
-Each file ``NN_<view>.sql`` holds one ``CREATE OR REPLACE VIEW`` statement for ``<view>``,
-under a header comment saying which question it answers (``-- Question:``) and how to filter
-it by partition (``-- Partition filter:``). ``${project}`` and ``${dataset}`` stand for where the
-events are; files run in name order, so a view comes after the views it reads (``00_order_items``,
-the base of all, reads ``order_items_current``, the current state the streaming job keeps).
+Each file ``NN_<view>.sql`` holds, under a header comment saying which question it answers
+(``-- Question:``) and how to read it with a partition filter (``-- Partition filter:``), one
+``CREATE OR REPLACE VIEW`` statement for ``<view>`` and, for every view that can be limited to a
+range of purchase dates, a ``CREATE OR REPLACE TABLE FUNCTION <view>_between(start_date DATE,
+end_date DATE)`` holding its query; the view is then that function over every date. Statements
+end with ``;`` and run one by one in file order. ``${project}`` and ``${dataset}`` stand for
+where the events are; files run in name order, so a view comes after the views it reads
+(``00_order_items``, the base of all, reads ``order_items_current``, the current state the
+streaming job keeps, and ``order_items_between`` is the one filter on its partition column).
 Views read the ``dim_*`` tables too: the missing ones are created empty first, so the views
 exist before the first ``olist export-dimensions``.
 """
@@ -27,6 +31,12 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 _FILE_NAME = re.compile(r"^\d\d_(?P<view>[a-z_]+)\.sql$")
+_TABLE_FUNCTION = re.compile(
+    r"CREATE OR REPLACE TABLE FUNCTION `\$\{project\}\.\$\{dataset\}\.(?P<name>\w+)`\("
+    r"\s*start_date DATE, end_date DATE\s*\) AS \("
+)
+FUNCTION_SUFFIX = "_between"
+"""``<view>_between(start_date, end_date)``: the view's query limited to those purchase dates."""
 
 
 class ViewFileError(ValueError):
@@ -43,9 +53,27 @@ class ViewDefinition:
     partition_filter: str
     sql: str
 
+    @property
+    def function(self) -> str | None:
+        """The name of the view's date-range table function, if the file defines one."""
+        return f"{self.name}{FUNCTION_SUFFIX}" if _TABLE_FUNCTION.search(self.sql) else None
+
     def statement(self, project: str, dataset: str) -> str:
-        """The ``CREATE OR REPLACE VIEW`` statement for ``project.dataset``."""
+        """The file's SQL for ``project.dataset`` (one or more statements ending with ``;``)."""
         return Template(self.sql).substitute(project=project, dataset=dataset)
+
+    def statements(self, project: str, dataset: str) -> list[str]:
+        """The file's statements for ``project.dataset``, one per query job, in file order."""
+        statements, lines = [], []
+        for line in self.statement(project, dataset).splitlines():
+            code = not line.lstrip().startswith("--")
+            lines.append(line.removesuffix(";") if code else line)
+            if code and line.rstrip().endswith(";"):
+                statements.append("\n".join(lines).strip())
+                lines = []
+        if "\n".join(lines).strip():
+            statements.append("\n".join(lines).strip())
+        return statements
 
 
 def _header_entry(sql: str, label: str, file_name: str) -> str:
@@ -73,9 +101,19 @@ def view_definitions() -> list[ViewDefinition]:
             raise ViewFileError(f"{entry.name}: expected NN_<view_name>.sql")
         sql = entry.read_text()
         name = match["view"]
-        if f"VIEW `${{project}}.${{dataset}}.{name}` AS" not in sql:
+        if sql.count(f"CREATE OR REPLACE VIEW `${{project}}.${{dataset}}.{name}` AS") != 1:
             raise ViewFileError(
                 f"{entry.name}: expected CREATE OR REPLACE VIEW `${{project}}.${{dataset}}.{name}`"
+            )
+        functions = [match["name"] for match in _TABLE_FUNCTION.finditer(sql)]
+        if sql.count("TABLE FUNCTION") != len(functions) or functions not in (
+            [],
+            [f"{name}{FUNCTION_SUFFIX}"],
+        ):
+            raise ViewFileError(
+                f"{entry.name}: expected at most one CREATE OR REPLACE TABLE FUNCTION "
+                f"`${{project}}.${{dataset}}.{name}{FUNCTION_SUFFIX}`(start_date DATE, "
+                f"end_date DATE), found {functions or 'a malformed one'}"
             )
         definitions.append(
             ViewDefinition(
@@ -109,6 +147,7 @@ def create_views(settings: AnalyticsSettings) -> list[str]:
         create_missing_dimension_tables(client, project, dataset)
         names = []
         for view in view_definitions():
-            client.query(view.statement(project, dataset)).result()
+            for statement in view.statements(project, dataset):
+                client.query(statement).result()
             names.append(view.name)
         return names

@@ -2,10 +2,12 @@
 
 The Pub/Sub topic, subscriptions and dead-letter policy (what ``olist pubsub init`` does), the
 lake bucket, the BigQuery dataset and both tables (:func:`streaming.resources.
-create_sink_resources`). Idempotent; against emulators (``PUBSUB_EMULATOR_HOST``,
-``STORAGE_EMULATOR_HOST``, ``OLIST_BIGQUERY_API_ENDPOINT``) or the real services with
-Application Default Credentials, from the same ``OLIST_*`` variables the producer and the job
-read. The streaming job only checks these exist (:mod:`streaming.preflight`).
+create_sink_resources`), then the analytics views and their date-range table functions,
+created or replaced (:func:`analytics.views.create_views`, what ``olist create-views`` does).
+Idempotent; against emulators (``PUBSUB_EMULATOR_HOST``, ``STORAGE_EMULATOR_HOST``,
+``OLIST_BIGQUERY_API_ENDPOINT``) or the real services with Application Default Credentials,
+from the same ``OLIST_*`` variables the producer and the job read. The streaming job only checks
+these exist (:mod:`streaming.preflight`).
 
 Exit codes: 0 everything exists, 1 a resource could not be created (one ``error:`` line), 2
 invalid settings.
@@ -23,11 +25,13 @@ EXIT_BAD_SETTINGS = 2
 
 @app.command("setup")
 def setup() -> None:
-    """Create the Pub/Sub topic and subscriptions, the lake bucket and the BigQuery tables."""
+    """Create the Pub/Sub topic and subscriptions, the lake bucket, BigQuery tables and views."""
     from google.api_core.exceptions import GoogleAPICallError
     from pydantic import ValidationError
     from requests.exceptions import RequestException
 
+    from analytics.settings import AnalyticsSettings
+    from analytics.views import create_views
     from producer.errors import TerminalError
     from producer.pubsub_admin import init_pubsub
     from producer.settings import PubSubSettings
@@ -37,19 +41,21 @@ def setup() -> None:
     try:
         pubsub_settings = PubSubSettings()
         stream_settings = StreamSettings()
+        analytics_settings = AnalyticsSettings()
     except ValidationError as error:
         typer.echo(f"error: invalid configuration:\n{error}", err=True)
         raise typer.Exit(EXIT_BAD_SETTINGS) from error
     try:
         init_pubsub(pubsub_settings)
         created = create_sink_resources(stream_settings)
+        views = create_views(analytics_settings)
     except TerminalError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_FAILED) from error
     except (GoogleAPICallError, RequestException) as error:
         first_line = (str(error).strip().splitlines() or [""])[0]
         typer.echo(
-            f"error: could not create the bucket or the BigQuery tables: "
+            f"error: could not create the bucket or the BigQuery tables and views: "
             f"{type(error).__name__}: {first_line}",
             err=True,
         )
@@ -62,3 +68,5 @@ def setup() -> None:
         *created,
     ):
         typer.echo(f"ready {name}")
+    dataset = f"{analytics_settings.gcp_project}.{analytics_settings.bigquery_dataset}"
+    typer.echo(f"ready {len(views)} views in {dataset}: {', '.join(views)}")

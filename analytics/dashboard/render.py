@@ -19,6 +19,10 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 ECHARTS = ASSETS / "echarts-6.1.0.min.js"
 """Apache ECharts 6.1.0 (npm package ``echarts``, ``dist/echarts.min.js``; Apache-2.0, licence
 in ``assets/echarts-LICENSE.txt``)."""
+BRAZIL_STATES = ASSETS / "brazil-states.json"
+"""Brazil's 27 federative units as GeoJSON (``properties.name`` = the code customer_state holds),
+simplified from Natural Earth (public domain; source and licence in
+``assets/brazil-states-LICENSE.txt``), registered with ECharts as the map ``brazil``."""
 
 KPI_TILES: tuple[tuple[str, str, Any], ...] = (
     ("revenue", "Revenue", formatting.brl),
@@ -97,6 +101,7 @@ def render_dashboard(
         "__TILES__": _tiles(data.kpis),
         "__SELLERS__": _seller_table(data.panels["sellers"]),
         "__DATA__": payload,
+        "__BRAZIL_STATES__": BRAZIL_STATES.read_text().strip().replace("</", "<\\/"),
     }
     for token, value in replacements.items():
         page = page.replace(token, value)

@@ -10,6 +10,8 @@ the view's columns; ``KEYS[view]`` are the ones that identify a row.
 
 from __future__ import annotations
 
+import datetime
+
 BASE = """
 WITH items AS (
   SELECT e.*,
@@ -222,6 +224,17 @@ RELATIVE_TOLERANCE = 1e-9
 against PostgreSQL's numeric or double precision, equal to this relative tolerance."""
 
 
-def source_query(view: str) -> str:
-    """The whole PostgreSQL query of ``view`` (a body starting with a comma adds CTEs)."""
-    return BASE + SOURCE_QUERIES[view]
+def source_query(view: str, between: tuple[datetime.date, datetime.date] | None = None) -> str:
+    """The whole PostgreSQL query of ``view`` (a body starting with a comma adds CTEs);
+    with ``between``, over the items purchased on those São Paulo dates only (what the view's
+    ``<view>_between`` table function answers)."""
+    base = BASE
+    if between is not None:
+        start, end = (day.isoformat() for day in between)
+        base = BASE.replace(
+            "FROM olist.order_events AS e",
+            "FROM olist.order_events AS e WHERE (order_purchase_timestamp AT TIME ZONE "
+            f"'America/Sao_Paulo')::date BETWEEN DATE '{start}' AND DATE '{end}'",
+        )
+        assert base != BASE, "the base query no longer reads olist.order_events AS e"
+    return base + SOURCE_QUERIES[view]

@@ -28,10 +28,17 @@ CHARTS = (
     "chart-monthly",
     "chart-categories",
     "chart-delay",
+    "chart-state-map",
     "chart-states",
     "chart-areas",
     "chart-payments",
 )
+BRAZILIAN_STATES = (
+    *("AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA"),
+    *("PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"),
+)
+NO_ORDERS_GREY = "#e5e7eb"
+"""The map's area colour (assets/dashboard.html) of a state without orders."""
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
@@ -96,6 +103,35 @@ def test_dashboard_opens_offline_and_draws_every_chart_with_data(
     page.close()
 
 
+def test_state_map_draws_brazil_and_colours_the_states_with_orders_by_revenue(
+    browser: Browser, dashboard_file: Path
+) -> None:
+    page, errors = _open(browser, dashboard_file, "laptop")
+    drawn = page.evaluate(
+        """() => {
+          const chart = echarts.getInstanceByDom(document.getElementById("chart-state-map"));
+          const map = echarts.getMap("brazil").geoJson.features.map((f) => f.properties.name);
+          const fills = [...document.querySelectorAll("#chart-state-map svg path")]
+            .map((p) => p.getAttribute("fill"));
+          // ECharts lists every region of the map; those with a value are the data.
+          const valued = chart.getOption().series[0].data
+            .filter((d) => typeof d.value === "number" && !Number.isNaN(d.value));
+          return { map, states: DATA.states.map((r) => r.customer_state),
+                   data: valued.length, fills };
+        }"""
+    )
+    assert errors == []
+    assert sorted(drawn["map"]) == sorted(BRAZILIAN_STATES)
+    assert drawn["states"] and set(drawn["states"]) <= set(drawn["map"])
+    assert drawn["data"] == len(drawn["states"])
+    # One path per state at least (islands add more); states with orders get the revenue
+    # scale's colours, those without keep the grey area colour.
+    assert len(drawn["fills"]) >= 27
+    coloured = set(drawn["fills"]) - {NO_ORDERS_GREY, None, "none", "transparent"}
+    assert len(coloured) >= min(3, len(set(drawn["states"])))
+    page.close()
+
+
 def test_kpi_tiles_show_the_figures_of_the_kpis_view(
     analytics_warehouse: AnalyticsWarehouse, browser: Browser, dashboard_file: Path
 ) -> None:
@@ -125,6 +161,7 @@ def test_serve_answers_with_the_page_and_rebuilds_it_on_the_interval(
     page = get_text(f"http://127.0.0.1:{port}/")
     assert '<meta http-equiv="refresh" content="2">' in page
     assert 'data-kpi="revenue"' in page
+    assert get_text(f"http://127.0.0.1:{port}/healthz") == "ok\n"  # the Deployment's probes
     first_build = (tmp_path / "index.html").stat().st_mtime_ns
     wait_until(
         lambda: (tmp_path / "index.html").stat().st_mtime_ns != first_build,

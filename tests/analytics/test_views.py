@@ -75,6 +75,39 @@ def test_view_equals_the_figures_computed_on_the_source_database(
     assert_rows_match(view, actual, expected)
 
 
+DATE_RANGE_FUNCTIONS = sorted(
+    view.name for view in view_definitions() if view.function and view.name in SOURCE_QUERIES
+)
+
+
+def _middle_months(warehouse: AnalyticsWarehouse) -> tuple[datetime.date, datetime.date]:
+    """Whole calendar months strictly inside the loaded purchase dates (data on both sides)."""
+    (row,) = warehouse.pipeline.query(
+        "SELECT MIN(purchase_date) AS first, MAX(purchase_date) AS last "
+        f"FROM {warehouse.pipeline.table('order_items')}"
+    )
+    start = (row["first"].replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+    after = row["last"].replace(day=1) - datetime.timedelta(days=1)  # end of the month before
+    assert start < after, f"the loaded data spans too few months: {row}"
+    return start, after
+
+
+@pytest.mark.parametrize("view", DATE_RANGE_FUNCTIONS)
+def test_date_range_function_equals_the_source_figures_of_those_purchase_dates(
+    analytics_warehouse: AnalyticsWarehouse, view: str
+) -> None:
+    start, end = _middle_months(analytics_warehouse)
+    function = analytics_warehouse.pipeline.table(f"{view}_between")
+    actual = analytics_warehouse.pipeline.query(
+        f"SELECT * FROM {function}(DATE '{start}', DATE '{end}')"
+    )
+    expected = analytics_warehouse.source(source_query(view, between=(start, end)))
+    assert expected, f"{view}: the source query found nothing between {start} and {end}"
+    everything = analytics_warehouse.source(source_query(view))
+    assert expected != everything, f"{view}: the range {start}..{end} left nothing out"
+    assert_rows_match(view, actual, expected)
+
+
 def test_base_view_holds_every_loaded_item_once(analytics_warehouse: AnalyticsWarehouse) -> None:
     (row,) = analytics_warehouse.pipeline.query(
         "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d, COUNT(DISTINCT order_id) AS o "

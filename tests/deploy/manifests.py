@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings
 
+from analytics.settings import AnalyticsSettings
 from health.settings import HealthSettings
 from producer.settings import ProducerSettings, PubSubSettings
 from source_api.settings import ApiSettings
@@ -29,8 +30,11 @@ K3S = REPOSITORY_ROOT / "deploy" / "k3s"
 SECRET = "<secret>"
 PROJECT_IMAGES = (
     "olist-api", "olist-db", "olist-producer", "olist-health", "olist-stream", "olist-emulators",
+    "olist-analytics",
 )  # fmt: skip
-OLIST_ENTRYPOINT_IMAGES = ("olist-api", "olist-db", "olist-producer", "olist-health")
+OLIST_ENTRYPOINT_IMAGES = (
+    "olist-api", "olist-db", "olist-producer", "olist-health", "olist-analytics",
+)  # fmt: skip
 """Images whose entrypoint is ``olist`` (the Dockerfile's runtime stages): args = subcommand."""
 STREAM_JOB = "/opt/venv/lib/python3.11/site-packages/streaming/job.py"
 """Where the stream image installs streaming/job.py (Dockerfile: Python 3.11 venv)."""
@@ -42,10 +46,14 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "simulate": (DatabaseSettings,),
     "load-csv": (DatabaseSettings,),
     "pubsub init": (PubSubSettings,),
-    "setup": (PubSubSettings, StreamSettings),  # olist_cli/setup.py builds both
+    # olist_cli/setup.py builds all three (the views: AnalyticsSettings, the same variables).
+    "setup": (PubSubSettings, StreamSettings, AnalyticsSettings),
     "produce": (ProducerSettings,),
     "stream": (StreamSettings,),
     "health": (HealthSettings,),
+    "export-dimensions": (AnalyticsSettings,),
+    "create-views": (AnalyticsSettings,),
+    "dashboard": (AnalyticsSettings,),
 }
 """The settings classes of each process (the command that runs it): all read one environment."""
 
@@ -61,6 +69,9 @@ PLATFORM_VARIABLES = {
     "pubsub init": {"PUBSUB_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
     "setup": {"STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
     "health": {"GOOGLE_APPLICATION_CREDENTIALS"},
+    "export-dimensions": {"STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"},
+    "create-views": {"GOOGLE_APPLICATION_CREDENTIALS"},
+    "dashboard": {"GOOGLE_APPLICATION_CREDENTIALS"},
 }
 """Variables besides the settings fields a process may get: the Google clients' conventions
 (emulators, a service-account key file), and Spark's own (its configuration folder, the

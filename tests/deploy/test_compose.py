@@ -59,7 +59,7 @@ def test_every_olist_service_runs_a_real_command_with_settings_of_that_process()
         settings_from(process, variables)
         checked.add(process)
     assert checked == {"api", "db init", "generate", "simulate", "setup", "produce", "stream",
-                       "health"}  # fmt: skip
+                       "health", "export-dimensions", "dashboard"}  # fmt: skip
 
 
 def test_dependencies_wait_for_health_or_completion() -> None:

@@ -14,7 +14,9 @@ with the environment its manifests give it, exactly, but for what only a cluster
 The Jobs include ``olist setup`` (topic, subscriptions, bucket, dataset, tables), without which
 the streaming job refuses to start. It then asserts that every process answers its readiness
 probe (path from the manifest), that the generated orders reach BigQuery exactly once, that one
-run of the ``olist-health`` CronJob's command finds no failure, and that the streaming job
+run of the ``olist-health`` CronJob's command finds no failure, that one run of the
+``olist-export-dimensions`` CronJob's command loads the dimensions and views and the
+``olist-dashboard`` Deployment then answers its readiness probe, and that the streaming job
 stops cleanly on SIGTERM. PostgreSQL and the emulators are the test session's, not the
 overlay's containers.
 """
@@ -66,7 +68,7 @@ def localize(
         elif name == "OLIST_SPARK_MASTER":
             assert value.startswith("k8s://"), value
             value = "local[2]"
-        elif name in ("OLIST_API_HOST", "OLIST_METRICS_HOST"):
+        elif name in ("OLIST_API_HOST", "OLIST_METRICS_HOST", "OLIST_DASHBOARD_HOST"):
             value = "127.0.0.1"
         elif name == "OLIST_TRIGGER_INTERVAL":
             value = "5 seconds"
@@ -115,7 +117,8 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
         if process is not None and kind in ("Job", "CronJob", "Deployment"):
             containers[name] = (container, process)
     assert set(containers) == {*JOB_ORDER, "olist-api", "olist-producer", "olist-simulator",
-                               "olist-stream", "olist-health"}  # fmt: skip
+                               "olist-stream", "olist-health", "olist-export-dimensions",
+                               "olist-dashboard"}  # fmt: skip
     api_port = free_port()
     endpoints = {
         "pubsub-emulator:8085": pubsub_emulator.host,
@@ -141,8 +144,9 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
             local = localize(variables, endpoints, database_url, tmp_path / "volumes")
             if name == "olist-api":
                 local["OLIST_API_PORT"] = str(api_port)
-            elif "OLIST_METRICS_PORT" in local:
-                local["OLIST_METRICS_PORT"] = str(free_port())
+            for port_variable in ("OLIST_METRICS_PORT", "OLIST_DASHBOARD_PORT"):
+                if port_variable in local:
+                    local[port_variable] = str(free_port())
             return local
 
         def arguments_of(name: str) -> list[str]:
@@ -220,6 +224,29 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
                          "component=bigquery check=rows_last_hour status=ok",
                          "component=storage check=lake_rows_last_hour status=ok"):  # fmt: skip
             assert measured in report, report
+
+        # One run of the analytics CronJob (dimensions, then the views), then the dashboard
+        # Deployment: ready once its first build from those views has answered.
+        analytics_environment: dict[str, Any] = environment_of("olist-export-dimensions")
+        pipeline.run(
+            "olist-export-dimensions",
+            *arguments_of("olist-export-dimensions"),
+            timeout=SERVICE_TIMEOUT,
+            **analytics_environment,
+        )
+        dashboard_environment = environment_of("olist-dashboard")
+        dashboard_container, _ = containers["olist-dashboard"]
+        dashboard = pipeline.start(
+            "olist-dashboard", *arguments_of("olist-dashboard"), **dashboard_environment
+        )
+        dashboard_port = int(dashboard_environment["OLIST_DASHBOARD_PORT"])
+        probe_path = dashboard_container.spec["readinessProbe"]["httpGet"]["path"]
+        deadline = time.monotonic() + SERVICE_TIMEOUT
+        while not probe_answers(dashboard_port, probe_path) and time.monotonic() < deadline:
+            assert dashboard.poll() is None, pipeline.log("olist-dashboard")
+            time.sleep(1)
+        assert probe_answers(dashboard_port, "/index.html"), pipeline.log("olist-dashboard")
+        assert pipeline.terminate(dashboard) == 0, pipeline.log("olist-dashboard")
 
         # Kubernetes stops a pod with SIGTERM to its first process: the job stops cleanly.
         assert pipeline.terminate(processes["olist-stream"], timeout=SERVICE_TIMEOUT) == 0

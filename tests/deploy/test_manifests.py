@@ -13,6 +13,7 @@ import re
 import tomllib
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,6 +171,21 @@ def served_paths(process: str) -> set[str]:
                 await server.stop()
 
         return asyncio.run(ask())
+    if process == "dashboard":
+        import tempfile
+        import threading
+
+        from analytics.dashboard.serve import dashboard_server
+
+        with tempfile.TemporaryDirectory() as folder:
+            server = dashboard_server(Path(folder), "127.0.0.1", 0)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            try:
+                return {p for p in candidates if answers(server.server_address[1], p)}
+            finally:
+                server.shutdown()
+                server.server_close()
     if process == "stream":
         from streaming.metrics import StreamStatus
         from streaming.status_server import StatusServer
@@ -191,7 +207,12 @@ def answers(port: int, path: str) -> bool:
     return True
 
 
-PORT_SETTING = {"api": "api_port", "produce": "metrics_port", "stream": "metrics_port"}
+PORT_SETTING = {
+    "api": "api_port",
+    "produce": "metrics_port",
+    "stream": "metrics_port",
+    "dashboard": "dashboard_port",
+}
 
 
 @pytest.mark.parametrize("variant", ["local", "gcp", "local+spark-operator", "gcp+spark-submit"])
@@ -211,6 +232,7 @@ def test_probes_ask_the_port_and_paths_each_process_serves_with_its_settings(
             "health",
             "generate",
             "simulate",
+            "export-dimensions",
         }:
             assert probes == [], f"{container.workload} serves nothing to probe"
             continue
@@ -226,7 +248,7 @@ def test_probes_ask_the_port_and_paths_each_process_serves_with_its_settings(
             assert named.get(get["port"], get["port"]) == port, container.workload
             assert get["path"] in paths[process], f"{container.workload}: {get['path']}"
         probed.add(process)
-    assert probed == {"api", "produce", "stream"}
+    assert probed == {"api", "produce", "stream", "dashboard"}
 
 
 def test_probe_check_catches_a_path_the_api_does_not_serve(rendered: dict[str, Objects]) -> None:
@@ -496,8 +518,54 @@ def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
 
 
-def admits(policies: Any, direction: str, labels: dict[str, str], peer: str, port: int) -> bool:
-    """Some policy of ``direction`` on pods with ``labels`` lets pods named ``peer`` on port."""
+@variants
+def test_analytics_read_the_dataset_setup_creates_and_reach_their_services(
+    rendered: dict[str, Objects], variant: str
+) -> None:
+    objects = rendered[variant]
+    processes = {p: c for c, p in olist_containers(objects)}
+    export, dashboard = processes["export-dimensions"], processes["dashboard"]
+    assert export.workload == "CronJob/olist-export-dimensions"
+    assert export.spec["args"] == ["export-dimensions", "--create-views"]
+    assert dashboard.workload == "Deployment/olist-dashboard"
+    created = environment(processes["setup"], objects)
+    for container in (export, dashboard):
+        used = environment(container, objects)
+        for name in ("OLIST_GCP_PROJECT", "OLIST_BIGQUERY_DATASET", "OLIST_BIGQUERY_API_ENDPOINT"):
+            assert used.get(name) == created.get(name), (container.workload, name)
+    exported = environment(export, objects)
+    assert exported["OLIST_DATABASE_URL"] == SECRET
+    assert exported["OLIST_LAKE_BUCKET"] == created["OLIST_LAKE_BUCKET"]
+    assert exported.get("STORAGE_EMULATOR_HOST") == created.get("STORAGE_EMULATOR_HOST")
+    policies = by_kind(objects, "NetworkPolicy").values()
+    settings = settings_from("dashboard", environment(dashboard, objects))
+    assert settings.dashboard_host == "0.0.0.0"  # type: ignore[attr-defined]
+    port = settings.dashboard_port  # type: ignore[attr-defined]
+    service = by_kind(objects, "Service")["olist-dashboard"]["spec"]
+    assert selects(service["selector"], dashboard.labels)
+    assert port in {p["containerPort"] for p in dashboard.spec["ports"]}
+    assert admits(policies, "Ingress", dashboard.labels, "anyone", port)
+    if variant.startswith("local"):
+        services = by_kind(objects, "Service")
+        reached = [
+            (export, "postgres", 5432),
+            (export, "gcs-emulator", 4443),
+            (export, "bigquery-emulator", 9050),
+            (dashboard, "bigquery-emulator", 9050),
+        ]
+        for client, service_name, target_port in reached:
+            selector = services[service_name]["spec"]["selector"]
+            target = next(c.labels for c in pods(objects) if selects(selector, c.labels))
+            assert admits(policies, "Egress", client.labels, target, target_port), service_name
+            assert admits(policies, "Ingress", target, client.labels, target_port), service_name
+
+
+def admits(
+    policies: Any, direction: str, labels: dict[str, str], peer: str | dict[str, str], port: int
+) -> bool:
+    """Some policy of ``direction`` on pods with ``labels`` lets pods named ``peer`` (or with
+    those labels) on port."""
+    peer_labels = {"app.kubernetes.io/name": peer} if isinstance(peer, str) else peer
     side = "to" if direction == "Egress" else "from"
     for policy in policies:
         spec = policy["spec"]
@@ -511,7 +579,7 @@ def admits(policies: Any, direction: str, labels: dict[str, str], peer: str, por
             if ports and port not in ports:
                 continue
             if peers is None or any(
-                selector_matches(p.get("podSelector", {}), {"app.kubernetes.io/name": peer})
+                selector_matches(p.get("podSelector", {}), peer_labels)
                 for p in peers
                 if "namespaceSelector" not in p
             ):

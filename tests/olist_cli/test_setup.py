@@ -1,4 +1,5 @@
-"""``olist setup`` creates every resource, and ``olist stream`` refuses to start without them."""
+"""``olist setup`` creates every resource and the analytics views, and ``olist stream`` refuses
+to start without the resources."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import pytest
 from google.cloud import pubsub_v1
 
+from analytics.views import view_definitions
 from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
@@ -59,10 +61,11 @@ def settings_of(variables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> S
     return StreamSettings()
 
 
-def test_setup_creates_every_resource_and_a_second_run_changes_nothing(
-    names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def test_setup_creates_every_resource_and_view_and_a_second_run_changes_nothing(
+    names: dict[str, str], bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_of(names, monkeypatch)
+    views = view_definitions()
     assert len(missing_resources(settings)) == 3  # subscription, bucket, dataset
 
     first = olist("setup", variables=names)
@@ -81,8 +84,17 @@ def test_setup_creates_every_resource_and_a_second_run_changes_nothing(
         f"ready {project}.{dataset}.order_events",
         f"ready {project}.{dataset}.order_items_current",
         f"ready {project}.{dataset}.order_events_rejected",
+        f"ready {len(views)} views in {project}.{dataset}: {', '.join(v.name for v in views)}",
     ]
     assert missing_resources(settings) == []
+    with bigquery_emulator.client() as client:
+        made = {t.table_id: t.table_type for t in client.list_tables(f"{project}.{dataset}")}
+        functions = {r.routine_id for r in client.list_routines(f"{project}.{dataset}")}
+        # The views answer (over the empty tables) once setup has run, twice.
+        (kpis,) = client.query(f"SELECT orders FROM `{project}.{dataset}.kpis`").result()
+    assert {v.name: made.get(v.name) for v in views} == {v.name: "VIEW" for v in views}
+    assert functions == {v.function for v in views if v.function}
+    assert kpis["orders"] == 0
     subscription = pubsub_v1.SubscriberClient().get_subscription(
         subscription=settings.subscription_path
     )
