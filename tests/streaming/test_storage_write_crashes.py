@@ -23,11 +23,15 @@ from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
 from emulators.pubsub import PubSubEmulator
 from harness.pipeline import LocalPipeline
-from harness.processes import free_port, start_process_group, wait_until
+from harness.processes import ProcessExited, free_port, start_process_group, wait_until
 from schemas.envelope import encode_events
 
 EVENTS = 300
 EVENTS_PER_MESSAGE = 100
+CONNECT_BACK_FAILURE = "Python worker failed to connect back"
+"""PySpark's fixed 10 s wait for the source's planner process, missed on an overloaded machine
+before the query read anything (bench.stream starts the query again for the same reason)."""
+STARTS = 3
 _namespaces = itertools.count(1)
 
 REPLAY_LOG_LINE = {
@@ -82,12 +86,16 @@ def test_a_kill_at_any_point_of_a_storage_write_batch_then_a_restart_loads_each_
     with pipeline:
         _publish(pipeline)
         stream_env = pipeline.stream_env()
-        crashing = start_process_group(
-            [sys.executable, "-m", "tests.streaming.crashing_stream"],
-            pipeline.log_path("stream-crashing"),
-            env={**pipeline.env, **stream_env, "STORAGE_WRITE_CRASH_AT": point},
-        )
-        assert crashing.wait(timeout=300) == -9, pipeline.log("stream-crashing")
+        for _ in range(STARTS):
+            crashing = start_process_group(
+                [sys.executable, "-m", "tests.streaming.crashing_stream"],
+                pipeline.log_path("stream-crashing"),
+                env={**pipeline.env, **stream_env, "STORAGE_WRITE_CRASH_AT": point},
+            )
+            code = crashing.wait(timeout=600)
+            if code == -9 or CONNECT_BACK_FAILURE not in pipeline.log("stream-crashing"):
+                break
+        assert code == -9, pipeline.log("stream-crashing")
         crashed = re.search(
             rf"crash point reached point={point} batch_id=(\d+)", pipeline.log("stream-crashing")
         )
@@ -101,14 +109,19 @@ def test_a_kill_at_any_point_of_a_storage_write_batch_then_a_restart_loads_each_
         else:
             assert loaded_before_restart == (0, 0)
 
-        stream_env["OLIST_METRICS_PORT"] = str(free_port())
-        restarted = pipeline.start("stream-restarted", "stream", **stream_env)
-
         def replayed_and_all_loaded() -> bool:
             committed = (checkpoint / "commits" / str(batch)).exists()
             return committed and pipeline.count_loaded().rows >= EVENTS
 
-        wait_until(replayed_and_all_loaded, 300, "the replayed batch and every event", restarted)
+        for _ in range(STARTS):
+            stream_env["OLIST_METRICS_PORT"] = str(free_port())
+            restarted = pipeline.start("stream-restarted", "stream", **stream_env)
+            try:
+                wait_until(replayed_and_all_loaded, 600, "the replayed batch", restarted)
+                break
+            except ProcessExited:
+                if CONNECT_BACK_FAILURE not in pipeline.log("stream-restarted"):
+                    raise
         assert pipeline.terminate(restarted) == 0, pipeline.log("stream-restarted")
 
         restart_log = pipeline.log_path("stream-restarted").read_text()
