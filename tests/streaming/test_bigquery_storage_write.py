@@ -4,7 +4,7 @@ Each test plays the job's parts in order: the driver's :meth:`before_tasks`, the
 PENDING streams (one writer per task), the driver's commit and merge. A crash is an attempt
 that stops at a point and a replay that starts again from ``before_tasks`` with the same batch
 id, as Spark does after a restart. The crashes of the real process (``kill -9``) are in
-``tests/pipeline/test_storage_write_crashes.py``.
+``tests/streaming/test_storage_write_crashes.py``.
 """
 
 from __future__ import annotations
