@@ -171,7 +171,7 @@ def publish_in_child(
     return time.monotonic() - started
 
 
-def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 3) -> list[Any]:
+def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 5) -> list[Any]:
     """Run the job until it has read everything published; its progress reports.
 
     On a loaded machine the source's planner process (Python, started by the JVM when a query
