@@ -41,6 +41,16 @@ of the batch that runs on the driver whatever the number of executors (``latestO
 and stage; query planning; the BigQuery load), and its ceiling the events per second the
 driver alone could sustain.
 
+``--write-method`` chooses how the valid events reach BigQuery (``OLIST_BIGQUERY_WRITE_METHOD``):
+``load`` (a load job of the batch's Parquet objects) or ``storage_write`` (the tasks append
+through the Storage Write API, :mod:`streaming.bigquery_storage_write`); ``both`` measures the
+load method first, then, in the same run and session, the same batch with ``storage_write``
+(a query of its own with its own warm-up): ``"storage_write_batch_seconds"``,
+``"storage_write_bigquery_seconds"`` and ``"ratio_storage_write_vs_load"`` beside
+``"batch_seconds"`` and ``"bigquery_seconds"``. The BigQuery part of a batch is the load or
+the commit, plus the counts and the merge; with ``storage_write`` the appends themselves run in
+the tasks, inside the Spark + lake part.
+
 With ``--days N`` the events spread over N days of purchase dates (``--days 730``: two years,
 a backfill's shape), and the JSON line adds ``"purchase_days"``, ``"objects_written"`` and
 ``"bytes_written"`` (objects and bytes of the measured batch in the lake).
@@ -164,7 +174,7 @@ def publish_in_child(
     return time.monotonic() - started
 
 
-def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 3) -> list[Any]:
+def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 5) -> list[Any]:
     """Run the job until it has read everything published; its progress reports.
 
     On a loaded machine the source's planner process (Python, started by the JVM when a query
@@ -224,7 +234,12 @@ def measure_batch(
 
 
 def run(
-    count: int, days: int, warmup: int = 0, staging: str = "local", master: str = "local[2]"
+    count: int,
+    days: int,
+    warmup: int = 0,
+    staging: str = "local",
+    master: str = "local[2]",
+    write_method: str = "load",
 ) -> dict[str, Any]:
     """Measure; ``staging="gs"`` measures the batch with staging on fake-gcs-server, then the
     same with local staging (a query of its own, with its own warm-up); ``master`` is
@@ -276,6 +291,7 @@ def run(
             pubsub_subscription="bench",
             available_now=True,
             staging_location=gs_staging if staging == "gs" else None,
+            bigquery_write_method="load" if write_method == "both" else write_method,
         )
         create_sink_resources(settings)  # what `olist setup` does: bucket, dataset, tables
         status = StreamStatus()
@@ -305,7 +321,32 @@ def run(
                 2 * (count + warmup), work / "events-local.jsonl",
             )  # fmt: skip
             local_staging_seconds = local_ms["triggerExecution"] / 1000
-            expected_rows *= 2
+            expected_rows += count + warmup
+        storage_write: Any = None
+        if write_method == "both":
+            # The same batch through the Storage Write API: a query of its own.
+            storage_settings = StreamSettings(
+                pubsub_subscription="bench",
+                available_now=True,
+                checkpoint_dir=work / "checkpoint-storage-write",
+                staging_location=f"{gs_staging}-storage-write" if staging == "gs" else None,
+                staging_dir=work / "storage-write-staging",
+                bigquery_write_method="storage_write",
+            )
+            storage_writer = job.build_writer(storage_settings, status)
+            storage_writer.query_id = lambda: "storage-write"
+            storage_outcomes: list[Any] = []
+            storage_writer.on_batch = storage_outcomes.append
+            first = 4 * (count + warmup)  # event numbers after every batch above
+            storage_ms, _ = measure_batch(
+                spark, storage_settings, storage_writer, pubsub.host, topic, count, days, warmup,
+                first, work / "events-storage-write.jsonl",
+            )  # fmt: skip
+            storage_write = (
+                storage_ms["triggerExecution"] / 1000,
+                max(storage_outcomes, key=lambda item: item.valid_rows),
+            )
+            expected_rows += count + warmup
         (loaded,) = pipeline.query(f"SELECT COUNT(*) AS n FROM {pipeline.table()}")
         if loaded["n"] != expected_rows:
             raise RuntimeError(f"BigQuery holds {loaded['n']} rows, expected {expected_rows}")
@@ -343,6 +384,14 @@ def run(
     if local_staging_seconds is not None:
         result["local_staging_batch_seconds"] = round(local_staging_seconds, 2)
         result["ratio_vs_local_staging"] = round(batch_seconds / local_staging_seconds, 2)
+    result["write_method"] = write_method
+    result["bigquery_seconds"] = round(outcome.bigquery_seconds, 2)
+    if storage_write is not None:
+        storage_seconds, storage_outcome = storage_write
+        result["storage_write_batch_seconds"] = round(storage_seconds, 2)
+        result["storage_write_bigquery_seconds"] = round(storage_outcome.bigquery_seconds, 2)
+        result["storage_write_spark_and_lake_seconds"] = round(storage_outcome.write_seconds, 2)
+        result["ratio_storage_write_vs_load"] = round(storage_seconds / batch_seconds, 2)
     result.update(
         {
             "events_per_s": round(count / batch_seconds),
@@ -390,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         "in the same run (local_staging_batch_seconds)",
     )
     parser.add_argument(
+        "--write-method",
+        choices=("load", "storage_write", "both"),
+        default="load",
+        help="how valid events reach BigQuery; both: load, then the same batch with "
+        "storage_write in the same run (storage_write_batch_seconds)",
+    )
+    parser.add_argument(
         "--master",
         default="local[2]",
         help="local[N]; standalone: a Master and 2 Workers x 1 core started here; or a URL",
@@ -398,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("INFO")
     result = run(
         arguments.events, arguments.days, arguments.warmup_events, arguments.staging,
-        arguments.master,
+        arguments.master, arguments.write_method,
     )  # fmt: skip
     details = result.pop("_details")
     rows = [
@@ -422,7 +478,27 @@ def main(argv: list[str] | None = None) -> int:
             "    Spark (read, decode, dedup) + Parquet to Cloud Storage",
             f"{details['write_seconds']:.2f} s",
         ),
-        ("    BigQuery load job", f"{details['bigquery_seconds']:.2f} s"),
+        (
+            f"    BigQuery ({result['write_method'].replace('both', 'load')}: staging, counts, "
+            "merge)",
+            f"{details['bigquery_seconds']:.2f} s",
+        ),
+        *(
+            [
+                ("same batch, storage_write", f"{result['storage_write_batch_seconds']:.2f} s"),
+                (
+                    "    Spark + Parquet + Storage Write appends",
+                    f"{result['storage_write_spark_and_lake_seconds']:.2f} s",
+                ),
+                (
+                    "    BigQuery (commit, counts, merge)",
+                    f"{result['storage_write_bigquery_seconds']:.2f} s",
+                ),
+                ("  ratio storage_write / load", f"{result['ratio_storage_write_vs_load']:.2f}"),
+            ]
+            if "storage_write_batch_seconds" in result
+            else []
+        ),
         ("  Spark phases (ms)", json.dumps(details["spark_duration_ms"])),
         (
             f"  lake objects written ({result['purchase_days']} purchase dates)",

@@ -212,6 +212,7 @@ class LocalPipeline:
     def use_bigquery(self, emulator: BigQueryEmulator) -> None:
         self.bigquery = emulator
         self.variables["OLIST_BIGQUERY_API_ENDPOINT"] = emulator.endpoint
+        self.variables["OLIST_BIGQUERY_STORAGE_API_ENDPOINT"] = emulator.grpc_endpoint
 
     def start_emulators(self, bigquery_data_dir: Path | None = None) -> None:
         """Pub/Sub, Cloud Storage and BigQuery emulators, in that order."""

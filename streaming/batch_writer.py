@@ -6,10 +6,12 @@ streams the rows of whole partitions, splits them into valid events and rejected
 uploads them as Parquet objects with deterministic names, one per partition date per batch
 (``mapInArrow``; a replay overwrites), returning only the names; the driver records the
 batch's manifest, then hands the objects to BigQuery: the valid events to the idempotent sink
-(:mod:`streaming.event_sink`), the rejected rows to a load job whose id is derived from the
-batch id (a replay does not load twice). Rows never gather on the driver. Any failure raises,
-which fails the query before its commit: Spark replays the same batch on restart and the
-source acknowledges nothing meanwhile.
+(:mod:`streaming.event_sink`; with ``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` the same tasks
+also append the valid rows to PENDING streams that the driver commits once,
+:mod:`streaming.bigquery_storage_write`), the rejected rows to a load job whose id is derived
+from the batch id (a replay does not load twice). Rows never gather on the driver. Any failure
+raises, which fails the query before its commit: Spark replays the same batch on restart and
+the source acknowledges nothing meanwhile.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from schemas.order_event import EVENT_FIELDS
 from schemas.warehouse import PARTITION_FIELD, REJECTED_FIELDS, order_events_table_fields
 from streaming.analytics import derived_columns
 from streaming.bigquery_loader import BigQueryTable
-from streaming.event_sink import IdempotentEventSink
+from streaming.bigquery_storage_write import StorageWriteStaging, StorageWriteTarget, StreamReport
+from streaming.event_sink import IdempotentEventSink, SinkOutcome
 from streaming.lake_writer import LakeWriter, WrittenObject
 from streaming.partition_stream import PartitionStream
 from streaming.payload_chunks import (
@@ -60,7 +63,8 @@ WRITTEN_SCHEMA = pa.schema(
         pa.field("first_reason", pa.string()),
     ]
 )
-"""What each task reports back to the driver: one row per object it uploaded."""
+"""What each task reports back to the driver: one row per object it uploaded (kind ``events``
+or ``rejected``), and one per Storage Write stream it finalized (kind ``stream``)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,8 @@ class LakeTask:
     rejected_lake: LakeWriter
     query_id: str
     batch_id: int
+    events_stream: StorageWriteTarget | None = None
+    """With the Storage Write method: the staging table the valid rows are appended to."""
 
     def _object_names(self, lake: LakeWriter, task: int) -> Callable[[str, int], str]:
         def name(partition: str, part: int) -> str:
@@ -184,18 +190,32 @@ class LakeTask:
         }
         first_reason = None
         payloads = PayloadJoiner()
-        for batch in batches:
-            events, rejected = _split(payloads.join(pa.Table.from_batches([batch])))
-            streams["events"].write(events)
-            streams["rejected"].write(rejected)
-            if first_reason is None and rejected.num_rows:
-                first_reason = rejected.column("reason")[0].as_py()
-        payloads.close()
+        appender = self.events_stream.open_writer() if self.events_stream else None
+        try:
+            for batch in batches:
+                events, rejected = _split(payloads.join(pa.Table.from_batches([batch])))
+                streams["events"].write(events)
+                streams["rejected"].write(rejected)
+                if appender is not None:
+                    appender.append(events)
+                if first_reason is None and rejected.num_rows:
+                    first_reason = rejected.column("reason")[0].as_py()
+            payloads.close()
+            appended = appender.finish() if appender is not None else None
+        except BaseException:
+            if appender is not None:
+                appender.abandon()  # never finalized, never committed
+            raise
         rows = [
             {**vars(item), "kind": kind, "first_reason": first_reason}
             for kind, stream in streams.items()
             for item in stream.close()
         ]
+        if appended is not None:
+            rows.append(
+                {"kind": "stream", "name": appended.name, "partition": "", "rows": appended.rows,
+                 "bytes": appended.bytes, "first_reason": None}
+            )  # fmt: skip
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
 
@@ -214,6 +234,7 @@ class BatchWriter:
         late_after: dt.timedelta = dt.timedelta(hours=24),
         on_batch_start: Callable[[int], None] | None = None,
         payload_bytes_per_arrow_batch: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
+        storage_write: StorageWriteStaging | None = None,
     ) -> None:
         self.events_lake = events_lake
         self.rejected_lake = rejected_lake
@@ -224,6 +245,8 @@ class BatchWriter:
         self.late_after = late_after
         self.on_batch_start = on_batch_start
         self.payload_bytes_per_arrow_batch = payload_bytes_per_arrow_batch
+        self.storage_write = storage_write
+        """Set: valid rows go through the Storage Write API; None: through load jobs."""
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -233,7 +256,12 @@ class BatchWriter:
         # The checkpoint's query id scopes every object, manifest and job: a new checkpoint
         # restarts batch ids at 0 and must not touch an earlier run's data.
         query_id = self.query_id()
-        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id)
+        job_prefix = f"olist_{query_id}"
+        target: StorageWriteTarget | None = None
+        merged: SinkOutcome | None = None
+        if self.storage_write is not None:
+            target, merged = self.storage_write.before_tasks(job_prefix, batch_id)
+        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id, target)
         rows_per_arrow_batch = int(
             frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             or "10000"
@@ -252,13 +280,17 @@ class BatchWriter:
         self.events_lake.finish_batch(written, query_id, batch_id)
         self.rejected_lake.finish_batch(rejected_written, query_id, batch_id)
         uploaded = time.monotonic()
-        job_prefix = f"olist_{query_id}"
-        loaded = self.events_sink.load_batch(
-            self.events_lake.load_uris(written, query_id, batch_id),
-            job_prefix,
-            batch_id,
-            late_cutoff,
-        )
+        if self.storage_write is None:
+            loaded = self.events_sink.load_batch(
+                self.events_lake.load_uris(written, query_id, batch_id),
+                job_prefix,
+                batch_id,
+                late_cutoff,
+            )
+        else:
+            loaded = merged or self.storage_write.after_tasks(
+                _streams(reports), job_prefix, batch_id, late_cutoff
+            )
         rejected_loaded = self.rejected_table.load_batch(
             self.rejected_lake.load_uris(rejected_written, query_id, batch_id),
             job_prefix,
@@ -293,6 +325,14 @@ class BatchWriter:
             )  # fmt: skip
         if self.on_batch is not None:
             self.on_batch(outcome)
+
+
+def _streams(reports: list[Any]) -> list[StreamReport]:
+    return [
+        StreamReport(name=row.name, rows=row.rows, bytes=row.bytes)
+        for row in reports
+        if row.kind == "stream"
+    ]
 
 
 def _written(reports: list[Any], kind: str) -> list[WrittenObject]:

@@ -4,7 +4,9 @@ Per micro-batch (called on the driver by :class:`streaming.batch_writer.BatchWri
 
 1. if the batch's merge job already succeeded (a replay), nothing is loaded again;
 2. the batch's Parquet objects are loaded into its own staging table (a load job run once per
-   id, ``WRITE_TRUNCATE``);
+   id, ``WRITE_TRUNCATE``), or, with ``OLIST_BIGQUERY_WRITE_METHOD=storage_write``, its rows
+   were appended there through the Storage Write API (:mod:`streaming.bigquery_storage_write`,
+   which then calls :meth:`IdempotentEventSink.merge_staged`);
 3. the staged rows are counted: rows, events already in the history (duplicates that reached
    the sink, e.g. re-emitted after the in-Spark deduplication window), rows published longer
    than the window ago (late, loaded all the same);
@@ -76,14 +78,29 @@ class IdempotentEventSink:
         """Apply the batch's objects ``uris`` exactly once; see the module docstring."""
         if not uris:
             return SinkOutcome(job_id="", already_loaded=False)
-        what = f"batch {batch_id} of {self.history.table}"
-        merge_base = job_id_part(f"{job_prefix}_{self.history.table}_{batch_id}_merge")
-        done = self.history.jobs.find_done(merge_base, what)
-        if done is not None:
-            self.history.drop_staging(job_prefix, batch_id)
-            log.info("bigquery batch already merged, skipping %s job_id=%s", what, done)
-            return SinkOutcome(job_id=done, already_loaded=True)
+        merged = self.already_merged(job_prefix, batch_id)
+        if merged is not None:
+            return merged
         self.history.load_staging(uris, job_prefix, batch_id)
+        return self.merge_staged(job_prefix, batch_id, late_cutoff)
+
+    def _merge_base(self, job_prefix: str, batch_id: int) -> str:
+        return job_id_part(f"{job_prefix}_{self.history.table}_{batch_id}_merge")
+
+    def already_merged(self, job_prefix: str, batch_id: int) -> SinkOutcome | None:
+        """The outcome of the batch's merge job if it already succeeded (a replay), else None."""
+        what = f"batch {batch_id} of {self.history.table}"
+        done = self.history.jobs.find_done(self._merge_base(job_prefix, batch_id), what)
+        if done is None:
+            return None
+        self.history.drop_staging(job_prefix, batch_id)
+        log.info("bigquery batch already merged, skipping %s job_id=%s", what, done)
+        return SinkOutcome(job_id=done, already_loaded=True)
+
+    def merge_staged(self, job_prefix: str, batch_id: int, late_cutoff: dt.datetime) -> SinkOutcome:
+        """Steps 3 to 5 on the batch's staging table, however its rows got there (a load job,
+        or the Storage Write API: :mod:`streaming.bigquery_storage_write`)."""
+        what = f"batch {batch_id} of {self.history.table}"
         staging = self.history.staging_table_id(job_prefix, batch_id)
         counts = self._counts(staging, late_cutoff)
         script = merge_script(
@@ -94,7 +111,7 @@ class IdempotentEventSink:
             str(self.history.partition_field),
             self.key,
         )
-        outcome = self._run_script(script, merge_base, what)
+        outcome = self._run_script(script, self._merge_base(job_prefix, batch_id), what)
         self.history.drop_staging(job_prefix, batch_id)
         new_events = counts["distinct_events"] - counts["events_loaded_before"]
         result = SinkOutcome(

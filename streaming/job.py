@@ -258,6 +258,14 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
     rejected_table = table(settings.bigquery_rejected_table, rejected=True)
     events_sink.ensure_exists()
     rejected_table.ensure_exists()
+    storage_write = None
+    if settings.bigquery_write_method == "storage_write":
+        from streaming.batch_writer import EVENTS_SCHEMA
+        from streaming.bigquery_storage_write import StorageWriteStaging
+
+        storage_write = StorageWriteStaging(
+            events_sink, EVENTS_SCHEMA, settings.bigquery_storage_api_endpoint
+        )
     return BatchWriter(
         events_lake=lake[settings.lake_events_prefix],
         rejected_lake=lake[settings.lake_rejected_prefix],
@@ -267,6 +275,7 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
         on_batch=status.batch_written,
         late_after=dt.timedelta(seconds=settings.dedup_window_seconds),
         on_batch_start=status.batch_started,
+        storage_write=storage_write,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -135,6 +136,19 @@ class StreamSettings(LoggingSettings):
     bigquery_api_endpoint: str | None = Field(
         default=None, description="BigQuery REST endpoint of an emulator; unset = Google."
     )
+    bigquery_storage_api_endpoint: str | None = Field(
+        default=None,
+        description="host:port of an emulator's BigQuery Storage gRPC API (plaintext, no "
+        "credentials), used by the storage_write method; unset = Google.",
+    )
+    bigquery_write_method: Literal["load", "storage_write"] = Field(
+        default="load",
+        description="How a batch's valid events reach their BigQuery staging table before the "
+        "merge: `load` (a load job of the batch's Parquet objects; 1,500 per table per day) or "
+        "`storage_write` (the Spark tasks append the rows through the Storage Write API, "
+        "committed once per batch; no load job, so no bound on the trigger interval). Both "
+        "are exactly once (docs/design/architecture.md#bigquery-write-methods).",
+    )
     bigquery_dataset: str = Field(default="olist", description="BigQuery dataset of both tables.")
     bigquery_location: str = Field(default="US", description="BigQuery dataset location.")
     bigquery_table: str = Field(default="order_events", description="Table of the valid events.")
@@ -226,14 +240,21 @@ class StreamSettings(LoggingSettings):
         return SECONDS_PER_DAY / parse_interval_seconds(self.trigger_interval)
 
     def warn_about_load_job_quota(self) -> bool:
-        """Log a warning when the trigger would exceed 1,500 load jobs per table per day."""
+        """Log a warning when the trigger would exceed 1,500 load jobs per table per day.
+
+        The storage_write method runs no load job for valid events (the rejected rows of a
+        batch that has some still take one): no warning then.
+        """
         per_day = self.load_jobs_per_day()
+        if self.bigquery_write_method == "storage_write":
+            return False
         if self.available_now or per_day <= BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY:
             return False
         log.warning(
             "trigger_interval=%r means up to %.0f BigQuery load jobs per table per day, over the "
             "quota of %d (load jobs fail once it is reached); use an interval of at least "
-            "%.0f seconds for a job that runs all day",
+            "%.0f seconds for a job that runs all day, or OLIST_BIGQUERY_WRITE_METHOD="
+            "storage_write",
             self.trigger_interval,
             per_day,
             BIGQUERY_LOAD_JOBS_PER_TABLE_PER_DAY,

@@ -45,6 +45,19 @@ def test_a_trigger_faster_than_the_load_job_quota_allows_is_warned_about(
     assert caplog.text == ""
 
 
+def test_the_storage_write_method_lifts_the_load_job_quota_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = StreamSettings(
+            trigger_interval="2 seconds", bigquery_write_method="storage_write"
+        )
+        assert settings.warn_about_load_job_quota() is False
+    assert caplog.text == ""
+    with pytest.raises(ValidationError, match="bigquery_write_method"):
+        StreamSettings(bigquery_write_method="streaming_inserts")
+
+
 def test_defaults_run_locally_and_staging_sits_beside_the_checkpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
