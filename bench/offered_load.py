@@ -134,16 +134,11 @@ class OfferedLoad:
         """Write ``orders`` new orders in one transaction and record the commit; items."""
         assert self._writer is not None and self._connection is not None, "open() first"
         now_us = local_from_utc_us(time.time_ns() // 1000)
-        first = not self.log.commits
         batch = await asyncio.wait_for(
             self._writer.insert(self._connection, self.rng, orders, now_us=now_us),
             COMMIT_TIMEOUT_SECONDS,
         )
         committed_at = time.time()
-        if first:
-            # Statistics of a fresh database say "empty", and the render's plans then scan
-            # whole tables per pending item; autovacuum would analyse them only later.
-            await self._connection.execute("ANALYZE")
         # Drawn in this session: the last sequence of the transaction just committed.
         last = await self._connection.fetchval("SELECT currval('olist.order_item_source_sequence')")
         self.log.add(Commit(committed_at, int(last), batch.items))
