@@ -7,17 +7,27 @@ local run keeps its data between runs) and the server listens on a free loopback
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.processes import MissingSystemPackage, free_port
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 20
+"""Seconds each way of stopping the server gets before the next, harder one."""
+
+
+class ServerStillRunning(RuntimeError):
+    """The server could not be stopped; its data directory was kept (see ``stop``)."""
 
 
 def _binary(name: str) -> str:
@@ -90,16 +100,40 @@ class LocalPostgres:
         return self
 
     def stop(self) -> None:
+        """Stop the server, then remove a temporary data directory, never the other way round.
+
+        ``pg_ctl stop -m fast`` first; a server still up after :data:`STOP_GRACE_SECONDS` (a
+        backend deep in a long COMMIT) gets ``-m immediate``, then SIGKILL to its process group
+        (``pg_ctl start`` makes the postmaster a session leader, its children in its group).
+        A server outliving its deleted data directory keeps writing to an unlinked server.log
+        that ``du`` cannot see: that filled the disk once, so a server that survives all this
+        raises :class:`ServerStillRunning` and its directory is kept.
+        """
         if self.data_dir is not None and (self.data_dir / "postmaster.pid").exists():
-            subprocess.run(
-                [*self._run_as(), _binary("pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
-                 "-w", "stop"],
-                capture_output=True,
-            )  # fmt: skip
+            postmaster = self._postmaster_pid()
+            for mode in ("fast", "immediate"):
+                subprocess.run(
+                    [*self._run_as(), _binary("pg_ctl"), "-D", str(self.data_dir), "-m", mode,
+                     "-w", "-t", str(STOP_GRACE_SECONDS), "stop"],
+                    capture_output=True,
+                )  # fmt: skip
+                if postmaster is None or not _alive(postmaster):
+                    break
+                log.warning("postgres did not stop pid=%d mode=%s", postmaster, mode)
+            else:
+                assert postmaster is not None  # the loop breaks without one
+                _kill_group(postmaster)
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None
             self.data_dir = None
+
+    def _postmaster_pid(self) -> int | None:
+        assert self.data_dir is not None
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def __enter__(self) -> LocalPostgres:
         return self.start()
@@ -144,6 +178,30 @@ class LocalPostgres:
                 if parent == Path("/") or parent == Path(tempfile.gettempdir()):
                     break
                 parent.chmod(parent.stat().st_mode | 0o011)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _kill_group(postmaster: int) -> None:
+    """SIGKILL the postmaster's process group and wait until the postmaster is gone."""
+    log.warning("postgres killed pid=%d", postmaster)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(postmaster, signal.SIGKILL)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while _alive(postmaster):
+        if time.monotonic() > deadline:
+            raise ServerStillRunning(
+                f"PostgreSQL (pid {postmaster}) survived SIGKILL; kill it before deleting its "
+                "data directory"
+            )
+        time.sleep(0.1)
 
 
 def _unprivileged_user() -> str:

@@ -388,11 +388,20 @@ BEGIN
         RETURNING p.source_sequence, p.order_id, p.order_item_id
     ),
     keys AS (SELECT DISTINCT p.order_id, p.order_item_id FROM pending AS p),
+    -- Rendered one pending item at a time, each found by its source_sequence index: as a
+    -- semi-join ("source_sequence IN pending"), the planner, guessing the pending rows at a
+    -- few dozen, rendered every item of the database and joined the pending ones afterwards,
+    -- so a commit cost grew with the table. OFFSET 0 keeps the lookup a per-row subquery.
     live AS (
         SELECT c.source_sequence, c.order_id, c.order_item_id, c.changed_at,
                substr(c.content_json, 2, length(c.content_json) - 2) AS content_fields
-        FROM olist.order_item_content AS c
-        WHERE c.source_sequence IN (SELECT p.source_sequence FROM pending AS p)
+        FROM (SELECT DISTINCT p.source_sequence FROM pending AS p) AS s
+        CROSS JOIN LATERAL (
+            SELECT i.source_sequence, i.order_id, i.order_item_id, i.changed_at, i.content_json
+            FROM olist.order_item_content AS i
+            WHERE i.source_sequence = s.source_sequence
+            OFFSET 0
+        ) AS c
     ),
     touched AS (
         SELECT k.order_id, k.order_item_id, l.source_sequence AS live_sequence,

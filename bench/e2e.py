@@ -1,0 +1,512 @@
+"""The whole pipeline end to end: sustained throughput, freshness and exactly once, in one run.
+
+``python -m bench.e2e`` starts everything on this machine, as ``olist local-run`` does, each
+component a process of its own: PostgreSQL, the source API (``olist api``), the producer
+(``olist produce``, long-running), the Pub/Sub emulator, the streaming job (``olist stream``,
+processing-time trigger of ``--trigger-seconds``), fake-gcs-server and the BigQuery emulator
+(tables in memory, as in ``bench.stream``). The load is new orders committed into PostgreSQL
+at an offered rate of events (order items) per second by the order simulator's write path
+(:mod:`bench.offered_load`); the feed's triggers render each event at COMMIT. Then, in order:
+
+1. **warm-up** (``--warmup`` seconds at the freshness rate): JIT, first batches, pools;
+2. **freshness** (``--freshness-rate``, default 2,000 events/s, for ``--duration`` seconds):
+   for every event, the time from its COMMIT in PostgreSQL (wall clock when COMMIT returned) to
+   the time its row was queryable in BigQuery (the ``batch done`` log line of the micro-batch
+   that wrote it, ``stream_batch_id``), as p50 / p95 / p99 / max;
+3. **sustained** (``--rate``, default 15,000 events/s, for ``--duration`` seconds): the rate
+   delivered into BigQuery (least-squares slope of the rows written over the window), the
+   backlogs sampled every second (producer lag; published but not yet in BigQuery, i.e. in
+   Pub/Sub or in the running batch), and the CPU seconds of each process per 1,000 events
+   delivered (:mod:`bench.process_usage`). A rate *holds* when the load generator achieved
+   it (95%) and BigQuery received it (95%) with the backlog not growing by more than 5% of it.
+   With ``--find-max``, further windows search the highest rate that holds (x1.25 up after a
+   rate that held, halfway down after one that did not, up to ``--max-windows`` windows);
+4. **exactly once**: every event of the feed once in BigQuery (row count, distinct event ids
+   and the sum of source sequences equal PostgreSQL's).
+
+Between windows the pipeline drains (everything committed is in BigQuery). The baseline
+measured in the same run is PostgreSQL's cost without the feed: the same insert of
+``--calibration-events`` events with the triggers off (rolled back) against with them on,
+which splits the database's CPU per event into writing and rendering the feed.
+
+Prints a table (everything: freshness max, the Cloud Storage emulator's and the load
+generator's CPU, each window, the load average), then, as the last line, one JSON object with
+exactly the keys of issue 11: ``{"offered_events_per_s": ..., "delivered_events_per_s": ...,
+"max_sustained_events_per_s": ..., "freshness_p50_s": ..., "freshness_p95_s": ...,
+"freshness_p99_s": ..., "trigger_seconds": ..., "exactly_once": true, "cpu_ms_per_1k_events":
+{"postgres": ..., "api": ..., "producer": ..., "pubsub_emulator": ..., "stream": ...,
+"bigquery_emulator": ...}}`` (``max_sustained_events_per_s`` without ``--find-max``: the
+sustained rate if it held, else null). ``--write-method`` sets
+``OLIST_BIGQUERY_WRITE_METHOD`` for the streaming job (when the job knows that setting).
+
+SIGTERM and SIGHUP (``timeout``) stop every process and server before the run exits; any one
+COMMIT of the writer is bounded (:data:`bench.offered_load.COMMIT_TIMEOUT_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench.offered_load import LoadWindow, OfferedLoad
+from bench.pipeline_sampler import (
+    PipelineSampler,
+    batch_done_times,
+    percentile,
+    slope,
+)
+from bench.process_usage import session_cpu_seconds, tree_cpu_seconds
+from harness.pipeline import LocalPipeline
+from harness.processes import free_port, wait_for_port, wait_until
+from schemas.log_format import configure_logging
+
+log = logging.getLogger("bench.e2e")
+
+HOLD_SHARE = 0.95
+"""A rate holds when the load achieved and BigQuery received at least this share of it."""
+BACKLOG_GROWTH_SHARE = 0.05
+"""... and the backlog grew by at most this share of it per second."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One measured window at an offered rate."""
+
+    load: LoadWindow
+    delivered_events_per_second: float
+    backlog_slope: float
+    max_producer_lag: int
+    max_pubsub_backlog: int
+    cpu_seconds: dict[str, float]
+    drain_seconds: float
+
+    @property
+    def holds(self) -> bool:
+        target = self.load.target_events_per_second
+        return (
+            self.load.events_per_second >= HOLD_SHARE * target
+            and self.delivered_events_per_second >= HOLD_SHARE * self.load.events_per_second
+            and self.backlog_slope <= BACKLOG_GROWTH_SHARE * self.load.events_per_second
+        )
+
+    def cpu_ms_per_1k_events(self) -> dict[str, float]:
+        events = max(1, self.load.events)
+        return {name: round(1e6 * value / events, 1) for name, value in self.cpu_seconds.items()}
+
+
+class E2EBench:
+    """The pipeline, the load and the sampler of one run; see the module docstring."""
+
+    def __init__(self, pipeline: LocalPipeline, trigger_seconds: float) -> None:
+        self.pipeline = pipeline
+        self.trigger_seconds = trigger_seconds
+        self.load: OfferedLoad | None = None
+        self.sampler: PipelineSampler | None = None
+        self.cpu_readers: dict[str, Callable[[], float]] = {}
+        # One event loop for the run: the load's connection belongs to it.
+        self._runner = asyncio.Runner()
+
+    # Start-up.
+
+    def start(self, write_method: str | None) -> None:
+        from source_db.ddl import init_database
+
+        pipeline = self.pipeline
+        postgres = pipeline.start_postgres()
+        asyncio.run(init_database(postgres.dsn))
+        pipeline.start_emulators()  # BigQuery tables in memory, as bench.stream
+        if write_method:
+            pipeline.variables["OLIST_BIGQUERY_WRITE_METHOD"] = write_method
+        pipeline.run("setup", "setup", timeout=600)
+        pipeline.variables["OLIST_LOG_LEVEL"] = "INFO"
+        # What LocalPipeline.start_api does, keeping the process (its CPU is measured).
+        pipeline.variables.setdefault("OLIST_API_KEY", secrets.token_urlsafe(24))
+        api_port = free_port()
+        api = pipeline.start("api", "api", OLIST_API_PORT=str(api_port))
+        wait_for_port(api_port, timeout=120, process=api)
+        pipeline.variables["OLIST_API_URL"] = api_url = f"http://127.0.0.1:{api_port}"
+        stream_env = pipeline.stream_env("stream/checkpoint")
+        status_port = int(stream_env["OLIST_METRICS_PORT"])
+        stream = pipeline.start(
+            "stream", "stream", "--trigger-interval", f"{self.trigger_seconds:g} seconds",
+            **stream_env,
+        )  # fmt: skip
+        wait_for_port(status_port, timeout=300, process=stream)
+        # The port opens before the query runs: a fresh JVM on a busy machine takes minutes
+        # more, which the warm-up's drain must not count.
+        wait_until(
+            lambda: _answers(f"http://127.0.0.1:{status_port}/healthz"),
+            timeout=600, what="the streaming query to run", process=stream,
+        )  # fmt: skip
+        producer_port = free_port()
+        producer = pipeline.start(
+            "producer", "produce",
+            OLIST_CURSOR_LOCATION=str(pipeline.work_dir / "producer" / "cursor.json"),
+            OLIST_METRICS_PORT=str(producer_port), OLIST_METRICS_HOST="127.0.0.1",
+        )  # fmt: skip
+        wait_for_port(producer_port, timeout=120, process=producer)
+        log.info("pipeline started api=%s stream_status_port=%d", api_url, status_port)
+        assert postgres.data_dir is not None
+        assert pipeline.pubsub and pipeline.gcs and pipeline.bigquery
+        postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        self.cpu_readers = {
+            "postgres": lambda: tree_cpu_seconds(postmaster),
+            "api": lambda: session_cpu_seconds(api.pid),
+            "producer": lambda: session_cpu_seconds(producer.pid),
+            "pubsub_emulator": lambda: session_cpu_seconds(pipeline.pubsub.pid),  # type: ignore[union-attr]
+            "stream": lambda: session_cpu_seconds(stream.pid),
+            "bigquery_emulator": lambda: session_cpu_seconds(pipeline.bigquery.pid),  # type: ignore[union-attr]
+            "gcs_emulator": lambda: session_cpu_seconds(pipeline.gcs.pid),  # type: ignore[union-attr]
+            "load_generator": time.process_time,
+        }
+        self.load = OfferedLoad(postgres.dsn)
+        self._runner.run(self._open_load())
+        load = self.load
+        self.sampler = PipelineSampler(
+            lambda: (load.log.items, load.log.last_sequence),
+            f"http://127.0.0.1:{producer_port}/metrics",
+            f"http://127.0.0.1:{status_port}/status",
+        ).start()
+
+    async def _open_load(self) -> None:
+        assert self.load is not None
+        await self.load.open()
+
+    def close(self) -> None:
+        try:
+            if self.sampler is not None:
+                self.sampler.stop()
+            if self.load is not None:
+                self._runner.run(self.load.close())
+        finally:
+            self._runner.close()
+
+    # Measurements.
+
+    def calibrate(self, events: int) -> dict[str, float]:
+        """PostgreSQL CPU per event of the insert with the feed's triggers off and on."""
+        assert self.load is not None
+        return self._runner.run(self.load.feed_cost(events))
+
+    def window(self, rate: float, seconds: float, drain_timeout: float) -> Window:
+        """Offer ``rate`` for ``seconds``, then drain; what the pipeline did meanwhile."""
+        assert self.load is not None and self.sampler is not None
+        before = {name: read() for name, read in self.cpu_readers.items()}
+        load = self._runner.run(self.load.run(rate, seconds))
+        cpu = {name: read() - before[name] for name, read in self.cpu_readers.items()}
+        end = load.started_at + load.seconds
+        samples = self.sampler.between(load.started_at, end)
+        delivered = slope([(s.at, s.delivered) for s in samples])
+        backlog = slope([(s.at, s.committed - s.delivered) for s in samples])
+        drain_seconds = self.drain(drain_timeout)
+        window = Window(
+            load=load,
+            delivered_events_per_second=delivered,
+            backlog_slope=backlog,
+            max_producer_lag=max((s.producer_lag for s in samples), default=0),
+            max_pubsub_backlog=max((s.pubsub_backlog for s in samples), default=0),
+            cpu_seconds=cpu,
+            drain_seconds=drain_seconds,
+        )
+        log.info(
+            "window done target=%.0f offered=%.0f delivered=%.0f backlog_slope=%.0f holds=%s "
+            "drain_seconds=%.1f",
+            rate, load.events_per_second, delivered, backlog, window.holds, drain_seconds,
+        )  # fmt: skip
+        return window
+
+    def drain(self, timeout: float) -> float:
+        """Wait until every committed event is in BigQuery; seconds waited."""
+        assert self.sampler is not None
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            sample = self.sampler.sample()
+            if sample.delivered >= sample.committed:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise RuntimeError(f"the pipeline did not drain in {timeout:.0f} s: {sample}")
+
+    def freshness(self, load: LoadWindow) -> list[float]:
+        """Seconds from COMMIT to queryable in BigQuery of every event of the window."""
+        assert self.load is not None
+        done = batch_done_times(self.pipeline.log_path("stream"))
+        rows = self.pipeline.query(
+            f"SELECT source_sequence, stream_batch_id FROM {self.pipeline.table()} "
+            f"WHERE source_sequence BETWEEN {load.first_sequence} AND {load.last_sequence}"
+        )
+        latencies = []
+        for row in rows:
+            committed_at = self.load.log.committed_at(int(row["source_sequence"]))
+            queryable_at = done.get(int(row["stream_batch_id"]))
+            if committed_at is None or queryable_at is None:
+                raise RuntimeError(f"no commit or batch time for {row}")
+            latencies.append(queryable_at - committed_at)
+        if len(latencies) != load.events:
+            raise RuntimeError(f"expected {load.events} rows of the window, found {len(latencies)}")
+        return sorted(latencies)
+
+    def exactly_once(self) -> dict[str, Any]:
+        """Every event of the feed once in BigQuery: counts and sums on both sides."""
+        assert self.load is not None
+        source = asyncio.run(_feed_totals(self.pipeline.variables["OLIST_DATABASE_URL"]))
+        (loaded,) = self.pipeline.query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d, SUM(source_sequence) AS s "
+            f"FROM {self.pipeline.table()}"
+        )
+        target = {"rows": int(loaded["n"]), "distinct_event_ids": int(loaded["d"]),
+                  "sequence_sum": int(loaded["s"] or 0)}  # fmt: skip
+        holds = (
+            target["rows"] == target["distinct_event_ids"] == source["rows"]
+            and target["sequence_sum"] == source["sequence_sum"]
+        )
+        return {"holds": holds, "source": source, "bigquery": target}
+
+
+def _answers(url: str) -> bool:
+    """Whether ``GET url`` answers 200 (a health endpoint)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:  # 503 (HTTPError is an OSError), refused, or slow to answer
+        return False
+
+
+async def _feed_totals(dsn: str) -> dict[str, int]:
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT count(*) AS n, coalesce(sum(source_sequence), 0) AS s "
+            "FROM olist.order_event_feed"
+        )
+        assert row is not None  # an aggregate always has a row
+        return {"rows": int(row["n"]), "sequence_sum": int(row["s"])}
+    finally:
+        await connection.close()
+
+
+def find_max(first: Window, measure: Callable[[float], Window], windows: int) -> float | None:
+    """The highest offered rate that held: x1.25 after a rate that held, halfway to the
+    highest that held (or down by half) after one that did not; ``windows`` windows in all."""
+    held = first.load.target_events_per_second if first.holds else None
+    failed = None if first.holds else first.load.target_events_per_second
+    for _ in range(windows - 1):
+        if held is None:
+            assert failed is not None
+            rate = failed / 2
+        elif failed is None:
+            rate = held * 1.25
+        else:
+            rate = (held + failed) / 2
+        window = measure(rate)
+        if window.holds:
+            held = max(held or 0.0, rate)
+        else:
+            failed = min(failed or rate, rate)
+    return held
+
+
+def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="olist-bench-e2e-") as directory,
+        LocalPipeline(Path(directory)) as pipeline,
+    ):
+        bench = E2EBench(pipeline, arguments.trigger_seconds)
+        try:
+            bench.start(arguments.write_method)
+            calibration = bench.calibrate(arguments.calibration_events)
+            drain = arguments.drain_timeout
+            # The first batches of a fresh JVM (Janino, Python workers) drain in the warm-up.
+            bench.window(arguments.freshness_rate, arguments.warmup, drain + 600)
+            fresh = bench.window(arguments.freshness_rate, arguments.duration, drain)
+            latencies = bench.freshness(fresh.load)
+            sustained = bench.window(arguments.rate, arguments.duration, drain)
+            windows = [sustained]
+
+            def measure(rate: float) -> Window:
+                window = bench.window(rate, arguments.duration, drain)
+                windows.append(window)
+                return window
+
+            if arguments.find_max:
+                max_sustained = find_max(sustained, measure, arguments.max_windows)
+            else:
+                max_sustained = sustained.load.target_events_per_second if sustained.holds else None
+            exactly_once = bench.exactly_once()
+            load_average = os.getloadavg()
+        except Exception:
+            for name in ("stream", "producer", "api"):
+                if pipeline.log_path(name).exists():
+                    print(f"--- {name} log tail\n{pipeline.log(name, 3000)}", file=sys.stderr)
+            raise
+        finally:
+            bench.close()
+    return _result(arguments, calibration, fresh, latencies, windows, max_sustained,
+                   exactly_once, load_average)  # fmt: skip
+
+
+def _result(
+    arguments: argparse.Namespace,
+    calibration: dict[str, float],
+    fresh: Window,
+    latencies: list[float],
+    windows: list[Window],
+    max_sustained: float | None,
+    exactly_once: dict[str, Any],
+    load_average: tuple[float, float, float],
+) -> dict[str, Any]:
+    sustained = windows[0]
+    return {
+        "offered_events_per_s": round(sustained.load.events_per_second),
+        "delivered_events_per_s": round(sustained.delivered_events_per_second),
+        "max_sustained_events_per_s": None if max_sustained is None else round(max_sustained),
+        "freshness_p50_s": round(percentile(latencies, 0.50), 2),
+        "freshness_p95_s": round(percentile(latencies, 0.95), 2),
+        "freshness_p99_s": round(percentile(latencies, 0.99), 2),
+        "freshness_max_s": round(latencies[-1], 2),
+        "trigger_seconds": arguments.trigger_seconds,
+        "exactly_once": exactly_once["holds"],
+        "cpu_ms_per_1k_events": sustained.cpu_ms_per_1k_events(),
+        "sustained_holds": sustained.holds,
+        "target_events_per_s": round(sustained.load.target_events_per_second),
+        "duration_s": arguments.duration,
+        "freshness_offered_events_per_s": round(fresh.load.events_per_second),
+        "freshness_events": len(latencies),
+        "max_producer_lag_events": sustained.max_producer_lag,
+        "max_pubsub_backlog_events": sustained.max_pubsub_backlog,
+        "backlog_growth_events_per_s": round(sustained.backlog_slope),
+        "postgres_calibration": calibration,
+        "write_method": arguments.write_method or "default",
+        "windows": [
+            {
+                "target": round(w.load.target_events_per_second),
+                "offered": round(w.load.events_per_second),
+                "delivered": round(w.delivered_events_per_second),
+                "holds": w.holds,
+                "drain_s": round(w.drain_seconds, 1),
+            }
+            for w in windows
+        ],
+        "load_average": [round(value, 2) for value in load_average],
+    }
+
+
+SUMMARY_CPU_PROCESSES = (
+    "postgres", "api", "producer", "pubsub_emulator", "stream", "bigquery_emulator",
+)  # fmt: skip
+"""The processes of the last line's ``cpu_ms_per_1k_events`` (issue 11); the table has all."""
+
+
+def summary(details: dict[str, Any]) -> dict[str, Any]:
+    """The last line: exactly the keys issue 11 names, from :func:`_result`'s details."""
+    keys = (
+        "offered_events_per_s", "delivered_events_per_s", "max_sustained_events_per_s",
+        "freshness_p50_s", "freshness_p95_s", "freshness_p99_s", "trigger_seconds",
+        "exactly_once",
+    )  # fmt: skip
+    cpu = details["cpu_ms_per_1k_events"]
+    return {
+        **{key: details[key] for key in keys},
+        "cpu_ms_per_1k_events": {name: cpu[name] for name in SUMMARY_CPU_PROCESSES},
+    }
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    rows = [
+        ("offered (target) events/s", f"{result['offered_events_per_s']:,} "
+                                      f"({result['target_events_per_s']:,})"),
+        ("delivered into BigQuery events/s", f"{result['delivered_events_per_s']:,}"),
+        ("holds (bounded backlog)", str(result["sustained_holds"])),
+        ("backlog growth events/s", f"{result['backlog_growth_events_per_s']:,}"),
+        ("max producer lag / Pub/Sub backlog (events)",
+         f"{result['max_producer_lag_events']:,} / {result['max_pubsub_backlog_events']:,}"),
+        ("max sustained events/s", str(result["max_sustained_events_per_s"])),
+        (f"freshness at {result['freshness_offered_events_per_s']:,} events/s p50/p95/p99/max",
+         f"{result['freshness_p50_s']} / {result['freshness_p95_s']} / "
+         f"{result['freshness_p99_s']} / {result['freshness_max_s']} s"),
+        ("trigger", f"{result['trigger_seconds']:g} s"),
+        ("exactly once", str(result["exactly_once"])),
+        *[(f"CPU ms per 1k events: {name}", f"{value:,.1f}")
+          for name, value in result["cpu_ms_per_1k_events"].items()],
+        *[(f"PostgreSQL {name}", str(value))
+          for name, value in result["postgres_calibration"].items()],
+        *[(f"window at {w['target']:,}/s", f"offered {w['offered']:,} delivered "
+           f"{w['delivered']:,} holds {w['holds']} drain {w['drain_s']} s")
+          for w in result["windows"]],
+        ("load average (1, 5, 15 min)", str(result["load_average"])),
+    ]  # fmt: skip
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label.ljust(width)}  {value}")
+
+
+@contextlib.contextmanager
+def exit_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run through ``SystemExit``, so every ``with`` unwinds.
+
+    Python's default for SIGTERM (what ``timeout`` sends) ends the process at once: nothing
+    is stopped, and PostgreSQL, which ``pg_ctl`` detaches from our process group, runs on with
+    a backend mid-COMMIT. Signals arriving while the servers stop are ignored.
+    """
+    handled = (signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.getsignal(number) for number in handled}
+
+    def stop(number: int, frame: FrameType | None) -> None:
+        for other in handled:
+            signal.signal(other, signal.SIG_IGN)
+        log.warning("stopping on signal=%s", signal.Signals(number).name)
+        raise SystemExit(128 + number)
+
+    for number in handled:
+        signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.e2e", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--rate", type=float, default=15_000, help="sustained offered events/s")
+    parser.add_argument("--duration", type=float, default=120, help="seconds of each window")
+    parser.add_argument("--warmup", type=float, default=30, help="warm-up seconds")
+    parser.add_argument("--trigger-seconds", type=float, default=10, help="stream trigger")
+    parser.add_argument("--freshness-rate", type=float, default=2_000, help="events/s")
+    parser.add_argument("--find-max", action="store_true", help="search the highest rate")
+    parser.add_argument("--max-windows", type=int, default=4, help="windows of --find-max")
+    parser.add_argument("--calibration-events", type=int, default=20_000)
+    parser.add_argument("--drain-timeout", type=float, default=600, help="seconds")
+    parser.add_argument(
+        "--write-method", default=None, help="OLIST_BIGQUERY_WRITE_METHOD of the streaming job"
+    )
+    arguments = parser.parse_args(argv)
+    configure_logging("INFO")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with exit_on_termination():
+        result = run(arguments)
+    _print_table(result)
+    print(json.dumps(summary(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

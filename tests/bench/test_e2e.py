@@ -1,0 +1,61 @@
+"""bench.e2e end to end at a tiny rate: the last line has exactly issue 11's keys, every event
+arrives once, and no server outlives the run."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUMMARY_KEYS = {
+    "offered_events_per_s", "delivered_events_per_s", "max_sustained_events_per_s",
+    "freshness_p50_s", "freshness_p95_s", "freshness_p99_s", "trigger_seconds",
+    "exactly_once", "cpu_ms_per_1k_events",
+}  # fmt: skip
+CPU_KEYS = {"postgres", "api", "producer", "pubsub_emulator", "stream", "bigquery_emulator"}
+
+
+def _processes_naming(text: str) -> list[str]:
+    """Command lines of the running processes that contain ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        if text in command:
+            found.append(command)
+    return found
+
+
+# A fresh JVM's first batches take minutes on a loaded 2-core machine (load ~30: 107 s).
+@pytest.mark.timeout(1500)
+def test_tiny_run_prints_issue_keys_and_delivers_every_event_once() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.e2e", "--rate", "300", "--freshness-rate", "200",
+         "--duration", "8", "--warmup", "4", "--trigger-seconds", "2",
+         "--calibration-events", "500", "--drain-timeout", "240"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = process.communicate(timeout=1200)
+    finally:
+        if process.poll() is None:
+            process.terminate()  # SIGTERM: the bench stops its servers (SIGKILL would orphan)
+            process.communicate(timeout=120)
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert set(result) == SUMMARY_KEYS
+    assert set(result["cpu_ms_per_1k_events"]) == CPU_KEYS
+    assert result["exactly_once"] is True
+    assert result["trigger_seconds"] == 2
+    assert result["delivered_events_per_s"] > 0
+    assert 0 < result["freshness_p50_s"] <= result["freshness_p95_s"] <= result["freshness_p99_s"]
+    (data_dir,) = re.findall(r"postgres started port=\d+ data_dir=(\S+)", completed.stderr)
+    assert _processes_naming(data_dir) == []
+    assert not Path(data_dir).exists()
