@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.process_usage import PeakMemory, command_line, process_tree, proportional_set_bytes
+from bench.report import print_table
 from bench.stream import publish_in_child
 from harness.pipeline import LocalPipeline
 from harness.processes import kill_process_group
@@ -289,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         *[(f"  {kind}", f"{size:,} MB") for kind, size in result["peak_pss_mb_by_kind"].items()],
         ("publishing to the emulator (setup)", f"{result['publish_seconds']} s"),
     ]
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label.ljust(width)}  {value}")
+    print_table(rows)
     print(json.dumps(result))
     return 0
 

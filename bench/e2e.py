@@ -71,6 +71,7 @@ from bench.pipeline_sampler import (
     slope,
 )
 from bench.process_usage import session_cpu_seconds, tree_cpu_seconds
+from bench.report import print_table
 from harness.pipeline import LocalPipeline
 from harness.processes import free_port, wait_for_port, wait_until
 from schemas.log_format import configure_logging
@@ -451,9 +452,7 @@ def _print_table(result: dict[str, Any]) -> None:
           for w in result["windows"]],
         ("load average (1, 5, 15 min)", str(result["load_average"])),
     ]  # fmt: skip
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label.ljust(width)}  {value}")
+    print_table(rows)
 
 
 @contextlib.contextmanager

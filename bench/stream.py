@@ -74,6 +74,7 @@ from typing import Any
 import orjson
 
 from bench.process_usage import command_line, peak_proportional_set
+from bench.report import print_table
 from harness.pipeline import LocalPipeline
 from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
@@ -511,9 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         *[(f"  {kind}", f"{size:,} MB") for kind, size in details["memory_mb"].items()],
         ("publishing to the emulator (setup)", f"{details['publish_seconds']} s"),
     ]
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label.ljust(width)}  {value}")
+    print_table(rows)
     print(json.dumps(result))
     return 0
 
