@@ -13,4 +13,7 @@ python -m schemas.derive --check
 python -m olist_cli.settings_reference --check
 bash scripts/lock.sh --check
 bash scripts/deploy_checks.sh  # Dockerfile, k3s manifests, compose file: offline (tests/deploy/ reads its renders)
-exec python -m pytest "$@"
+# Two workers (pytest-xdist): tests sharing an expensive fixture carry an xdist_group and go to
+# one worker together; tests/conftest.py starts the longest first. OLIST_TEST_WORKERS=0 (or a
+# trailing -n 0) runs in this process, e.g. to debug one test with -s or --pdb.
+exec python -m pytest -n "${OLIST_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"

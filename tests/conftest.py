@@ -43,8 +43,63 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+LONGEST_FIRST = (
+    # Node id prefixes, longest first; seconds each took in the last sequential run (2 cores).
+    # Under `pytest -n 2` (scripts/test.sh) they start first, so no long test is left for last
+    # while the other worker sits idle.
+    "tests/pipeline/test_chaos.py",  # 188
+    "tests/pipeline/test_cluster.py",  # 143 the fault test, 60 the other
+    "tests/analytics/",  # 78 the shared warehouse, then the dashboard and the views
+    "tests/pipeline/test_end_to_end.py",  # 131 the crash test, then three shorter ones
+    "tests/pipeline/test_lifecycle_end_to_end.py",  # 127
+    "tests/streaming/test_storage_write_crashes.py",  # the kill -9 points
+    "tests/health/",  # the running pipeline shared with the Airflow DAG's tests
+    "tests/bench/test_e2e.py",  # 96
+    "tests/deploy/test_manifest_launch.py",  # 95
+    "tests/pipeline/test_local_run.py",  # 94
+    "tests/bench/test_backlog.py",  # 80
+    "tests/docs/test_by_hand.py",  # 77
+    "tests/packaging/test_role_installs.py",
+)
+
+SHARED_FIXTURE_GROUPS = {
+    # A session fixture that costs a pipeline run is built once per xdist worker: its tests
+    # go to one worker together (an xdist_group), so it is built once in the whole run.
+    "analytics_warehouse": "analytics-warehouse",
+    "running_pipeline": "running-pipeline",
+    "airflow_runner": "running-pipeline",  # the DAG's tests also use the running pipeline
+    "rendered": "k3s-renders",
+}
+
+HEAVIEST_GROUP = ("tests/pipeline/test_chaos.py", "tests/pipeline/test_cluster.py")
+"""The two heaviest files (a dozen JVMs between them) run one after the other, never at once."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs Spark is slow: the shared JVM alone takes seconds to start."""
+    """Marks Spark tests slow, puts shared-fixture tests in xdist groups, longest first.
+
+    A test that needs Spark is slow: the shared JVM alone takes seconds to start. The groups
+    and the order only matter to ``pytest -n 2 --dist loadgroup`` (scripts/test.sh).
+    """
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "spark" in fixtures:
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        if item.nodeid.startswith(HEAVIEST_GROUP):
+            item.add_marker(pytest.mark.xdist_group("chaos-and-cluster"))
+            continue
+        for fixture, group in SHARED_FIXTURE_GROUPS.items():
+            if fixture in fixtures:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+    def rank(item: pytest.Item) -> int:
+        for position, prefix in enumerate(LONGEST_FIRST):
+            if item.nodeid.startswith(prefix):
+                return position
+        return len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keeps its order

@@ -21,6 +21,11 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.locks import exclusive
+
+# The module-scoped sdist is built once: under `pytest -n 2` these tests share a worker.
+pytestmark = pytest.mark.xdist_group("role-installs")
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 ROLE_VENVS = REPOSITORY_ROOT / ".local" / "role-venvs"
 HEAVY_MODULES = ("pyspark", "pandas", "google.cloud.bigquery", "numpy")
@@ -130,15 +135,17 @@ def role_venv(role: Role, project_sdist: Path) -> Path:
     python = venv / "bin" / "python"
     uv = uv_command()
     ready = venv / ".requirements-installed"
-    if not ready.exists():
-        for stale in ROLE_VENVS.glob(f"{role.extra}-*"):
-            shutil.rmtree(stale)
-        checked([uv, "venv", "--quiet", "--python", sys.executable, venv])
-        checked([uv, "pip", "install", "--quiet", "--python", python, "--require-hashes",
-                 "-r", lock])  # fmt: skip
-        ready.write_text(lock.name)
-    checked([uv, "pip", "install", "--quiet", "--python", python, "--no-deps",
-             "--reinstall-package", "olist-pipeline", project_sdist])  # fmt: skip
+    # Under `pytest -n 2` another worker may be building the same cache: one at a time.
+    with exclusive(ROLE_VENVS.parent / "role-venvs.lock"):
+        if not ready.exists():
+            for stale in ROLE_VENVS.glob(f"{role.extra}-*"):
+                shutil.rmtree(stale)
+            checked([uv, "venv", "--quiet", "--python", sys.executable, venv])
+            checked([uv, "pip", "install", "--quiet", "--python", python, "--require-hashes",
+                     "-r", lock])  # fmt: skip
+            ready.write_text(lock.name)
+        checked([uv, "pip", "install", "--quiet", "--python", python, "--no-deps",
+                 "--reinstall-package", "olist-pipeline", project_sdist])  # fmt: skip
     return venv
 
 
