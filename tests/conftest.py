@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -62,39 +63,76 @@ LONGEST_FIRST = (
     "tests/packaging/test_role_installs.py",
 )
 
+XDIST_GROUPS = {
+    # Node id prefix -> its xdist group: a group's tests run on one worker, one after another.
+    # The two heaviest files (a dozen JVMs between them) never run at once.
+    "tests/pipeline/test_chaos.py": "chaos-and-cluster",
+    "tests/pipeline/test_cluster.py": "chaos-and-cluster",
+    # A session fixture that costs a pipeline run is built by each worker that uses it: its
+    # tests go to one worker, so it is built once in the whole run.
+    "tests/analytics/test_dashboard.py": "analytics-warehouse",
+    "tests/analytics/test_export_dimensions.py": "analytics-warehouse",
+    "tests/analytics/test_views.py": "analytics-warehouse",
+    "tests/health/test_checks.py": "running-pipeline",
+    "tests/health/test_dag.py": "running-pipeline",  # also the Airflow home and its database
+    # Module-scoped fixtures: a generated dataset, a TLS server, the project's sdist.
+    "tests/source_db/test_generator.py": "source-db-generated",
+    "tests/source_db/test_database_tls.py": "database-tls",
+    "tests/packaging/test_role_installs.py": "role-installs",
+}
 SHARED_FIXTURE_GROUPS = {
-    # A session fixture that costs a pipeline run is built once per xdist worker: its tests
-    # go to one worker together (an xdist_group), so it is built once in the whole run.
     "analytics_warehouse": "analytics-warehouse",
     "running_pipeline": "running-pipeline",
-    "airflow_runner": "running-pipeline",  # the DAG's tests also use the running pipeline
-    "rendered": "k3s-renders",
+    "airflow_runner": "running-pipeline",
 }
-
-HEAVIEST_GROUP = ("tests/pipeline/test_chaos.py", "tests/pipeline/test_cluster.py")
-"""The two heaviest files (a dozen JVMs between them) run one after the other, never at once."""
+"""Session fixtures that cost a pipeline run, and the group every test using them must be in."""
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def xdist_group(nodeid: str) -> str | None:
+    """The xdist group of a test (None: scheduled on its own), from its node id alone.
+
+    From the node id because the controller, which schedules, collects nothing itself; and not
+    with ``@pytest.mark.xdist_group``: xdist 3.8's loadgroup ignores it on pytest 9.2 (it
+    rewrites a node id field pytest no longer reads: pytest-dev/pytest-xdist#1386).
+    """
+    for prefix, group in XDIST_GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, called on the controller
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (scripts/test.sh) with the groups of :data:`XDIST_GROUPS`."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """Each group one unit of work; every other test a unit of its own."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks Spark tests slow, puts shared-fixture tests in xdist groups, longest first.
+    """Marks Spark tests slow, checks the xdist groups, puts the longest tests first.
 
     A test that needs Spark is slow: the shared JVM alone takes seconds to start. The groups
-    and the order only matter to ``pytest -n 2 --dist loadgroup`` (scripts/test.sh).
+    and the order only matter under ``pytest -n 2`` (scripts/test.sh).
     """
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "spark" in fixtures:
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        if item.nodeid.startswith(HEAVIEST_GROUP):
-            item.add_marker(pytest.mark.xdist_group("chaos-and-cluster"))
-            continue
         for fixture, group in SHARED_FIXTURE_GROUPS.items():
-            if fixture in fixtures:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+            if fixture in fixtures and xdist_group(item.nodeid) != group:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses {fixture}: add its module to XDIST_GROUPS in "
+                    f"tests/conftest.py as {group!r}, or each xdist worker builds its own"
+                )
 
     def rank(item: pytest.Item) -> int:
         for position, prefix in enumerate(LONGEST_FIRST):

@@ -23,9 +23,6 @@ import pytest
 
 from tests.fixtures.locks import exclusive
 
-# The module-scoped sdist is built once: under `pytest -n 2` these tests share a worker.
-pytestmark = pytest.mark.xdist_group("role-installs")
-
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 ROLE_VENVS = REPOSITORY_ROOT / ".local" / "role-venvs"
 HEAVY_MODULES = ("pyspark", "pandas", "google.cloud.bigquery", "numpy")

@@ -19,11 +19,7 @@ import pytest
 from emulators.postgres import LocalPostgres
 from tests.fixtures.api import ApiProcess
 
-pytestmark = [
-    pytest.mark.slow,  # a server of its own
-    # The module-scoped TLS server starts once: under `pytest -n 2` its tests share a worker.
-    pytest.mark.xdist_group("database-tls"),
-]
+pytestmark = pytest.mark.slow  # a server of its own
 
 
 def _openssl(*arguments: str, cwd: Path) -> None:

@@ -22,9 +22,6 @@ from source_db.synthetic.errors import InvalidGenerationRequest, SchemaMissingEr
 from source_db.synthetic.generator import GenerationReport, generate_dataset
 from source_db.synthetic.tables import TABLE_COLUMNS
 
-# The module-scoped dataset is generated once: under `pytest -n 2` its tests share a worker.
-pytestmark = pytest.mark.xdist_group("source-db-generated")
-
 DISTRIBUTION_ORDERS = 5_000
 DISTRIBUTION_SEED = 20180901
 TABLES = ("product_category_name_translation", *TABLE_COLUMNS)
