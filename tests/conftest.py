@@ -86,6 +86,9 @@ SHARED_FIXTURE_GROUPS = {
     "airflow_runner": "running-pipeline",
 }
 """Session fixtures that cost a pipeline run, and the group every test using them must be in."""
+SHARED_PIPELINE_TIMEOUT = 1800
+"""pytest-timeout for their tests: the first one also pays for the fixture, whose own bound
+for the pipeline's first batch is 900 s; the default 600 s cut it short on a loaded machine."""
 
 
 def xdist_group(nodeid: str) -> str | None:
@@ -127,12 +130,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         if "spark" in fixtures:
             item.add_marker(pytest.mark.slow)
-        for fixture, group in SHARED_FIXTURE_GROUPS.items():
-            if fixture in fixtures and xdist_group(item.nodeid) != group:
+        shared = [fixture for fixture in SHARED_FIXTURE_GROUPS if fixture in fixtures]
+        for fixture in shared:
+            group = SHARED_FIXTURE_GROUPS[fixture]
+            if xdist_group(item.nodeid) != group:
                 raise pytest.UsageError(
                     f"{item.nodeid} uses {fixture}: add its module to XDIST_GROUPS in "
                     f"tests/conftest.py as {group!r}, or each xdist worker builds its own"
                 )
+        if shared and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SHARED_PIPELINE_TIMEOUT))
 
     def rank(item: pytest.Item) -> int:
         for position, prefix in enumerate(LONGEST_FIRST):
