@@ -10,9 +10,8 @@ batch's manifest, then hands the objects to BigQuery: the valid events to the id
 batch id (a replay does not load twice). With ``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` no
 load job runs: the same tasks append both kinds of rows to PENDING streams that the driver
 commits once per table (:mod:`streaming.bigquery_storage_write`). Rows never gather on the
-driver. Any failure
-raises, which fails the query before its commit: Spark replays the same batch on restart and
-the source acknowledges nothing meanwhile.
+driver. Any failure raises, which fails the query before its commit: Spark replays the same
+batch on restart and the source acknowledges nothing meanwhile.
 """
 
 from __future__ import annotations
