@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.process_usage import PeakMemory, command_line, process_tree, proportional_set_bytes
-from bench.report import print_table
+from bench.report import memory_rows, print_table
 from bench.stream import publish_in_child
 from harness.pipeline import LocalPipeline
 from harness.processes import kill_process_group
@@ -284,10 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         ("micro-batches (largest)", f"{result['batches']} ({result['largest_batch']:,} rows)"),
         ("drained in", f"{result['seconds']:,.1f} s ({result['events_per_s']:,} events/s)"),
         ("memory cap, summed RSS", f"{result['cap_mb']:,} MB"),
-        ("peak summed RSS", f"{result['peak_rss_mb']:,} MB"),
-        *[(f"  {kind}", f"{size:,} MB") for kind, size in result["peak_rss_mb_by_kind"].items()],
-        ("peak summed PSS", f"{result['peak_pss_mb']:,} MB"),
-        *[(f"  {kind}", f"{size:,} MB") for kind, size in result["peak_pss_mb_by_kind"].items()],
+        *memory_rows("peak summed RSS", result["peak_rss_mb"], result["peak_rss_mb_by_kind"]),
+        *memory_rows("peak summed PSS", result["peak_pss_mb"], result["peak_pss_mb_by_kind"]),
         ("publishing to the emulator (setup)", f"{result['publish_seconds']} s"),
     ]
     print_table(rows)

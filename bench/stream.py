@@ -74,7 +74,7 @@ from typing import Any
 import orjson
 
 from bench.process_usage import command_line, peak_proportional_set
-from bench.report import print_table
+from bench.report import memory_rows, print_table
 from harness.pipeline import LocalPipeline
 from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
@@ -508,8 +508,11 @@ def main(argv: list[str] | None = None) -> int:
         ("plain Spark JSON -> Parquet (floor)", f"{result['plain_spark_seconds']:.2f} s"),
         ("ratio job / plain Spark", f"{result['ratio_vs_plain_spark']:.2f}"),
         ("empty trigger", f"{result['empty_trigger_seconds']} s"),
-        ("peak memory, PSS (driver + JVM + workers)", f"{result['peak_rss_mb']:,} MB"),
-        *[(f"  {kind}", f"{size:,} MB") for kind, size in details["memory_mb"].items()],
+        *memory_rows(
+            "peak memory, PSS (driver + JVM + workers)",
+            result["peak_rss_mb"],
+            details["memory_mb"],
+        ),
         ("publishing to the emulator (setup)", f"{details['publish_seconds']} s"),
     ]
     print_table(rows)

@@ -6,16 +6,17 @@ streams the rows of whole partitions, splits them into valid events and rejected
 uploads them as Parquet objects with deterministic names, one per partition date per batch
 (``mapInArrow``; a replay overwrites), returning only the names; the driver records the
 batch's manifest, then hands the objects to BigQuery: the valid events to the idempotent sink
-(:mod:`streaming.event_sink`; with ``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` the same tasks
-also append the valid rows to PENDING streams that the driver commits once,
-:mod:`streaming.bigquery_storage_write`), the rejected rows to a load job whose id is derived
-from the batch id (a replay does not load twice). Rows never gather on the driver. Any failure
-raises, which fails the query before its commit: Spark replays the same batch on restart and
-the source acknowledges nothing meanwhile.
+(:mod:`streaming.event_sink`), the rejected rows to a load job whose id is derived from the
+batch id (a replay does not load twice). With ``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` no
+load job runs: the same tasks append both kinds of rows to PENDING streams that the driver
+commits once per table (:mod:`streaming.bigquery_storage_write`). Rows never gather on the
+driver. Any failure raises, which fails the query before its commit: Spark replays the same
+batch on restart and the source acknowledges nothing meanwhile.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -34,8 +35,14 @@ from schemas.derive import arrow_schema
 from schemas.order_event import EVENT_FIELDS
 from schemas.warehouse import PARTITION_FIELD, REJECTED_FIELDS, order_events_table_fields
 from streaming.analytics import derived_columns
+from streaming.bigquery_jobs import JobOutcome
 from streaming.bigquery_loader import BigQueryTable
-from streaming.bigquery_storage_write import StorageWriteStaging, StorageWriteTarget, StreamReport
+from streaming.bigquery_storage_write import (
+    PendingStreamWriter,
+    StorageWriteTables,
+    StorageWriteTarget,
+    StreamReport,
+)
 from streaming.event_sink import IdempotentEventSink, SinkOutcome
 from streaming.lake_writer import LakeWriter, WrittenObject
 from streaming.partition_stream import PartitionStream
@@ -64,7 +71,8 @@ WRITTEN_SCHEMA = pa.schema(
     ]
 )
 """What each task reports back to the driver: one row per object it uploaded (kind ``events``
-or ``rejected``), and one per Storage Write stream it finalized (kind ``stream``)."""
+or ``rejected``), and one per Storage Write stream it finalized (kind ``events_stream`` or
+``rejected_stream``)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ class LakeTask:
     batch_id: int
     events_stream: StorageWriteTarget | None = None
     """With the Storage Write method: the staging table the valid rows are appended to."""
+    rejected_stream: StorageWriteTarget | None = None
+    """With the Storage Write method: the staging table the rejected rows are appended to."""
 
     def _object_names(self, lake: LakeWriter, task: int) -> Callable[[str, int], str]:
         def name(partition: str, part: int) -> str:
@@ -190,20 +200,25 @@ class LakeTask:
         }
         first_reason = None
         payloads = PayloadJoiner()
-        appender = self.events_stream.open_writer() if self.events_stream else None
+        appenders: dict[str, PendingStreamWriter] = {
+            kind: target.open_writer()
+            for kind, target in (("events", self.events_stream), ("rejected", self.rejected_stream))
+            if target is not None
+        }
         try:
             for batch in batches:
                 events, rejected = _split(payloads.join(pa.Table.from_batches([batch])))
                 streams["events"].write(events)
                 streams["rejected"].write(rejected)
-                if appender is not None:
-                    appender.append(events)
+                for kind, kind_rows in (("events", events), ("rejected", rejected)):
+                    if kind in appenders:
+                        appenders[kind].append(kind_rows)
                 if first_reason is None and rejected.num_rows:
                     first_reason = rejected.column("reason")[0].as_py()
             payloads.close()
-            appended = appender.finish() if appender is not None else None
+            appended = {kind: appender.finish() for kind, appender in appenders.items()}
         except BaseException:
-            if appender is not None:
+            for appender in appenders.values():
                 appender.abandon()  # never finalized, never committed
             raise
         rows = [
@@ -211,11 +226,12 @@ class LakeTask:
             for kind, stream in streams.items()
             for item in stream.close()
         ]
-        if appended is not None:
-            rows.append(
-                {"kind": "stream", "name": appended.name, "partition": "", "rows": appended.rows,
-                 "bytes": appended.bytes, "first_reason": None}
-            )  # fmt: skip
+        rows += [
+            {"kind": f"{kind}_stream", "name": report.name, "partition": "", "rows": report.rows,
+             "bytes": report.bytes, "first_reason": None}
+            for kind, report in appended.items()
+            if report is not None
+        ]  # fmt: skip
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
 
@@ -234,7 +250,7 @@ class BatchWriter:
         late_after: dt.timedelta = dt.timedelta(hours=24),
         on_batch_start: Callable[[int], None] | None = None,
         payload_bytes_per_arrow_batch: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
-        storage_write: StorageWriteStaging | None = None,
+        storage_write: StorageWriteTables | None = None,
     ) -> None:
         self.events_lake = events_lake
         self.rejected_lake = rejected_lake
@@ -246,7 +262,7 @@ class BatchWriter:
         self.on_batch_start = on_batch_start
         self.payload_bytes_per_arrow_batch = payload_bytes_per_arrow_batch
         self.storage_write = storage_write
-        """Set: valid rows go through the Storage Write API; None: through load jobs."""
+        """Set: both kinds of rows go through the Storage Write API; None: through load jobs."""
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -257,11 +273,13 @@ class BatchWriter:
         # restarts batch ids at 0 and must not touch an earlier run's data.
         query_id = self.query_id()
         job_prefix = f"olist_{query_id}"
-        target: StorageWriteTarget | None = None
-        merged: SinkOutcome | None = None
+        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id)
         if self.storage_write is not None:
-            target, merged = self.storage_write.before_tasks(job_prefix, batch_id)
-        task = LakeTask(self.events_lake, self.rejected_lake, query_id, batch_id, target)
+            events_start = self.storage_write.events.before_tasks(job_prefix, batch_id)
+            rejected_start = self.storage_write.rejected.before_tasks(job_prefix, batch_id)
+            task = dataclasses.replace(
+                task, events_stream=events_start.target, rejected_stream=rejected_start.target
+            )
         rows_per_arrow_batch = int(
             frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
             or "10000"
@@ -280,6 +298,8 @@ class BatchWriter:
         self.events_lake.finish_batch(written, query_id, batch_id)
         self.rejected_lake.finish_batch(rejected_written, query_id, batch_id)
         uploaded = time.monotonic()
+        loaded: SinkOutcome
+        rejected_loaded: JobOutcome
         if self.storage_write is None:
             loaded = self.events_sink.load_batch(
                 self.events_lake.load_uris(written, query_id, batch_id),
@@ -287,15 +307,18 @@ class BatchWriter:
                 batch_id,
                 late_cutoff,
             )
-        else:
-            loaded = merged or self.storage_write.after_tasks(
-                _streams(reports), job_prefix, batch_id, late_cutoff
+            rejected_loaded = self.rejected_table.load_batch(
+                self.rejected_lake.load_uris(rejected_written, query_id, batch_id),
+                job_prefix,
+                batch_id,
             )
-        rejected_loaded = self.rejected_table.load_batch(
-            self.rejected_lake.load_uris(rejected_written, query_id, batch_id),
-            job_prefix,
-            batch_id,
-        )
+        else:
+            loaded = self.storage_write.events.after_tasks(
+                events_start, _streams(reports, "events_stream"), late_cutoff
+            )
+            rejected_loaded = self.storage_write.rejected.after_tasks(
+                rejected_start, _streams(reports, "rejected_stream"), late_cutoff
+            )
         rejected_rows = sum(item.rows for item in rejected_written)
         outcome = BatchOutcome(
             batch_id=batch_id,
@@ -327,11 +350,11 @@ class BatchWriter:
             self.on_batch(outcome)
 
 
-def _streams(reports: list[Any]) -> list[StreamReport]:
+def _streams(reports: list[Any], kind: str) -> list[StreamReport]:
     return [
         StreamReport(name=row.name, rows=row.rows, bytes=row.bytes)
         for row in reports
-        if row.kind == "stream"
+        if row.kind == kind
     ]
 
 

@@ -1,31 +1,32 @@
-"""A batch's valid events into BigQuery through the Storage Write API, committed exactly once.
+"""A batch's rows into BigQuery through the Storage Write API, committed exactly once.
 
-``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` replaces the batch's staging *load job* (the one
-bounded by 1,500 load jobs per table per day) with Storage Write API appends; everything after
-it — the history insert and the current-state MERGE of :mod:`streaming.event_sink` — is the
-same script as with loads. Per micro-batch:
+``OLIST_BIGQUERY_WRITE_METHOD=storage_write`` replaces the batch's *load jobs* (bounded by
+1,500 per table per day) with Storage Write API appends, for both tables a batch writes: the
+valid events (then merged by the same script as with loads, :mod:`streaming.event_sink`) and
+the rejected rows (then appended to the rejected table by one query job). No load job runs.
+Per micro-batch and per table (:class:`PendingStreamStaging`):
 
-1. **driver, before the tasks** (:meth:`StorageWriteStaging.before_tasks`): if the batch's merge
-   job already succeeded (a replay), nothing is appended again. Otherwise the batch's own
-   staging table is created if missing (the same name a load would use) and a
-   :class:`StorageWriteTarget` naming it travels, pickled, to the tasks;
+1. **driver, before the tasks** (:meth:`PendingStreamStaging.before_tasks`): if the batch's
+   merge (or insert) job already succeeded, nothing is appended again. Otherwise the batch's
+   own staging table is created (the same name a load would use). If it existed and holds
+   rows, an earlier attempt of the same batch id committed them (killed between the commit and
+   the merge): the tasks get no target and append nothing. Else a :class:`StorageWriteTarget`
+   naming it travels, pickled, to the tasks;
 2. **each Spark task** (:class:`PendingStreamWriter`, inside the lake's ``mapInArrow``): on its
-   first valid row it opens one PENDING stream on the staging table, appends its rows as Arrow
-   record batches (the Arrow schema derived from ``schemas/``, as the Parquet files are), each
-   request under BigQuery's 10 MB and at an explicit offset, then finalizes the stream and
-   reports its name and row count with the lake objects. Rows of a PENDING stream stay
-   invisible until committed; a failed or killed attempt's streams are simply never committed;
-3. **driver, after the tasks** (:meth:`StorageWriteStaging.after_tasks`): the streams the
+   first row for a table it opens one PENDING stream on that staging table, appends its rows
+   as Arrow record batches (the Arrow schema derived from ``schemas/``, as the Parquet files
+   are), each request under BigQuery's 10 MB and at an explicit offset, then finalizes the
+   stream and reports its name and row count with the lake objects. Rows of a PENDING stream
+   stay invisible until committed; a failed or killed attempt's streams are never committed;
+3. **driver, after the tasks** (:meth:`PendingStreamStaging.after_tasks`): the streams the
    batch's tasks reported are committed together by one ``BatchCommitWriteStreams`` (atomic:
-   all of them or none), unless the staging table already holds rows. Nothing but that one
-   commit ever writes to a batch's staging table, so a non-empty table *is* the record that an
-   earlier attempt of the same batch id committed (killed between the commit and Spark's
-   checkpoint commit): its replay commits nothing, and goes on to the merge. The committed
-   stream names are logged;
-4. the staged rows are merged exactly as after a load (a query job run once per id), and the
-   staging table is dropped.
+   all of them or none). Nothing but that one commit ever writes to a batch's staging table,
+   so a non-empty table *is* the record that the batch was committed (step 1 reads it). The
+   committed stream names are logged;
+4. the staged rows are applied by a query job run once per id (the events' merge, the
+   rejected rows' ``INSERT``), and the staging table is dropped.
 
-Where the rows come from: the tasks already hold every valid row as Arrow to write the lake's
+Where the rows come from: the tasks already hold every row as Arrow to write the lake's
 Parquet; appending the same record batches there keeps rows off the driver and needs no
 second read of the lake.
 
@@ -42,12 +43,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pyarrow as pa
 
-from streaming.bigquery_loader import BigQueryTable
-from streaming.event_sink import IdempotentEventSink, SinkOutcome
+from streaming.bigquery_jobs import JobOutcome
+from streaming.bigquery_loader import BigQueryTable, job_id_part
+from streaming.event_sink import IdempotentEventSink, SinkOutcome, finished_batch_job
 
 if TYPE_CHECKING:
     from google.cloud.bigquery_storage_v1 import BigQueryWriteClient
@@ -216,24 +218,41 @@ def _request_sized(table: pa.Table, max_bytes: int) -> list[pa.RecordBatch]:
 
 @dataclass(frozen=True)
 class CommitOutcome:
-    """Which streams a batch committed now, or that an earlier attempt had committed it."""
+    """Which streams a batch committed."""
 
     streams: tuple[str, ...]
     rows: int
-    already_committed: bool
 
 
-class StorageWriteStaging:
-    """The driver's side of a Storage Write batch: staging table, commit once, then the merge."""
+Outcome = TypeVar("Outcome")
+
+
+@dataclass(frozen=True)
+class StagingStart(Generic[Outcome]):
+    """One table's part of a batch as the driver finds it before the tasks run."""
+
+    job_prefix: str
+    batch_id: int
+    target: StorageWriteTarget | None = None
+    """Where the tasks append; None when an earlier attempt committed or applied the batch."""
+    committed_rows: int = 0
+    """Rows an earlier attempt committed to the staging table: the tasks append nothing."""
+    done: Outcome | None = None
+    """The earlier attempt's merge (or insert) of the staged rows, when it succeeded."""
+
+
+class PendingStreamStaging(Generic[Outcome]):
+    """The driver's side of one table's Storage Write batch: staging table, commit once, apply.
+
+    Subclasses say how the committed staging table reaches the destination (:meth:`apply`, a
+    query job run once per id) and how to find that job of an earlier attempt
+    (:meth:`already_applied`).
+    """
 
     def __init__(
-        self,
-        sink: IdempotentEventSink,
-        schema: pa.Schema,
-        api_endpoint: str | None = None,
+        self, table: BigQueryTable, schema: pa.Schema, api_endpoint: str | None = None
     ) -> None:
-        self.sink = sink
-        self.history: BigQueryTable = sink.history
+        self.table = table
         self.schema = schema
         self.api_endpoint = api_endpoint
         self._client: BigQueryWriteClient | None = None
@@ -244,79 +263,101 @@ class StorageWriteStaging:
             self._client = write_client(self.api_endpoint)
         return self._client
 
-    def before_tasks(
-        self, job_prefix: str, batch_id: int
-    ) -> tuple[StorageWriteTarget | None, SinkOutcome | None]:
-        """The target the tasks append to; or, for a batch merged already, its outcome."""
-        merged = self.sink.already_merged(job_prefix, batch_id)
-        if merged is not None:
-            return None, merged
-        return self.prepare(job_prefix, batch_id), None
+    def already_applied(self, job_prefix: str, batch_id: int) -> Outcome | None:
+        """The outcome of the batch's apply job if an earlier attempt ran it, else None."""
+        raise NotImplementedError
 
-    def prepare(self, job_prefix: str, batch_id: int) -> StorageWriteTarget:
-        """Create the batch's staging table if missing (an earlier attempt may have made it)."""
+    def apply(self, job_prefix: str, batch_id: int, late_cutoff: dt.datetime) -> Outcome:
+        """The committed staging table into the destination, once per batch id; drops it."""
+        raise NotImplementedError
+
+    def nothing_applied(self) -> Outcome:
+        """The outcome of a batch without a row for this table."""
+        raise NotImplementedError
+
+    def before_tasks(self, job_prefix: str, batch_id: int) -> StagingStart[Outcome]:
+        """Where the tasks append; nothing to append if an earlier attempt committed or applied.
+
+        The check comes before any append: a replay of a committed batch opens no stream.
+        """
+        done = self.already_applied(job_prefix, batch_id)
+        if done is not None:
+            return StagingStart(job_prefix, batch_id, done=done)
+        committed = self.prepare(job_prefix, batch_id)
+        if isinstance(committed, int):
+            return StagingStart(job_prefix, batch_id, committed_rows=committed)
+        return StagingStart(job_prefix, batch_id, target=committed)
+
+    def prepare(self, job_prefix: str, batch_id: int) -> StorageWriteTarget | int:
+        """Create the batch's staging table and return the target the tasks append to; or,
+        if an earlier attempt committed rows there, how many (nothing is appended then).
+
+        A new table is the common case and costs one call; only an existing table (a replay)
+        is counted, since nothing but the batch's one commit ever writes to it.
+        """
+        from google.api_core.exceptions import Conflict
         from google.cloud import bigquery
 
         from schemas.derive import bigquery_schema
 
-        staging_id = self.history.staging_table_id(job_prefix, batch_id)
-        table = bigquery.Table(staging_id, schema=bigquery_schema(self.history.fields))
+        staging_id = self.table.staging_table_id(job_prefix, batch_id)
+        table = bigquery.Table(staging_id, schema=bigquery_schema(self.table.fields))
         table.expires = dt.datetime.now(dt.UTC) + STAGING_TABLE_LIFETIME
-        self.history.client.create_table(table, exists_ok=True, timeout=self.history.timeout)
-        project, dataset, name = staging_id.split(".")
+        try:
+            self.table.client.create_table(table, timeout=self.table.timeout)
+        except Conflict:
+            committed = self.staged_rows(job_prefix, batch_id)
+            if committed:
+                log.info(
+                    "bigquery storage write already committed, committing nothing batch_id=%s "
+                    "table=%s staged_rows=%d appends=0",
+                    batch_id, self.table.table, committed,
+                )  # fmt: skip
+                return committed
         return StorageWriteTarget(
-            table_path=f"projects/{project}/datasets/{dataset}/tables/{name}",
+            table_path=_table_path(staging_id),
             schema=self.schema,
             api_endpoint=self.api_endpoint,
-            request_timeout_seconds=self.history.timeout,
+            request_timeout_seconds=self.table.timeout,
         )
 
     def after_tasks(
         self,
+        start: StagingStart[Outcome],
         streams: Sequence[StreamReport],
-        job_prefix: str,
-        batch_id: int,
         late_cutoff: dt.datetime,
-    ) -> SinkOutcome:
-        """Commit the tasks' streams once, then merge the staging table as after a load."""
-        if not streams:
-            self.history.drop_staging(job_prefix, batch_id)
-            return SinkOutcome(job_id="", already_loaded=False)
-        self.commit(streams, job_prefix, batch_id)
-        return self.sink.merge_staged(job_prefix, batch_id, late_cutoff)
+    ) -> Outcome:
+        """Commit the tasks' streams once, then apply the staging table (see the module)."""
+        if start.done is not None:
+            return start.done
+        if start.target is not None:
+            if not streams:
+                self.table.drop_staging(start.job_prefix, start.batch_id)
+                return self.nothing_applied()
+            self.commit(streams, start.job_prefix, start.batch_id)
+        return self.apply(start.job_prefix, start.batch_id, late_cutoff)
 
     def staged_rows(self, job_prefix: str, batch_id: int) -> int:
         """Rows in the batch's staging table (only a commit of this batch writes there)."""
-        staging = self.history.staging_table_id(job_prefix, batch_id)
-        job = self.history.client.query(
+        staging = self.table.staging_table_id(job_prefix, batch_id)
+        job = self.table.client.query(
             f"SELECT COUNT(*) AS n FROM `{staging}`",
-            location=self.history.location, timeout=self.history.timeout,
+            location=self.table.location, timeout=self.table.timeout,
         )  # fmt: skip
-        row = next(iter(job.result(timeout=self.history.jobs.job_timeout_seconds)))
+        row = next(iter(job.result(timeout=self.table.jobs.job_timeout_seconds)))
         return int(row["n"])
 
     def commit(
         self, streams: Sequence[StreamReport], job_prefix: str, batch_id: int
     ) -> CommitOutcome:
-        """``BatchCommitWriteStreams`` of every stream, unless the batch was committed before."""
+        """``BatchCommitWriteStreams`` of every stream: all of them land, or none."""
         names = tuple(report.name for report in streams)
         rows = sum(report.rows for report in streams)
-        already = self.staged_rows(job_prefix, batch_id)
-        if already:
-            log.info(
-                "bigquery storage write already committed, committing nothing batch_id=%s "
-                "staged_rows=%d uncommitted_streams=%d",
-                batch_id, already, len(names),
-            )  # fmt: skip
-            return CommitOutcome(names, already, already_committed=True)
         started = time.monotonic()
-        project, dataset, table = self.history.staging_table_id(job_prefix, batch_id).split(".")
+        staging_id = self.table.staging_table_id(job_prefix, batch_id)
         response = self.client.batch_commit_write_streams(
-            request={
-                "parent": f"projects/{project}/datasets/{dataset}/tables/{table}",
-                "write_streams": list(names),
-            },
-            timeout=self.history.timeout,
+            request={"parent": _table_path(staging_id), "write_streams": list(names)},
+            timeout=self.table.timeout,
         )
         if response.stream_errors:
             errors = "; ".join(
@@ -327,6 +368,78 @@ class StorageWriteStaging:
             )
         log.info(
             "bigquery storage write committed batch_id=%s table=%s streams=%s rows=%d seconds=%.2f",
-            batch_id, table, ",".join(names), rows, time.monotonic() - started,
+            batch_id, staging_id.split(".")[-1], ",".join(names), rows, time.monotonic() - started,
         )  # fmt: skip
-        return CommitOutcome(names, rows, already_committed=False)
+        return CommitOutcome(names, rows)
+
+
+def _table_path(table_id: str) -> str:
+    """``project.dataset.table`` as the Storage Write API names it."""
+    project, dataset, table = table_id.split(".")
+    return f"projects/{project}/datasets/{dataset}/tables/{table}"
+
+
+class StorageWriteStaging(PendingStreamStaging[SinkOutcome]):
+    """The valid events: the staging table merged into the history and the current state."""
+
+    def __init__(
+        self, sink: IdempotentEventSink, schema: pa.Schema, api_endpoint: str | None = None
+    ) -> None:
+        super().__init__(sink.history, schema, api_endpoint)
+        self.sink = sink
+        self.history: BigQueryTable = sink.history
+
+    def already_applied(self, job_prefix: str, batch_id: int) -> SinkOutcome | None:
+        return self.sink.already_merged(job_prefix, batch_id)
+
+    def apply(self, job_prefix: str, batch_id: int, late_cutoff: dt.datetime) -> SinkOutcome:
+        return self.sink.merge_staged(job_prefix, batch_id, late_cutoff)
+
+    def nothing_applied(self) -> SinkOutcome:
+        return SinkOutcome(job_id="", already_loaded=False)
+
+
+class RejectedRowsStaging(PendingStreamStaging[JobOutcome]):
+    """The rejected rows: the staging table appended to the rejected table by one query job.
+
+    The job has the id a load job of the batch would have (``<prefix>_<table>_<batch id>``):
+    whichever write method ran it, a replay finds it and inserts nothing twice.
+    """
+
+    def _base_id(self, job_prefix: str, batch_id: int) -> str:
+        return job_id_part(f"{job_prefix}_{self.table.table}_{batch_id}")
+
+    def already_applied(self, job_prefix: str, batch_id: int) -> JobOutcome | None:
+        base_id = self._base_id(job_prefix, batch_id)
+        done = finished_batch_job(self.table, base_id, job_prefix, batch_id, "inserted")
+        return None if done is None else JobOutcome(job_id=done, already_done=True)
+
+    def apply(self, job_prefix: str, batch_id: int, late_cutoff: dt.datetime) -> JobOutcome:
+        del late_cutoff  # rejected rows are appended as they are
+        staging = self.table.staging_table_id(job_prefix, batch_id)
+        columns = ", ".join(f"`{field.name}`" for field in self.table.fields)
+        sql = f"INSERT INTO `{self.table.table_id}` ({columns}) SELECT {columns} FROM `{staging}`"
+
+        def start(job_id: str) -> object:
+            return self.table.client.query(
+                sql, job_id=job_id, location=self.table.location,
+                timeout=self.table.timeout, job_retry=None,
+            )  # fmt: skip
+
+        what = f"batch {batch_id} of {self.table.table}"
+        base_id = self._base_id(job_prefix, batch_id)
+        outcome = self.table.jobs.run_once(base_id, start, what)  # type: ignore[arg-type]
+        self.table.drop_staging(job_prefix, batch_id)
+        log.info("bigquery rejected rows inserted %s job_id=%s", what, outcome.job_id)
+        return outcome
+
+    def nothing_applied(self) -> JobOutcome:
+        return JobOutcome(job_id="", already_done=False)
+
+
+@dataclass(frozen=True)
+class StorageWriteTables:
+    """The two tables a batch writes through the Storage Write API (the method's driver side)."""
+
+    events: StorageWriteStaging
+    rejected: RejectedRowsStaging

@@ -53,6 +53,20 @@ class SinkOutcome:
     """Staged rows published more than the deduplication window before the batch ran."""
 
 
+def finished_batch_job(
+    table: BigQueryTable, base_id: str, job_prefix: str, batch_id: int, step: str
+) -> str | None:
+    """The id of the batch's last job (``base_id``, the ``step`` that ends the batch for
+    ``table``) if an earlier attempt ran it to success, else None; its staging table, then of
+    no use, is dropped."""
+    what = f"batch {batch_id} of {table.table}"
+    done = table.jobs.find_done(base_id, what)
+    if done is not None:
+        table.drop_staging(job_prefix, batch_id)
+        log.info("bigquery batch already %s, skipping %s job_id=%s", step, what, done)
+    return done
+
+
 class IdempotentEventSink:
     """Loads valid events into the history table and maintains the current-state table."""
 
@@ -89,13 +103,9 @@ class IdempotentEventSink:
 
     def already_merged(self, job_prefix: str, batch_id: int) -> SinkOutcome | None:
         """The outcome of the batch's merge job if it already succeeded (a replay), else None."""
-        what = f"batch {batch_id} of {self.history.table}"
-        done = self.history.jobs.find_done(self._merge_base(job_prefix, batch_id), what)
-        if done is None:
-            return None
-        self.history.drop_staging(job_prefix, batch_id)
-        log.info("bigquery batch already merged, skipping %s job_id=%s", what, done)
-        return SinkOutcome(job_id=done, already_loaded=True)
+        base_id = self._merge_base(job_prefix, batch_id)
+        done = finished_batch_job(self.history, base_id, job_prefix, batch_id, "merged")
+        return None if done is None else SinkOutcome(job_id=done, already_loaded=True)
 
     def merge_staged(self, job_prefix: str, batch_id: int, late_cutoff: dt.datetime) -> SinkOutcome:
         """Steps 3 to 5 on the batch's staging table, however its rows got there (a load job,

@@ -260,11 +260,17 @@ def build_writer(settings: StreamSettings, status: StreamStatus) -> BatchWriter:
     rejected_table.ensure_exists()
     storage_write = None
     if settings.bigquery_write_method == "storage_write":
-        from streaming.batch_writer import EVENTS_SCHEMA
-        from streaming.bigquery_storage_write import StorageWriteStaging
+        from streaming.batch_writer import EVENTS_SCHEMA, REJECTED_SCHEMA
+        from streaming.bigquery_storage_write import (
+            RejectedRowsStaging,
+            StorageWriteStaging,
+            StorageWriteTables,
+        )
 
-        storage_write = StorageWriteStaging(
-            events_sink, EVENTS_SCHEMA, settings.bigquery_storage_api_endpoint
+        endpoint = settings.bigquery_storage_api_endpoint
+        storage_write = StorageWriteTables(
+            events=StorageWriteStaging(events_sink, EVENTS_SCHEMA, endpoint),
+            rejected=RejectedRowsStaging(rejected_table, REJECTED_SCHEMA, endpoint),
         )
     return BatchWriter(
         events_lake=lake[settings.lake_events_prefix],

@@ -143,11 +143,11 @@ class StreamSettings(LoggingSettings):
     )
     bigquery_write_method: Literal["load", "storage_write"] = Field(
         default="load",
-        description="How a batch's valid events reach their BigQuery staging table before the "
-        "merge: `load` (a load job of the batch's Parquet objects; 1,500 per table per day) or "
+        description="How a batch's valid events and rejected rows reach their BigQuery staging "
+        "tables: `load` (load jobs of the batch's Parquet objects; 1,500 per table per day) or "
         "`storage_write` (the Spark tasks append the rows through the Storage Write API, "
-        "committed once per batch; no load job, so no bound on the trigger interval). Both "
-        "are exactly once (docs/design/architecture.md#bigquery-write-methods).",
+        "committed once per batch and table; no load job, so no bound on the trigger "
+        "interval). Both are exactly once (docs/design/architecture.md#bigquery-write-methods).",
     )
     bigquery_dataset: str = Field(default="olist", description="BigQuery dataset of both tables.")
     bigquery_location: str = Field(default="US", description="BigQuery dataset location.")
@@ -242,8 +242,8 @@ class StreamSettings(LoggingSettings):
     def warn_about_load_job_quota(self) -> bool:
         """Log a warning when the trigger would exceed 1,500 load jobs per table per day.
 
-        The storage_write method runs no load job for valid events (the rejected rows of a
-        batch that has some still take one): no warning then.
+        The storage_write method runs no load job (valid and rejected rows both go through
+        the Storage Write API): no warning then.
         """
         per_day = self.load_jobs_per_day()
         if self.bigquery_write_method == "storage_write":

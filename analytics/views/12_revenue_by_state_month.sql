@@ -8,29 +8,10 @@
 --   function over every date. Pass whole months; the range's first month has no previous
 --   month in it, so its revenue_growth is null (start a month earlier to get it).
 CREATE OR REPLACE TABLE FUNCTION `${project}.${dataset}.revenue_by_state_month_between`(start_date DATE, end_date DATE) AS (
-  WITH monthly AS (
-    SELECT
-      DATE(DATE_TRUNC(purchase_date, MONTH)) AS month,
-      customer_state AS customer_state,
-      COUNT(DISTINCT order_id) AS orders,
-      COUNT(*) AS items,
-      SUM(price) AS revenue
-    FROM `${project}.${dataset}.order_items_between`(start_date, end_date)
-    GROUP BY month, customer_state
-  )
-  SELECT
-    current_month.month,
-    current_month.customer_state,
-    current_month.orders,
-    current_month.items,
-    current_month.revenue,
-    previous_month.revenue AS previous_month_revenue,
-    SAFE_DIVIDE(current_month.revenue - previous_month.revenue, previous_month.revenue)
-      AS revenue_growth
-  FROM monthly AS current_month
-  LEFT JOIN monthly AS previous_month
-    ON previous_month.customer_state = current_month.customer_state
-    AND previous_month.month = DATE_SUB(current_month.month, INTERVAL 1 MONTH)
+  SELECT month, breakdown_value AS customer_state, orders, items, revenue, previous_month_revenue,
+    revenue_growth
+  FROM `${project}.${dataset}.revenue_month_over_month_between`(start_date, end_date)
+  WHERE breakdown = 'customer_state'
 );
 
 CREATE OR REPLACE VIEW `${project}.${dataset}.revenue_by_state_month` AS

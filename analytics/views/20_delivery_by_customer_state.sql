@@ -7,15 +7,9 @@
 --   DATE '2018-03-31') reads only those purchase dates' partitions; the view is this
 --   function over every date.
 CREATE OR REPLACE TABLE FUNCTION `${project}.${dataset}.delivery_by_customer_state_between`(start_date DATE, end_date DATE) AS (
-  SELECT
-    customer_state,
-    COUNT(*) AS delivered_orders,
-    AVG(delivery_days) AS avg_delivery_days,
-    COUNTIF(delivered_late) AS late_orders,
-    SAFE_DIVIDE(COUNTIF(delivered_late), COUNT(*)) AS late_share
-  FROM `${project}.${dataset}.orders_between`(start_date, end_date)
-  WHERE delivered_late IS NOT NULL
-  GROUP BY customer_state
+  SELECT customer_state, delivered_orders, avg_delivery_days, late_orders, late_share
+  FROM `${project}.${dataset}.delivery_breakdown_between`(start_date, end_date)
+  WHERE breakdown = 'customer_state'
 );
 
 CREATE OR REPLACE VIEW `${project}.${dataset}.delivery_by_customer_state` AS

@@ -5,15 +5,9 @@
 --   DATE '2018-03-31') reads only those purchase dates' partitions; the view is this
 --   function over every date.
 CREATE OR REPLACE TABLE FUNCTION `${project}.${dataset}.delivery_by_month_between`(start_date DATE, end_date DATE) AS (
-  SELECT
-    DATE(DATE_TRUNC(purchase_date, MONTH)) AS month,
-    COUNT(*) AS delivered_orders,
-    AVG(delivery_days) AS avg_delivery_days,
-    COUNTIF(delivered_late) AS late_orders,
-    SAFE_DIVIDE(COUNTIF(delivered_late), COUNT(*)) AS late_share
-  FROM `${project}.${dataset}.orders_between`(start_date, end_date)
-  WHERE delivered_late IS NOT NULL
-  GROUP BY month
+  SELECT month, delivered_orders, avg_delivery_days, late_orders, late_share
+  FROM `${project}.${dataset}.delivery_breakdown_between`(start_date, end_date)
+  WHERE breakdown = 'month'
 );
 
 CREATE OR REPLACE VIEW `${project}.${dataset}.delivery_by_month` AS

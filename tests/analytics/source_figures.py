@@ -64,6 +64,20 @@ SOURCE_QUERIES: dict[str, str] = {
                  sum(freight) AS freight, sum(revenue) / count(*) AS avg_order_value
           FROM orders GROUP BY month)"""
     + _GROWTH.format(and_same=""),
+    "revenue_month_over_month": """
+        , broken_down AS (
+          SELECT month, 'customer_state' AS breakdown, customer_state AS breakdown_value,
+                 order_id, price FROM items
+          UNION ALL
+          SELECT month, 'category', coalesce(product_category_name_english, '(unknown)'),
+                 order_id, price FROM items),
+        monthly AS (
+          SELECT month, breakdown, breakdown_value, count(DISTINCT order_id) AS orders,
+                 count(*) AS items, sum(price) AS revenue
+          FROM broken_down GROUP BY 1, 2, 3)"""
+    + _GROWTH.format(
+        and_same="AND p.breakdown = c.breakdown AND p.breakdown_value = c.breakdown_value"
+    ),
     "revenue_by_state_month": """
         , monthly AS (
           SELECT month, customer_state, count(DISTINCT order_id) AS orders, count(*) AS items,
@@ -76,6 +90,17 @@ SOURCE_QUERIES: dict[str, str] = {
                  count(DISTINCT order_id) AS orders, count(*) AS items, sum(price) AS revenue
           FROM items GROUP BY 1, 2)"""
     + _GROWTH.format(and_same="AND p.category = c.category"),
+    "delivery_breakdown": f"""
+        , broken_down AS (
+          SELECT 'customer_state' AS breakdown, customer_state, NULL::date AS month,
+                 delivery_days, delivered_late FROM orders WHERE delivered_late IS NOT NULL
+          UNION ALL
+          SELECT 'month', NULL, month, delivery_days, delivered_late
+          FROM orders WHERE delivered_late IS NOT NULL)
+        SELECT breakdown, customer_state, month, count(*) AS delivered_orders,
+               avg(delivery_days) AS avg_delivery_days, {_LATE} AS late_orders,
+               {_LATE}::float8 / count(*) AS late_share
+        FROM broken_down GROUP BY 1, 2, 3""",
     "delivery_by_customer_state": f"""
         SELECT customer_state, count(*) AS delivered_orders, avg(delivery_days) AS
                avg_delivery_days, {_LATE} AS late_orders, {_LATE}::float8 / count(*) AS late_share
@@ -200,8 +225,10 @@ KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("order_id",),
     "sales_daily": ("purchase_date",),
     "sales_monthly": ("month",),
+    "revenue_month_over_month": ("breakdown", "breakdown_value", "month"),
     "revenue_by_state_month": ("month", "customer_state"),
     "revenue_by_category_month": ("month", "category"),
+    "delivery_breakdown": ("breakdown", "customer_state", "month"),
     "delivery_by_customer_state": ("customer_state",),
     "delivery_by_seller_state": ("seller_state",),
     "delivery_by_month": ("month",),

@@ -62,7 +62,7 @@ def install(point: str) -> None:
         if point == "before_checkpoint" and any(item.valid_rows for item in outcomes):
             crash(point, batch_id)
 
-    StorageWriteStaging.commit = commit_then_maybe_crash  # type: ignore[method-assign]
+    StorageWriteStaging.commit = commit_then_maybe_crash  # type: ignore[method-assign,assignment]
     BatchWriter.__call__ = batch_then_maybe_crash  # type: ignore[method-assign]
 
 

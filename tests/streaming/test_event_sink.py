@@ -14,10 +14,7 @@ from typing import Any
 
 import pytest
 
-from emulators.bigquery import BigQueryEmulator
 from emulators.gcs import FakeGcsServer
-from schemas import warehouse
-from streaming.bigquery_loader import BigQueryTable
 from streaming.event_sink import IdempotentEventSink
 from streaming.lake_writer import LakeWriter
 from streaming.partition_stream import write_parts
@@ -26,23 +23,6 @@ from tests.fixtures.warehouse_rows import event_version as version
 from tests.fixtures.warehouse_rows import events_table
 
 WINDOW = dt.timedelta(hours=24)
-
-
-@pytest.fixture
-def sink(bigquery_emulator: BigQueryEmulator, bigquery_dataset: str) -> IdempotentEventSink:
-    client = bigquery_emulator.client()
-    fields = warehouse.order_events_table_fields()
-
-    def table(name: str) -> BigQueryTable:
-        return BigQueryTable(
-            client, bigquery_dataset, name, fields,
-            partition_field=warehouse.PARTITION_FIELD,
-            clustering_fields=warehouse.CLUSTERING_FIELDS,
-        )  # fmt: skip
-
-    sink = IdempotentEventSink(table("order_events"), table("order_items_current"))
-    sink.ensure_exists()
-    return sink
 
 
 class Batches:
@@ -64,11 +44,11 @@ class Batches:
 
 @pytest.fixture
 def batches(
-    gcs_server: FakeGcsServer, gcs_bucket: str, sink: IdempotentEventSink
+    gcs_server: FakeGcsServer, gcs_bucket: str, event_sink: IdempotentEventSink
 ) -> Iterator[Batches]:
     lake = LakeWriter(gcs_server.storage_client(), gcs_bucket, "events", "purchase_date")
     # Job ids are per project, and the emulator is shared by the session: one query per test.
-    yield Batches(lake, sink, f"query-{sink.history.dataset}")
+    yield Batches(lake, event_sink, f"query-{event_sink.history.dataset}")
 
 
 def _history(sink: IdempotentEventSink) -> list[tuple[str, int]]:
