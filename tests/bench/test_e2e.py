@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.e2e import Window, find_max
+from bench.offered_load import LoadWindow
+
 SUMMARY_KEYS = {
     "offered_events_per_s", "delivered_events_per_s", "max_sustained_events_per_s",
     "freshness_p50_s", "freshness_p95_s", "freshness_p99_s", "trigger_seconds",
@@ -59,3 +62,39 @@ def test_tiny_run_prints_issue_keys_and_delivers_every_event_once() -> None:
     (data_dir,) = re.findall(r"postgres started port=\d+ data_dir=(\S+)", completed.stderr)
     assert _processes_naming(data_dir) == []
     assert not Path(data_dir).exists()
+
+
+def _window(target: float, delivered: float, drained: bool = True) -> Window:
+    """A window at ``target`` events/s that the load achieved, delivering ``delivered``."""
+    load = LoadWindow(
+        target_events_per_second=target, started_at=0.0, seconds=60.0, events=int(60 * target),
+        transactions=60, first_sequence=1, last_sequence=int(60 * target),
+        backend_cpu_seconds=1.0,
+    )  # fmt: skip
+    return Window(
+        load=load, delivered_events_per_second=delivered, backlog_slope=0.0,
+        max_producer_lag=0, max_pubsub_backlog=0, cpu_seconds={}, drain_seconds=1.0,
+        drained=drained,
+    )  # fmt: skip
+
+
+def test_a_window_whose_backlog_did_not_drain_does_not_hold() -> None:
+    assert _window(1_000, 1_000).holds
+    assert not _window(1_000, 1_000, drained=False).holds
+
+
+def test_find_max_goes_halfway_after_a_drained_failure_and_stops_after_an_undrained_one() -> None:
+    measured: list[float] = []
+
+    def measure(rate: float, undrained_above: float) -> Window:
+        measured.append(rate)
+        # Delivers up to 1,300 events/s; far above, the backlog outlasts the drain timeout.
+        return _window(rate, min(rate, 1_300), drained=rate < undrained_above)
+
+    # 1,000 held, x1.25 = 1,250 held, 1,562.5 failed (drained), halfway 1,406.25 failed.
+    assert find_max(_window(1_000, 1_000), lambda r: measure(r, 2_000), windows=4) == 1_250
+    assert measured == [1_250, 1_562.5, 1_406.25]
+    measured.clear()
+    # The same search with 1,562.5 left undrained: no window after it.
+    assert find_max(_window(1_000, 1_000), lambda r: measure(r, 1_500), windows=4) == 1_250
+    assert measured == [1_250, 1_562.5]
