@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.e2e import Window, find_max
+from bench.e2e import E2EBench, StreamingJobExited, Window, find_max
 from bench.offered_load import LoadWindow
 
 SUMMARY_KEYS = {
@@ -98,3 +98,57 @@ def test_find_max_goes_halfway_after_a_drained_failure_and_stops_after_an_undrai
     # The same search with 1,562.5 left undrained: no window after it.
     assert find_max(_window(1_000, 1_000), lambda r: measure(r, 1_500), windows=4) == 1_250
     assert measured == [1_250, 1_562.5]
+
+
+class _Logs:
+    """The two methods of LocalPipeline that E2EBench uses to restart the job, on files."""
+
+    def __init__(self, directory: Path, first_log: str) -> None:
+        self.directory = directory
+        self.started: list[tuple[str, ...]] = []
+        self.log_path("stream").write_text(first_log)
+
+    def log_path(self, name: str) -> Path:
+        return self.directory / f"{name}.log"
+
+    def log(self, name: str, characters: int = 6000) -> str:
+        return self.log_path(name).read_text()[-characters:]
+
+    def start(self, name: str, *arguments: str, **env: str) -> subprocess.Popen[bytes]:
+        self.started.append((name, *arguments))
+        return subprocess.Popen(["sleep", "30"])
+
+
+def _bench_with_exited_stream(tmp_path: Path, log: str) -> tuple[E2EBench, _Logs]:
+    logs = _Logs(tmp_path, log)
+    bench = E2EBench(logs, trigger_seconds=10)  # type: ignore[arg-type]
+    exited = subprocess.Popen(["false"])
+    exited.wait()
+    bench.stream_starts.append(exited)
+    return bench, logs
+
+
+def test_a_job_that_missed_pysparks_connect_back_is_started_again_on_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    bench, logs = _bench_with_exited_stream(
+        tmp_path, "SocketTimeoutException ... Python worker failed to connect back.\n"
+    )
+    try:
+        bench.keep_stream_running()
+        assert logs.started == [("stream-2", "stream", "--trigger-interval", "10 seconds")]
+        assert bench.stream_logs() == [tmp_path / "stream.log", tmp_path / "stream-2.log"]
+    finally:
+        bench.stream_starts[-1].kill()
+        bench.stream_starts[-1].wait()
+        bench.close()
+
+
+def test_a_job_that_exited_for_another_reason_ends_the_run_with_its_log(tmp_path: Path) -> None:
+    bench, logs = _bench_with_exited_stream(tmp_path, "msg=stream failed error=disk full\n")
+    try:
+        with pytest.raises(StreamingJobExited, match="disk full"):
+            bench.keep_stream_running()
+        assert logs.started == []
+    finally:
+        bench.close()
