@@ -111,6 +111,8 @@ class Window:
     max_pubsub_backlog: int
     cpu_seconds: dict[str, float]
     drain_seconds: float
+    load_average: float = 0.0
+    """The machine's 1-minute load average when the window ended (a shared machine)."""
     drained: bool = True
     """Whether the backlog drained in time after the window: a window offered far above what
     the pipeline delivers leaves more than the drain timeout's worth behind, and a later
@@ -287,6 +289,7 @@ class E2EBench:
             max_pubsub_backlog=max((s.pubsub_backlog for s in samples), default=0),
             cpu_seconds=cpu,
             drain_seconds=drain_seconds,
+            load_average=os.getloadavg()[0],
             drained=drained,
         )
         log.info(
@@ -478,6 +481,7 @@ def _result(
         "target_events_per_s": round(sustained.load.target_events_per_second),
         "duration_s": arguments.duration,
         "freshness_offered_events_per_s": round(fresh.load.events_per_second),
+        "freshness_load_average": round(fresh.load_average, 1),
         "freshness_events": len(latencies),
         "max_producer_lag_events": sustained.max_producer_lag,
         "max_pubsub_backlog_events": sustained.max_pubsub_backlog,
@@ -492,6 +496,7 @@ def _result(
                 "holds": w.holds,
                 "drained": w.drained,
                 "drain_s": round(w.drain_seconds, 1),
+                "load_average": round(w.load_average, 1),
             }
             for w in windows
         ],
@@ -531,7 +536,8 @@ def _print_table(result: dict[str, Any]) -> None:
         ("max sustained events/s", str(result["max_sustained_events_per_s"])),
         (f"freshness at {result['freshness_offered_events_per_s']:,} events/s p50/p95/p99/max",
          f"{result['freshness_p50_s']} / {result['freshness_p95_s']} / "
-         f"{result['freshness_p99_s']} / {result['freshness_max_s']} s"),
+         f"{result['freshness_p99_s']} / {result['freshness_max_s']} s "
+         f"(load {result['freshness_load_average']})"),
         ("trigger", f"{result['trigger_seconds']:g} s"),
         ("exactly once", str(result["exactly_once"])),
         *[(f"CPU ms per 1k events: {name}", f"{value:,.1f}")
@@ -539,7 +545,8 @@ def _print_table(result: dict[str, Any]) -> None:
         *[(f"PostgreSQL {name}", str(value))
           for name, value in result["postgres_calibration"].items()],
         *[(f"window at {w['target']:,}/s", f"offered {w['offered']:,} delivered "
-           f"{w['delivered']:,} holds {w['holds']} drain {w['drain_s']} s"
+           f"{w['delivered']:,} holds {w['holds']} drain {w['drain_s']} s "
+          f"load {w['load_average']}"
           + ("" if w["drained"] else " (not drained)"))
           for w in result["windows"]],
         ("load average (1, 5, 15 min)", str(result["load_average"])),
