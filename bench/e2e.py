@@ -390,6 +390,15 @@ async def _feed_totals(dsn: str) -> dict[str, int]:
         await connection.close()
 
 
+def _require_drained(window: Window) -> Window:
+    if not window.drained:
+        raise PipelineDidNotDrain(
+            f"the pipeline did not drain after {window.load.events} events offered at "
+            f"{window.load.target_events_per_second:.0f}/s (see --drain-timeout)"
+        )
+    return window
+
+
 def find_max(first: Window, measure: Callable[[float], Window], windows: int) -> float | None:
     """The highest offered rate that held: x1.25 after a rate that held, halfway to the
     highest that held (or down by half) after one that did not; ``windows`` windows in all.
@@ -427,8 +436,11 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             calibration = bench.calibrate(arguments.calibration_events)
             drain = arguments.drain_timeout
             # The first batches of a fresh JVM (Janino, Python workers) drain in the warm-up.
-            bench.window(arguments.freshness_rate, arguments.warmup, drain + 600)
-            fresh = bench.window(arguments.freshness_rate, arguments.duration, drain)
+            # Freshness needs every event of its window in BigQuery, on a drained start.
+            _require_drained(bench.window(arguments.freshness_rate, arguments.warmup, drain + 600))
+            fresh = _require_drained(
+                bench.window(arguments.freshness_rate, arguments.duration, drain)
+            )
             latencies = bench.freshness(fresh.load)
             sustained = bench.window(arguments.rate, arguments.duration, drain)
             windows = [sustained]
