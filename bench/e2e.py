@@ -40,7 +40,10 @@ sustained rate if it held, else null). ``--write-method`` sets
 ``OLIST_BIGQUERY_WRITE_METHOD`` for the streaming job (when the job knows that setting).
 
 SIGTERM and SIGHUP (``timeout``) stop every process and server before the run exits; any one
-COMMIT of the writer is bounded (:data:`bench.offered_load.COMMIT_TIMEOUT_SECONDS`).
+COMMIT of the writer is bounded (:data:`bench.offered_load.COMMIT_TIMEOUT_SECONDS`). The
+streaming job is started again on its checkpoint when PySpark's connect-back times out (a
+loaded machine; :data:`STREAM_STARTS`); a window whose backlog outlasts ``--drain-timeout``
+does not hold and ends ``--find-max`` (the warm-up and freshness windows must drain).
 """
 
 from __future__ import annotations
