@@ -126,11 +126,16 @@ class OfferedLoad:
             await self._connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
             self._connection = None
 
+    async def analyze(self) -> None:
+        """``ANALYZE`` the whole database, as autovacuum's analyse eventually does."""
+        assert self._connection is not None, "open() first"
+        await self._connection.execute("ANALYZE")
+
     def backend_pid(self) -> int:
         assert self._connection is not None, "open() first"
         return int(self._connection.get_server_pid())
 
-    async def _write(self, orders: int) -> int:
+    async def write(self, orders: int) -> int:
         """Write ``orders`` new orders in one transaction and record the commit; items."""
         assert self._writer is not None and self._connection is not None, "open() first"
         now_us = local_from_utc_us(time.time_ns() // 1000)
@@ -163,7 +168,7 @@ class OfferedLoad:
             remaining -= orders
             # Committed first: a new catalogue goes with the first committed batch.
             before = cpu_seconds(pid)
-            on_items += await self._write(orders)
+            on_items += await self.write(orders)
             on_seconds += cpu_seconds(pid) - before
             now_us = local_from_utc_us(time.time_ns() // 1000)
             before = cpu_seconds(pid)
@@ -200,17 +205,19 @@ class OfferedLoad:
         events = tick = 0
         while True:
             tick += 1
-            elapsed = min(tick * TICK_SECONDS, seconds)
-            delay = started + elapsed - loop.time()
+            delay = started + min(tick * TICK_SECONDS, seconds) - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            # What is due by the clock, not by the ticks done: a writer slower than a tick
+            # catches up in larger transactions instead of offering a tick's worth each.
+            elapsed = min(loop.time() - started, seconds)
             due = events_per_second * elapsed
             while events < due:
                 orders = min(
                     MAX_ORDERS_PER_TRANSACTION,
                     max(1, math.ceil((due - events) / self.items_per_order)),
                 )
-                events += await self._write(orders)
+                events += await self.write(orders)
             if elapsed >= seconds:
                 break
         window = LoadWindow(

@@ -379,38 +379,42 @@ BEGIN
         changed_at      timestamptz NOT NULL,
         content_fields  text NOT NULL,
         content_md5     text NOT NULL,
-        rank            bigint NOT NULL,
+        rank            bigint NOT NULL,  -- position among the versions drawing a sequence
         source_sequence bigint
     ) ON COMMIT DELETE ROWS;
     END IF;
+    -- Every lookup below is driven by the keys this transaction touched, one index probe per
+    -- key (LATERAL ... OFFSET 0 cannot be turned into a join), so the work is linear in the
+    -- transaction's size whatever the statistics say. The pending rows' estimate is a guess
+    -- (the table is empty whenever ANALYZE sees it): a join between two sets derived from it
+    -- was planned, after an ANALYZE, as a nested loop re-rendering every pending item for
+    -- each key, and a COMMIT of 2,000 orders went from 1 s to over 100 s.
     WITH pending AS (
         DELETE FROM olist.order_item_changes AS p WHERE p.txid = me
-        RETURNING p.source_sequence, p.order_id, p.order_item_id
+        RETURNING p.order_id, p.order_item_id
     ),
     keys AS (SELECT DISTINCT p.order_id, p.order_item_id FROM pending AS p),
-    -- Rendered one pending item at a time, each found by its source_sequence index: as a
-    -- semi-join ("source_sequence IN pending"), the planner, guessing the pending rows at a
-    -- few dozen, rendered every item of the database and joined the pending ones afterwards,
-    -- so a commit cost grew with the table. OFFSET 0 keeps the lookup a per-row subquery.
-    live AS (
-        SELECT c.source_sequence, c.order_id, c.order_item_id, c.changed_at,
-               substr(c.content_json, 2, length(c.content_json) - 2) AS content_fields
-        FROM (SELECT DISTINCT p.source_sequence FROM pending AS p) AS s
-        CROSS JOIN LATERAL (
-            SELECT i.source_sequence, i.order_id, i.order_item_id, i.changed_at, i.content_json
-            FROM olist.order_item_content AS i
-            WHERE i.source_sequence = s.source_sequence
-            OFFSET 0
-        ) AS c
-    ),
     touched AS (
         SELECT k.order_id, k.order_item_id, l.source_sequence AS live_sequence,
                l.changed_at AS live_changed_at, l.content_fields, md5(l.content_fields) AS md5,
                prev.item_version AS prev_version, prev.change_type AS prev_type,
                prev.content_md5 AS prev_md5, prev.event_json AS prev_json
         FROM keys AS k
-        LEFT JOIN live AS l
-            ON l.order_id = k.order_id::text AND l.order_item_id = k.order_item_id
+        -- The item's row by primary key, then its content by source_sequence: the view's
+        -- order_id is text, which the char(32) key's index cannot serve.
+        LEFT JOIN LATERAL (
+            SELECT c.source_sequence, c.changed_at,
+                   substr(c.content_json, 2, length(c.content_json) - 2) AS content_fields
+            FROM olist.order_items AS oi
+            CROSS JOIN LATERAL (
+                SELECT i.source_sequence, i.changed_at, i.content_json
+                FROM olist.order_item_content AS i
+                WHERE i.source_sequence = oi.source_sequence
+                OFFSET 0
+            ) AS c
+            WHERE oi.order_id = k.order_id AND oi.order_item_id = k.order_item_id
+            OFFSET 0
+        ) AS l ON true
         LEFT JOIN LATERAL (
             SELECT f.item_version, f.change_type, f.content_md5, f.event_json
             FROM olist.order_event_feed AS f
@@ -418,43 +422,46 @@ BEGIN
             ORDER BY f.item_version DESC
             LIMIT 1
         ) AS prev ON true
+    ),
+    versions AS (
+        SELECT t.*, t.live_sequence > feed_head AS keeps_sequence,
+               row_number() OVER (ORDER BY t.live_sequence NULLS LAST, t.order_id,
+                                           t.order_item_id) AS rank
+        FROM touched AS t
+        WHERE (t.content_fields IS NOT NULL
+               AND (t.prev_version IS NULL OR t.prev_type = 'deleted'
+                    OR t.prev_md5 IS DISTINCT FROM t.md5))
+           OR (t.content_fields IS NULL AND t.prev_version IS NOT NULL
+               AND t.prev_type <> 'deleted')
     )
     INSERT INTO olist_new_versions (order_id, order_item_id, live_sequence, item_version,
-                                    change_type, changed_at, content_fields, content_md5, rank)
-    SELECT t.order_id, t.order_item_id, t.live_sequence, coalesce(t.prev_version, 0) + 1,
-           CASE WHEN t.content_fields IS NULL THEN 'deleted'
-                WHEN t.prev_version IS NULL OR t.prev_type = 'deleted' THEN 'created'
+                                    change_type, changed_at, content_fields, content_md5, rank,
+                                    source_sequence)
+    SELECT v.order_id, v.order_item_id, v.live_sequence, coalesce(v.prev_version, 0) + 1,
+           CASE WHEN v.content_fields IS NULL THEN 'deleted'
+                WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
                 ELSE 'updated' END,
-           CASE WHEN t.prev_version IS NULL AND t.live_sequence > feed_head
-                THEN t.live_changed_at ELSE changed_at END,
+           CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
+                THEN v.live_changed_at ELSE changed_at END,
            -- A deletion carries the item's last content: the fields between the envelope's.
-           coalesce(t.content_fields, substr(
-               t.prev_json, strpos(t.prev_json, '"order_id"'),
-               strpos(t.prev_json, ',"item_key"') - strpos(t.prev_json, '"order_id"'))),
-           coalesce(t.md5, t.prev_md5),
-           row_number() OVER (ORDER BY t.live_sequence NULLS LAST, t.order_id, t.order_item_id)
-    FROM touched AS t
-    WHERE (t.content_fields IS NOT NULL
-           AND (t.prev_version IS NULL OR t.prev_type = 'deleted'
-                OR t.prev_md5 IS DISTINCT FROM t.md5))
-       OR (t.content_fields IS NULL AND t.prev_version IS NOT NULL AND t.prev_type <> 'deleted');
-    -- Items written by this transaction keep the sequence they drew (under the lock, above
-    -- the feed's head); every other version draws a new one, in one block.
-    UPDATE olist_new_versions SET source_sequence = live_sequence
-    WHERE live_sequence > feed_head;
+           coalesce(v.content_fields, substr(
+               v.prev_json, strpos(v.prev_json, '"order_id"'),
+               strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"'))),
+           coalesce(v.md5, v.prev_md5),
+           -- Among the versions that draw a new sequence: their position, in rank order.
+           row_number() OVER (PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank),
+           -- Items written by this transaction keep the sequence they drew (under the lock,
+           -- above the feed's head); every other version draws a new one, below.
+           CASE WHEN v.keeps_sequence THEN v.live_sequence END
+    FROM versions AS v;
     SELECT count(*) INTO needed FROM olist_new_versions WHERE source_sequence IS NULL;
     IF needed > 0 THEN
         first_sequence := nextval('olist.order_item_source_sequence');
         IF needed > 1 THEN
             PERFORM setval('olist.order_item_source_sequence', first_sequence + needed - 1);
         END IF;
-        UPDATE olist_new_versions AS v SET source_sequence = first_sequence + ordered.position - 1
-        FROM (
-            SELECT n.order_id, n.order_item_id,
-                   row_number() OVER (ORDER BY n.rank) AS position
-            FROM olist_new_versions AS n WHERE n.source_sequence IS NULL
-        ) AS ordered
-        WHERE v.order_id = ordered.order_id AND v.order_item_id = ordered.order_item_id;
+        UPDATE olist_new_versions SET source_sequence = first_sequence + rank - 1
+        WHERE source_sequence IS NULL;
     END IF;
     INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id, order_item_id,
                                         item_version, change_type, content_md5)
@@ -464,15 +471,20 @@ BEGIN
            v.order_id, v.order_item_id, v.item_version, v.change_type, v.content_md5
     FROM olist_new_versions AS v
     ORDER BY v.source_sequence;
-    -- The live row carries its current version, so olist.order_events shows it.
-    UPDATE olist.order_items AS oi
-    SET source_sequence = v.source_sequence, item_version = v.item_version,
-        change_type = v.change_type, changed_at = v.changed_at
-    FROM olist_new_versions AS v
-    WHERE v.change_type <> 'deleted'
-      AND oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
-      AND (oi.source_sequence, oi.item_version, oi.change_type, oi.changed_at)
-          IS DISTINCT FROM (v.source_sequence, v.item_version, v.change_type, v.changed_at);
+    -- The live row carries its current version, so olist.order_events shows it. Planned at
+    -- every COMMIT (EXECUTE): the temporary table holds this transaction's versions, one or a
+    -- million, and a plan cached for the session's first size is wrong for the others (cached
+    -- after a large commit: a hash join reading every item row, at each later commit).
+    EXECUTE $update$
+        UPDATE olist.order_items AS oi
+        SET source_sequence = v.source_sequence, item_version = v.item_version,
+            change_type = v.change_type, changed_at = v.changed_at
+        FROM olist_new_versions AS v
+        WHERE v.change_type <> 'deleted'
+          AND oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
+          AND (oi.source_sequence, oi.item_version, oi.change_type, oi.changed_at)
+              IS DISTINCT FROM (v.source_sequence, v.item_version, v.change_type, v.changed_at)
+    $update$;
     PERFORM set_config('olist.publishing_versions', 'off', true);
     RETURN NULL;
 END;

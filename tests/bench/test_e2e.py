@@ -3,13 +3,18 @@ arrives once, and no server outlives the run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.e2e import E2EBench, StreamingJobExited, Window, find_max
+from bench.offered_load import TICK_SECONDS, LoadWindow, OfferedLoad
 
 SUMMARY_KEYS = {
     "offered_events_per_s", "delivered_events_per_s", "max_sustained_events_per_s",
@@ -59,3 +64,120 @@ def test_tiny_run_prints_issue_keys_and_delivers_every_event_once() -> None:
     (data_dir,) = re.findall(r"postgres started port=\d+ data_dir=(\S+)", completed.stderr)
     assert _processes_naming(data_dir) == []
     assert not Path(data_dir).exists()
+
+
+def _window(target: float, delivered: float, drained: bool = True) -> Window:
+    """A window at ``target`` events/s that the load achieved, delivering ``delivered``."""
+    load = LoadWindow(
+        target_events_per_second=target, started_at=0.0, seconds=60.0, events=int(60 * target),
+        transactions=60, first_sequence=1, last_sequence=int(60 * target),
+        backend_cpu_seconds=1.0,
+    )  # fmt: skip
+    return Window(
+        load=load, delivered_events_per_second=delivered, backlog_slope=0.0,
+        max_producer_lag=0, max_pubsub_backlog=0, cpu_seconds={}, drain_seconds=1.0,
+        drained=drained,
+    )  # fmt: skip
+
+
+def test_a_window_whose_backlog_did_not_drain_does_not_hold() -> None:
+    assert _window(1_000, 1_000).holds
+    assert not _window(1_000, 1_000, drained=False).holds
+
+
+def test_find_max_goes_halfway_after_a_drained_failure_and_stops_after_an_undrained_one() -> None:
+    measured: list[float] = []
+
+    def measure(rate: float, undrained_above: float) -> Window:
+        measured.append(rate)
+        # Delivers up to 1,300 events/s; far above, the backlog outlasts the drain timeout.
+        return _window(rate, min(rate, 1_300), drained=rate < undrained_above)
+
+    # 1,000 held, x1.25 = 1,250 held, 1,562.5 failed (drained), halfway 1,406.25 failed.
+    assert find_max(_window(1_000, 1_000), lambda r: measure(r, 2_000), windows=4) == 1_250
+    assert measured == [1_250, 1_562.5, 1_406.25]
+    measured.clear()
+    # The same search with 1,562.5 left undrained: no window after it.
+    assert find_max(_window(1_000, 1_000), lambda r: measure(r, 1_500), windows=4) == 1_250
+    assert measured == [1_250, 1_562.5]
+
+
+class _Logs:
+    """The two methods of LocalPipeline that E2EBench uses to restart the job, on files."""
+
+    def __init__(self, directory: Path, first_log: str) -> None:
+        self.directory = directory
+        self.started: list[tuple[str, ...]] = []
+        self.log_path("stream").write_text(first_log)
+
+    def log_path(self, name: str) -> Path:
+        return self.directory / f"{name}.log"
+
+    def log(self, name: str, characters: int = 6000) -> str:
+        return self.log_path(name).read_text()[-characters:]
+
+    def start(self, name: str, *arguments: str, **env: str) -> subprocess.Popen[bytes]:
+        self.started.append((name, *arguments))
+        return subprocess.Popen(["sleep", "30"])
+
+
+def _bench_with_exited_stream(tmp_path: Path, log: str) -> tuple[E2EBench, _Logs]:
+    logs = _Logs(tmp_path, log)
+    bench = E2EBench(logs, trigger_seconds=10)  # type: ignore[arg-type]
+    exited = subprocess.Popen(["false"])
+    exited.wait()
+    bench.stream_starts.append(exited)
+    return bench, logs
+
+
+def test_a_job_that_missed_pysparks_connect_back_is_started_again_on_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    bench, logs = _bench_with_exited_stream(
+        tmp_path, "SocketTimeoutException ... Python worker failed to connect back.\n"
+    )
+    try:
+        bench.keep_stream_running()
+        assert logs.started == [("stream-2", "stream", "--trigger-interval", "10 seconds")]
+        assert bench.stream_logs() == [tmp_path / "stream.log", tmp_path / "stream-2.log"]
+    finally:
+        bench.stream_starts[-1].kill()
+        bench.stream_starts[-1].wait()
+        bench.close()
+
+
+def test_a_job_that_exited_for_another_reason_ends_the_run_with_its_log(tmp_path: Path) -> None:
+    bench, logs = _bench_with_exited_stream(tmp_path, "msg=stream failed error=disk full\n")
+    try:
+        with pytest.raises(StreamingJobExited, match="disk full"):
+            bench.keep_stream_running()
+        assert logs.started == []
+    finally:
+        bench.close()
+
+
+class _SlowWriter(OfferedLoad):
+    """An offered load whose every transaction takes three ticks, one event per order."""
+
+    def __init__(self) -> None:
+        super().__init__("postgresql://unused")
+        self.items_per_order = 1.0
+        self.transactions: list[int] = []
+
+    async def write(self, orders: int) -> int:
+        self.transactions.append(orders)
+        await asyncio.sleep(3 * TICK_SECONDS)
+        return orders
+
+    def backend_pid(self) -> int:
+        return os.getpid()
+
+
+def test_a_writer_slower_than_a_tick_catches_up_in_larger_transactions() -> None:
+    load = _SlowWriter()
+    window = asyncio.run(load.run(events_per_second=1_000, seconds=1.0))
+    # A tick's worth is 100 events; three ticks (or more, on a loaded machine) pass during
+    # each transaction, so every one after the first writes what the clock made due
+    # meanwhile, about 300 (a tick's worth each, before).
+    assert min(load.transactions[1:]) >= 250, load.transactions
+    assert window.events == sum(load.transactions) >= 1_000
