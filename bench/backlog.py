@@ -39,6 +39,7 @@ from typing import Any
 from bench.process_usage import PeakMemory, command_line, process_tree, proportional_set_bytes
 from bench.report import memory_rows, print_table
 from bench.stream import publish_in_child
+from bench.termination import exit_on_termination
 from harness.pipeline import LocalPipeline
 from harness.processes import kill_process_group
 from schemas.log_format import configure_logging
@@ -272,12 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-seconds", type=float, default=7200.0)
     arguments = parser.parse_args(argv)
     configure_logging("INFO")
-    result = run(
-        arguments.events,
-        arguments.cap_mb,
-        arguments.max_records_per_trigger,
-        arguments.timeout_seconds,
-    )
+    with exit_on_termination():
+        result = run(
+            arguments.events,
+            arguments.cap_mb,
+            arguments.max_records_per_trigger,
+            arguments.timeout_seconds,
+        )
     rows = [
         ("events in the backlog", f"{result['events']:,}"),
         ("rows per trigger at most", f"{result['max_records_per_trigger']:,}"),

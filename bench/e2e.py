@@ -50,21 +50,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.offered_load import LoadWindow, OfferedLoad
@@ -76,6 +73,7 @@ from bench.pipeline_sampler import (
 )
 from bench.process_usage import session_cpu_seconds, tree_cpu_seconds
 from bench.report import print_table
+from bench.termination import exit_on_termination
 from harness.pipeline import LocalPipeline
 from harness.processes import ProcessExited, free_port, wait_for_port, wait_until
 from schemas.log_format import configure_logging
@@ -567,32 +565,6 @@ def _print_table(result: dict[str, Any]) -> None:
         ("load average (1, 5, 15 min)", str(result["load_average"])),
     ]  # fmt: skip
     print_table(rows)
-
-
-@contextlib.contextmanager
-def exit_on_termination() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run through ``SystemExit``, so every ``with`` unwinds.
-
-    Python's default for SIGTERM (what ``timeout`` sends) ends the process at once: nothing
-    is stopped, and PostgreSQL, which ``pg_ctl`` detaches from our process group, runs on with
-    a backend mid-COMMIT. Signals arriving while the servers stop are ignored.
-    """
-    handled = (signal.SIGTERM, signal.SIGHUP)
-    previous = {number: signal.getsignal(number) for number in handled}
-
-    def stop(number: int, frame: FrameType | None) -> None:
-        for other in handled:
-            signal.signal(other, signal.SIG_IGN)
-        log.warning("stopping on signal=%s", signal.Signals(number).name)
-        raise SystemExit(128 + number)
-
-    for number in handled:
-        signal.signal(number, stop)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

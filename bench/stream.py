@@ -75,6 +75,7 @@ import orjson
 
 from bench.process_usage import command_line, peak_proportional_set
 from bench.report import memory_rows, print_table
+from bench.termination import exit_on_termination
 from harness.pipeline import LocalPipeline
 from producer.settings import ProducerSettings
 from schemas.envelope import encode_events
@@ -453,10 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     configure_logging("INFO")
-    result = run(
-        arguments.events, arguments.days, arguments.warmup_events, arguments.staging,
-        arguments.master, arguments.write_method,
-    )  # fmt: skip
+    with exit_on_termination():
+        result = run(
+            arguments.events, arguments.days, arguments.warmup_events, arguments.staging,
+            arguments.master, arguments.write_method,
+        )  # fmt: skip
     details = result.pop("_details")
     rows = [
         ("events in the micro-batch", f"{result['events']:,}"),
