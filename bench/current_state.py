@@ -63,7 +63,12 @@ from schemas.examples import EXAMPLE_EVENT
 from schemas.log_format import configure_logging
 from schemas.order_event import BRAZILIAN_STATES, OrderEvent
 from streaming.bigquery_loader import BigQueryTable
-from streaming.warehouse_merge import DELETED_CHANGE_TYPE, current_state_key, merge_script
+from streaming.warehouse_merge import (
+    DELETED_CHANGE_TYPE,
+    MOVED_ITEMS_VARIABLE,
+    current_state_key,
+    merge_script,
+)
 
 log = logging.getLogger("bench.current_state")
 
@@ -105,13 +110,14 @@ WHERE version_rank = 1 AND COALESCE(change_type, '') != '{DELETED_CHANGE_TYPE}'
 
 
 def history_insert_script(script: str) -> str:
-    """The job's script without its MERGE: what a batch costs when the current state is a view.
+    """The job's script without its current-state part: what a batch costs when the current
+    state is a view.
 
     Cut from :func:`merge_script` itself so the baseline runs the job's exact INSERT.
     """
-    head, merge = script.split("\nMERGE ", 1)
-    if "COMMIT TRANSACTION;" not in merge:
-        raise ValueError("merge_script changed shape: expected MERGE ... COMMIT TRANSACTION")
+    head, current_state = script.split(f"\nSET {MOVED_ITEMS_VARIABLE} ", 1)
+    if "COMMIT TRANSACTION;" not in current_state:
+        raise ValueError("merge_script changed shape: expected SET ... COMMIT TRANSACTION")
     return head + "\nCOMMIT TRANSACTION;\n"
 
 
@@ -330,6 +336,11 @@ def staged_batch(items: int, batch_rows: int, number: int, first_sequence: int) 
     )  # fmt: skip
 
 
+def staged_dates(staged: pa.Table) -> list[dt.date]:
+    """The purchase dates a staged batch holds (what the job reads before its script)."""
+    return sorted({day for day in staged.column(warehouse.PARTITION_FIELD).to_pylist() if day})
+
+
 def current_versions(chunk: pa.Table) -> pa.Table | None:
     """The rows of a history chunk that are in the current state (last version, not deleted)."""
     if int(pc.min(chunk.column("item_version")).as_py()) != VERSIONS_PER_ITEM:
@@ -459,6 +470,7 @@ def run(versions: int, batch_rows: int, repeats: int) -> dict[str, Any]:
                 script = merge_script(
                     history.table_id, current.table_id, staging, COLUMNS,
                     warehouse.PARTITION_FIELD, current_state_key(FIELDS),
+                    staged_dates(staged),
                 )  # fmt: skip
                 if number % 2:
                     figures.time("maintained_batch", partial(query, script))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -37,11 +38,12 @@ def test_the_baseline_script_is_the_jobs_script_without_its_merge() -> None:
     fields = warehouse.order_events_table_fields()
     script = merge_script(
         "p.d.h", "p.d.c", "p.d.s", [f.name for f in fields], "purchase_date",
-        current_state_key(fields),
+        current_state_key(fields), [dt.date(2024, 1, 1)],
     )  # fmt: skip
     baseline = history_insert_script(script)
-    assert "MERGE" not in baseline
-    assert baseline.startswith(script.split("MERGE")[0])
+    assert "MERGE" not in baseline and "`p.d.c`" not in baseline
+    assert "INSERT INTO `p.d.h`" in baseline
+    assert baseline.startswith(script.split("\nSET ")[0])
     assert baseline.rstrip().endswith("COMMIT TRANSACTION;")
 
 
