@@ -105,7 +105,8 @@ class IdempotentEventSink:
         or the Storage Write API: :mod:`streaming.bigquery_storage_write`)."""
         what = f"batch {batch_id} of {self.history.table}"
         staging = self.history.staging_table_id(job_prefix, batch_id)
-        dates = [row["day"] for row in self._query(staged_dates_sql(staging, self._partition))]
+        rows = self._query(staged_dates_sql(staging, self._partition))
+        dates = [row["day"] for row in rows if row["day"] is not None]
         counts = self._counts(staging, late_cutoff, dates)
         script = merge_script(
             self.history.table_id,
