@@ -10,7 +10,8 @@ item by ``source_sequence``, deleted items removed), then measures in the same r
 1. **baseline batch**: the part of each micro-batch both designs pay: the history ``INSERT``
    of a typical batch (``--batch-rows`` new versions of items bought in the last 30 days);
 2. **maintained batch**: the job's whole script (``streaming.warehouse_merge.merge_script``:
-   that ``INSERT``, then the ``MERGE`` of the current state);
+   that ``INSERT``, the check for items stored on other dates, then the ``MERGE`` of the
+   current state);
 3. **table read**: a dashboard query (items and revenue per customer state) on the table;
 4. **view read**: the same query through the view.
 
@@ -22,18 +23,22 @@ on-demand model (docs/design/architecture.md#current-state-maintained-table-or-v
 * a column's logical size per row: INT64, FLOAT64, TIMESTAMP, DATE 8 B; NUMERIC 16 B; BOOL
   1 B; STRING 2 B + its UTF-8 bytes; a REPEATED column the sum of its elements; NULL 0 B;
 * a query is billed the referenced columns of every table it reads, in the partitions it
-  scans, at least 10 MB per table; the history's lookups are pruned to the batch's purchase
-  dates (as the script's filter intends), the MERGE's target (``order_items_current``) is
-  scanned whole: its ``ON`` clause has no partition filter, and ``UPDATE SET`` names every
-  column.
+  scans, at least 10 MB per table; each statement of the script is billed on its own; the
+  script's partition filters are the batch's purchase dates as constants, so the history's
+  lookups and the MERGE's target (``order_items_current``; every column is billed there:
+  ``UPDATE SET`` names them all) are pruned to the batch's dates; the check for the batch's
+  items stored on other dates reads the current table's key and date columns in every other
+  partition. ``batch_merge_whole_target_bytes`` is the MERGE with its target scanned whole (as
+  it was before the pruning, and as it still runs for a batch that finds such an item).
 
 Prints a table, then as the last line one JSON object: figures, ratios, and
 ``break_even_reads_per_batch`` (view reads per micro-batch above which the maintained table
 costs fewer bytes).
 
-``--model-only`` computes the bytes billed alone, without the emulator: the same versions are
-generated and sized chunk by chunk, nothing is written to disk (sizes this machine's disk and
-emulator cannot hold).
+``--model-only`` computes the bytes billed alone, without the emulator, nothing written to disk:
+the tables' sizes per column and purchase date are computed from one sized row per version
+(:func:`modelled_sizes`, equal to the sizes of every generated version: tested), in well under
+a minute at 10M versions.
 """
 
 from __future__ import annotations
@@ -63,7 +68,12 @@ from schemas.examples import EXAMPLE_EVENT
 from schemas.log_format import configure_logging
 from schemas.order_event import BRAZILIAN_STATES, OrderEvent
 from streaming.bigquery_loader import BigQueryTable
-from streaming.warehouse_merge import DELETED_CHANGE_TYPE, current_state_key, merge_script
+from streaming.warehouse_merge import (
+    DELETED_CHANGE_TYPE,
+    MOVED_ITEMS_VARIABLE,
+    current_state_key,
+    merge_script,
+)
 
 log = logging.getLogger("bench.current_state")
 
@@ -105,13 +115,14 @@ WHERE version_rank = 1 AND COALESCE(change_type, '') != '{DELETED_CHANGE_TYPE}'
 
 
 def history_insert_script(script: str) -> str:
-    """The job's script without its MERGE: what a batch costs when the current state is a view.
+    """The job's script without its current-state part: what a batch costs when the current
+    state is a view.
 
     Cut from :func:`merge_script` itself so the baseline runs the job's exact INSERT.
     """
-    head, merge = script.split("\nMERGE ", 1)
-    if "COMMIT TRANSACTION;" not in merge:
-        raise ValueError("merge_script changed shape: expected MERGE ... COMMIT TRANSACTION")
+    head, current_state = script.split(f"\nSET {MOVED_ITEMS_VARIABLE} ", 1)
+    if "COMMIT TRANSACTION;" not in current_state:
+        raise ValueError("merge_script changed shape: expected SET ... COMMIT TRANSACTION")
     return head + "\nCOMMIT TRANSACTION;\n"
 
 
@@ -272,11 +283,14 @@ def billed_bytes(
     history_sizes: TableSizes, current_sizes: TableSizes, staging_sizes: TableSizes
 ) -> dict[str, Any]:
     """Bytes billed per batch and per read by each design, per the module docstring's model."""
-    batch_days = np.arange(PURCHASE_DAYS - RECENT_DAYS, PURCHASE_DAYS)
+    batch_days = np.flatnonzero(staging_sizes.by_column[warehouse.PARTITION_FIELD])
+    other_days = np.setdiff1d(np.arange(PURCHASE_DAYS), batch_days)
+    keys = ("order_id", "order_item_id")
 
     def history_dates(columns: Sequence[str]) -> int:
         return history_sizes.bytes(columns, batch_days)
 
+    dates_bytes = billed(staging_sizes.bytes((warehouse.PARTITION_FIELD,)))
     counts_bytes = billed(
         staging_sizes.bytes(("event_id", "purchase_date", "pubsub_publish_time")),
         history_dates(("event_id", "purchase_date")),
@@ -284,34 +298,34 @@ def billed_bytes(
     insert_bytes = billed(
         staging_sizes.bytes(COLUMNS), history_dates(("event_id", "purchase_date"))
     )
-    merge_bytes = billed(
-        history_dates(COLUMNS),
-        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
-        current_sizes.bytes(COLUMNS),
+    moved_check_bytes = billed(
+        current_sizes.bytes((*keys, warehouse.PARTITION_FIELD), other_days),
+        staging_sizes.bytes(keys),
     )
-    merge_pruned_bytes = billed(
-        history_dates(COLUMNS),
-        staging_sizes.bytes(("order_id", "order_item_id", "purchase_date")),
-        current_sizes.bytes(COLUMNS, batch_days),
-    )
+    merge_source = (history_dates(COLUMNS), staging_sizes.bytes(keys))
+    merge_whole_target_bytes = billed(*merge_source, current_sizes.bytes(COLUMNS))
+    merge_pruned_bytes = billed(*merge_source, current_sizes.bytes(COLUMNS, batch_days))
+    merge_bytes = moved_check_bytes + merge_pruned_bytes
     table_read_bytes = billed(current_sizes.bytes(DASHBOARD_COLUMNS))
     view_read_bytes = billed(history_sizes.bytes((*DASHBOARD_COLUMNS, *KEY_COLUMNS)))
     extra_per_read = view_read_bytes - table_read_bytes
+
+    def break_even(batch_bytes: int) -> float | None:
+        # None: at this size a view read bills no more than a table read (10 MB minimums).
+        return round(batch_bytes / extra_per_read, 2) if extra_per_read > 0 else None
+
     return {
         "history_bytes": history_sizes.bytes(COLUMNS),
         "current_bytes": current_sizes.bytes(COLUMNS),
-        "batch_baseline_bytes": counts_bytes + insert_bytes,
+        "batch_baseline_bytes": dates_bytes + counts_bytes + insert_bytes,
         "batch_merge_bytes": merge_bytes,
+        "batch_moved_check_bytes": moved_check_bytes,
         "batch_merge_pruned_target_bytes": merge_pruned_bytes,
+        "batch_merge_whole_target_bytes": merge_whole_target_bytes,
         "table_read_bytes": table_read_bytes,
         "view_read_bytes": view_read_bytes,
-        # None: at this size a view read bills no more than a table read (10 MB minimums).
-        "break_even_reads_per_batch": (
-            round(merge_bytes / extra_per_read, 2) if extra_per_read > 0 else None
-        ),
-        "break_even_reads_per_batch_pruned_target": (
-            round(merge_pruned_bytes / extra_per_read, 2) if extra_per_read > 0 else None
-        ),
+        "break_even_reads_per_batch": break_even(merge_bytes),
+        "break_even_reads_per_batch_whole_target": break_even(merge_whole_target_bytes),
     }
 
 
@@ -330,6 +344,11 @@ def staged_batch(items: int, batch_rows: int, number: int, first_sequence: int) 
     )  # fmt: skip
 
 
+def staged_dates(staged: pa.Table) -> list[dt.date]:
+    """The purchase dates a staged batch holds (what the job reads before its script)."""
+    return sorted({day for day in staged.column(warehouse.PARTITION_FIELD).to_pylist() if day})
+
+
 def current_versions(chunk: pa.Table) -> pa.Table | None:
     """The rows of a history chunk that are in the current state (last version, not deleted)."""
     if int(pc.min(chunk.column("item_version")).as_py()) != VERSIONS_PER_ITEM:
@@ -337,36 +356,80 @@ def current_versions(chunk: pa.Table) -> pa.Table | None:
     return chunk.filter(pc.not_equal(chunk.column("change_type"), pa.scalar(DELETED_CHANGE_TYPE)))
 
 
-def model_only(versions: int, batch_rows: int) -> dict[str, Any]:
-    """Bytes billed alone, no emulator: the versions are generated and sized chunk by chunk
-    (nothing written to disk), so the model reaches sizes the emulator cannot hold here."""
-    items = versions // VERSIONS_PER_ITEM
-    history_sizes, current_sizes, staging_sizes = TableSizes(), TableSizes(), TableSizes()
-    started = time.perf_counter()
+def exact_sizes(items: int) -> tuple[TableSizes, TableSizes]:
+    """The history's and the current table's sizes, from every generated version (chunk by
+    chunk): exact, and what the emulator run loads; minutes at millions of versions."""
+    history_sizes, current_sizes = TableSizes(), TableSizes()
     for chunk in history_chunks(items):
         history_sizes.add(chunk)
         current = current_versions(chunk)
         if current is not None:
             current_sizes.add(current)
+    return history_sizes, current_sizes
+
+
+def modelled_sizes(items: int) -> tuple[TableSizes, TableSizes]:
+    """The same sizes as :func:`exact_sizes`, computed: a generated version's size per column
+    depends only on its version number (every varying string has a fixed width), so one sized
+    row per version and deletion times the items per purchase date gives every partition.
+    Checked against the exact sizes (tests/bench/test_current_state.py), and checked here: the
+    sample rows of a version must all have the same size."""
+    if VERSIONS_PER_ITEM * items + 1 >= 16**8:
+        raise ValueError(f"{items:,} items: sequences pass 8 hex digits, sizes would vary")
+    sample = np.array([0, 1, DELETED_EVERY + 1, items - 1], dtype=np.int64)
+    deleted = sample % DELETED_EVERY == 0
+    per_day = np.bincount(np.arange(items) % PURCHASE_DAYS, minlength=PURCHASE_DAYS)
+    deleted_per_day = np.bincount(
+        np.arange(0, items, DELETED_EVERY) % PURCHASE_DAYS, minlength=PURCHASE_DAYS
+    )
+    history_sizes, current_sizes = TableSizes(), TableSizes()
+    for version in range(VERSIONS_PER_ITEM):
+        table = versions_table(sample, version, version * items + sample + 1)
+        last = version == VERSIONS_PER_ITEM - 1
+        for name in COLUMNS:
+            sizes = _row_bytes(table.column(name))
+            live, gone = sizes[~deleted], sizes[deleted]
+            if len(set(live)) != 1 or len(set(gone)) != 1:
+                raise ValueError(f"{name}: version {version} rows differ in size: {sizes}")
+            history_sizes.by_column[name] += (per_day - deleted_per_day) * live[0]
+            history_sizes.by_column[name] += deleted_per_day * gone[0]
+            if last:
+                current_sizes.by_column[name] += (per_day - deleted_per_day) * live[0]
+    history_sizes.rows = VERSIONS_PER_ITEM * items
+    current_sizes.rows = int((per_day - deleted_per_day).sum())
+    return history_sizes, current_sizes
+
+
+def model_only(versions: int, batch_rows: int) -> dict[str, Any]:
+    """Bytes billed alone, no emulator: the tables' sizes are computed
+    (:func:`modelled_sizes`), nothing is written to disk, so the model reaches sizes the
+    emulator cannot hold here; the batch is generated as in the run."""
+    items = versions // VERSIONS_PER_ITEM
+    started = time.perf_counter()
+    history_sizes, current_sizes = modelled_sizes(items)
+    staging_sizes = TableSizes()
     staging_sizes.add(staged_batch(items, batch_rows, 1, VERSIONS_PER_ITEM * items + 1))
     figures = billed_bytes(history_sizes, current_sizes, staging_sizes)
     print(f"\n{history_sizes.rows:,} versions, {items:,} items, batch of {batch_rows:,} versions"
           " (bytes billed by the model; no emulator)")  # fmt: skip
-    print(f"{'per batch or per read':<42} {'MB billed':>10}")
+    print(f"{'per batch or per read':<50} {'MB billed':>10}")
     for label, name in (
         ("history INSERT per batch (both designs)", "batch_baseline_bytes"),
-        ("MERGE per batch (maintained table only)", "batch_merge_bytes"),
+        ("MERGE per batch, whole target (before)", "batch_merge_whole_target_bytes"),
+        ("check for items on other dates", "batch_moved_check_bytes"),
+        ("MERGE per batch, target pruned to batch dates", "batch_merge_pruned_target_bytes"),
+        ("current-state part per batch (check + pruned)", "batch_merge_bytes"),
         ("dashboard read, maintained table", "table_read_bytes"),
         ("dashboard read, view over history", "view_read_bytes"),
     ):
-        print(f"{label:<42} {figures[name] / 2**20:>10.1f}")
+        print(f"{label:<50} {figures[name] / 2**20:>10.1f}")
     return {
         "versions": history_sizes.rows,
         "items": items,
         "current_rows": current_sizes.rows,
         "batch_rows": batch_rows,
         "model_only": True,
-        "generate_s": round(time.perf_counter() - started, 1),
+        "model_s": round(time.perf_counter() - started, 1),
         **figures,
     }
 
@@ -459,6 +522,7 @@ def run(versions: int, batch_rows: int, repeats: int) -> dict[str, Any]:
                 script = merge_script(
                     history.table_id, current.table_id, staging, COLUMNS,
                     warehouse.PARTITION_FIELD, current_state_key(FIELDS),
+                    staged_dates(staged),
                 )  # fmt: skip
                 if number % 2:
                     figures.time("maintained_batch", partial(query, script))

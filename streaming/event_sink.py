@@ -7,7 +7,8 @@ Per micro-batch (called on the driver by :class:`streaming.batch_writer.BatchWri
    id, ``WRITE_TRUNCATE``), or, with ``OLIST_BIGQUERY_WRITE_METHOD=storage_write``, its rows
    were appended there through the Storage Write API (:mod:`streaming.bigquery_storage_write`,
    which then calls :meth:`IdempotentEventSink.merge_staged`);
-3. the staged rows are counted: rows, events already in the history (duplicates that reached
+3. the staged rows' purchase dates are read (the script's constant partition filters), and the
+   staged rows are counted: rows, events already in the history (duplicates that reached
    the sink, e.g. re-emitted after the in-Spark deduplication window), rows published longer
    than the window ago (late, loaded all the same);
 4. one script (:mod:`streaming.warehouse_merge`) inserts the new versions into the history
@@ -26,6 +27,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from streaming.bigquery_jobs import JobOutcome
 from streaming.bigquery_loader import BigQueryTable, job_id_part
@@ -34,6 +36,7 @@ from streaming.warehouse_merge import (
     current_state_key,
     merge_script,
     staged_counts_sql,
+    staged_dates_sql,
 )
 
 log = logging.getLogger(__name__)
@@ -112,14 +115,17 @@ class IdempotentEventSink:
         or the Storage Write API: :mod:`streaming.bigquery_storage_write`)."""
         what = f"batch {batch_id} of {self.history.table}"
         staging = self.history.staging_table_id(job_prefix, batch_id)
-        counts = self._counts(staging, late_cutoff)
+        rows = self._query(staged_dates_sql(staging, self._partition))
+        dates = [row["day"] for row in rows if row["day"] is not None]
+        counts = self._counts(staging, late_cutoff, dates)
         script = merge_script(
             self.history.table_id,
             self.current.table_id,
             staging,
             [field.name for field in self.history.fields],
-            str(self.history.partition_field),
+            self._partition,
             self.key,
+            dates,
         )
         outcome = self._run_script(script, self._merge_base(job_prefix, batch_id), what)
         self.history.drop_staging(job_prefix, batch_id)
@@ -139,14 +145,23 @@ class IdempotentEventSink:
         )  # fmt: skip
         return result
 
-    def _counts(self, staging: str, late_cutoff: dt.datetime) -> dict[str, int]:
-        sql = staged_counts_sql(
-            self.history.table_id, staging, str(self.history.partition_field), late_cutoff
-        )
+    @property
+    def _partition(self) -> str:
+        return str(self.history.partition_field)
+
+    def _query(self, sql: str) -> list[dict[str, Any]]:
         job = self.history.client.query(
             sql, location=self.history.location, timeout=self.history.timeout
         )
-        row = next(iter(job.result(timeout=self.history.jobs.job_timeout_seconds)))
+        return [
+            dict(row.items()) for row in job.result(timeout=self.history.jobs.job_timeout_seconds)
+        ]
+
+    def _counts(
+        self, staging: str, late_cutoff: dt.datetime, dates: Sequence[dt.date]
+    ) -> dict[str, int]:
+        sql = staged_counts_sql(self.history.table_id, staging, self._partition, late_cutoff, dates)
+        row = self._query(sql)[0]
         return {name: int(value or 0) for name, value in row.items()}
 
     def _run_script(self, script: str, base_id: str, what: str) -> JobOutcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -15,8 +16,10 @@ from bench.current_state import (
     PURCHASE_DAYS,
     VERSIONS_PER_ITEM,
     _row_bytes,
+    exact_sizes,
     history_insert_script,
     main,
+    modelled_sizes,
     versions_table,
 )
 from schemas import warehouse
@@ -37,11 +40,12 @@ def test_the_baseline_script_is_the_jobs_script_without_its_merge() -> None:
     fields = warehouse.order_events_table_fields()
     script = merge_script(
         "p.d.h", "p.d.c", "p.d.s", [f.name for f in fields], "purchase_date",
-        current_state_key(fields),
+        current_state_key(fields), [dt.date(2024, 1, 1)],
     )  # fmt: skip
     baseline = history_insert_script(script)
-    assert "MERGE" not in baseline
-    assert baseline.startswith(script.split("MERGE")[0])
+    assert "MERGE" not in baseline and "`p.d.c`" not in baseline
+    assert "INSERT INTO `p.d.h`" in baseline
+    assert baseline.startswith(script.split("\nSET ")[0])
     assert baseline.rstrip().endswith("COMMIT TRANSACTION;")
 
 
@@ -70,7 +74,9 @@ def test_a_tiny_run_prints_its_figures_as_a_json_last_line(
     assert summary["history_bytes"] > summary["current_bytes"] > 0
     # Tiny tables: every query is billed the 10 MB minimum per table it reads.
     assert summary["table_read_bytes"] == summary["view_read_bytes"] == MIN_BILLED_BYTES
-    assert summary["batch_merge_bytes"] == 3 * MIN_BILLED_BYTES
+    # The check for items on other dates reads 2 tables, the MERGE 3 (history, staging, current).
+    assert summary["batch_moved_check_bytes"] == 2 * MIN_BILLED_BYTES
+    assert summary["batch_merge_bytes"] == 5 * MIN_BILLED_BYTES
     assert summary["break_even_reads_per_batch"] is None
     for name in ("baseline_batch_s", "maintained_batch_s", "table_read_s", "view_read_s"):
         assert summary[name] > 0
@@ -79,9 +85,18 @@ def test_a_tiny_run_prints_its_figures_as_a_json_last_line(
     main(["--versions", str(versions), "--batch-rows", "20", "--model-only"])
     model = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     billed = [name for name in summary if name.endswith("_bytes") or name.startswith("break_")]
-    assert len(billed) == 9
+    assert len(billed) == 11
     assert {name: model[name] for name in billed} == {name: summary[name] for name in billed}
     assert model["current_rows"] == summary["current_rows"]
+
+
+def test_the_computed_sizes_equal_the_sizes_of_every_generated_version() -> None:
+    items = 2 * PURCHASE_DAYS + 3 * DELETED_EVERY + 7  # partial days, deleted items spread
+    for modelled, exact in zip(modelled_sizes(items), exact_sizes(items), strict=True):
+        assert modelled.rows == exact.rows
+        assert {name: list(sizes) for name, sizes in modelled.by_column.items()} == {
+            name: list(sizes) for name, sizes in exact.by_column.items()
+        }
 
 
 def test_the_model_alone_scales_with_the_history_and_bills_the_view_more_past_the_minimum(

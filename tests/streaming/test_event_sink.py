@@ -8,6 +8,7 @@ arrival.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -125,3 +126,76 @@ def test_a_deleted_item_leaves_the_current_state_and_a_late_older_version_keeps_
     batches.apply([updated])  # older than the deletion, delivered after it
     assert [order_id for order_id, _, _ in _current(batches.sink)] == [f"{2:032x}"]
     assert [sequence for _, sequence in _history(batches.sink)] == [10, 20, 30, 11]
+
+
+def _on(row: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """``row`` bought on ``day`` (its purchase time and partition)."""
+    bought = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+    return {**row, "order_purchase_timestamp": bought, "purchase_date": day}
+
+
+def _current_dates(sink: IdempotentEventSink) -> list[tuple[str, int, dt.date]]:
+    sql = (
+        f"SELECT order_id, source_sequence, purchase_date FROM `{sink.current.table_id}` "
+        "ORDER BY order_id, source_sequence"
+    )
+    return [
+        (row.order_id, row.source_sequence, row.purchase_date)
+        for row in sink.current.client.query(sql).result()
+    ]
+
+
+DAY_A, DAY_B = dt.date(2017, 10, 2), dt.date(2018, 3, 5)
+
+
+def test_a_batch_names_its_dates_as_constants_and_leaves_items_on_other_dates_unchanged(
+    batches: Batches, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches.apply([_on(version(1, 1), DAY_A), _on(version(2, 2), DAY_A), _on(version(3, 3), DAY_B)])
+    before = _current(batches.sink)
+    client = batches.sink.history.client
+    sent: list[str] = []
+    query = client.query
+
+    def record(sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return query(sql, *args, **kwargs)
+
+    monkeypatch.setattr(client, "query", record)
+    batches.apply([_on(version(1, 4, price=99), DAY_A)])
+    monkeypatch.undo()
+
+    assert _current(batches.sink) == [
+        (f"{1:032x}", 4, Decimal("99.00")),
+        before[1],  # item 2: same date, not in the batch
+        before[2],  # item 3: another date
+    ]
+    script = next(sql for sql in sent if "MERGE" in sql)
+    counts = next(sql for sql in sent if "events_loaded_before" in sql)
+    constant = f"purchase_date IN (DATE '{DAY_A.isoformat()}')"
+    # The pruned MERGE's target; the history lookups of the INSERT, of both MERGEs' source and
+    # of the duplicate count; the check for items stored on other dates: all on constants.
+    assert f"ON T.{constant} AND T.order_id = S.order_id" in script
+    assert script.count(constant) == 4
+    assert f"T.purchase_date NOT IN (DATE '{DAY_A.isoformat()}')" in script
+    assert constant in counts
+    assert not [sql for sql in sent if re.search(r"\bIN \(SELECT", sql) or str(DAY_B) in sql]
+
+
+def test_an_item_whose_purchase_date_changed_keeps_one_row_with_its_newest_version(
+    batches: Batches,
+) -> None:
+    """The source lets an order's purchase time be updated: its next version is on another
+    date; versions of either date may arrive late."""
+    item = f"{1:032x}"
+    batches.apply([_on(version(1, 10), DAY_A), _on(version(2, 11), DAY_A)])
+    batches.apply([_on(version(1, 20), DAY_B)])  # the date changed A -> B
+    assert _current_dates(batches.sink) == [(item, 20, DAY_B), (f"{2:032x}", 11, DAY_A)]
+    batches.apply([_on(version(1, 15), DAY_A)])  # older, late, on the old date
+    assert _current_dates(batches.sink)[0] == (item, 20, DAY_B)
+    batches.apply([_on(version(1, 30), DAY_A)])  # changed back, newer
+    assert _current_dates(batches.sink) == [(item, 30, DAY_A), (f"{2:032x}", 11, DAY_A)]
+    deleted = {**_on(version(1, 40), DAY_B), "change_type": "deleted"}
+    batches.apply([deleted])  # a newer deletion on the other date removes the row
+    assert _current_dates(batches.sink) == [(f"{2:032x}", 11, DAY_A)]
+    assert len(_history(batches.sink)) == 6
