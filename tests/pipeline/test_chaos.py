@@ -202,7 +202,7 @@ def test_sigkills_of_every_component_lose_and_duplicate_no_event(
     schedule = kill_schedule(seed, SETTINGS.seconds, SETTINGS.kills_per_component)
     kills = KillLog(tmp_path / "chaos-kills.jsonl", seed)
     with LocalPipeline(tmp_path, namespace="chaos") as pipeline:
-        pipeline.start_postgres(tmp_path / "postgres", server_options=("synchronous_commit=on",))
+        pipeline.start_postgres(tmp_path / "postgres")  # crash-safe: a kill loses no commit
         pipeline.start_pubsub()
         pipeline.start_gcs(tmp_path / "gcs")
         pipeline.start_bigquery(data_dir=tmp_path / "bigquery")
