@@ -176,12 +176,20 @@ def publish_in_child(
     return time.monotonic() - started
 
 
-def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 5) -> list[Any]:
+START_ATTEMPTS = 20
+START_PAUSE_SECONDS = 10.0
+"""Between two starts of a query whose planner missed the connect-back: a load spike of the
+shared machine (load average 16 failed five starts in a row within two minutes) may pass."""
+
+
+def run_available_now(
+    spark: Any, settings: Any, writer: Any, attempts: int = START_ATTEMPTS
+) -> list[Any]:
     """Run the job until it has read everything published; its progress reports.
 
     On a loaded machine the source's planner process (Python, started by the JVM when a query
     starts) may miss PySpark's fixed connect-back timeout ("Python worker failed to connect
-    back"): nothing was read then, so the query is started again.
+    back"): nothing was read then, so the query is started again after a pause.
     """
     from streaming import job
 
@@ -193,6 +201,7 @@ def run_available_now(spark: Any, settings: Any, writer: Any, attempts: int = 5)
             if "failed to connect back" not in str(error) or attempt == attempts:
                 raise
             log.warning("query start failed, starting it again attempt=%d error=%s", attempt, error)
+            time.sleep(START_PAUSE_SECONDS)
             continue
         if query.exception() is not None:
             raise RuntimeError(f"streaming query failed: {query.exception()}")

@@ -3,6 +3,11 @@
 Used by the test fixtures, the benchmarks and the local run: it never depends on a server that
 happens to be running. The data directory lives in a temporary folder (or one you give, so the
 local run keeps its data between runs) and the server listens on a free loopback port.
+
+Commits are durable by default (:attr:`Durability.CRASH_SAFE`), as on any production source: a
+commit the client was told succeeded survives a SIGKILL of the server, so the producer never
+publishes an event the source later does not have. Only a server nobody kills may trade that
+for speed, and says so by name (:attr:`Durability.NEVER_KILLED`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from harness.processes import MissingSystemPackage, free_port
@@ -28,6 +34,21 @@ STOP_GRACE_SECONDS = 20
 
 class ServerStillRunning(RuntimeError):
     """The server could not be stopped; its data directory was kept (see ``stop``)."""
+
+
+class Durability(Enum):
+    """What a commit survives: the server settings ``fsync``, ``synchronous_commit`` and
+    ``full_page_writes`` (and whether ``initdb`` syncs the new cluster to disk)."""
+
+    CRASH_SAFE = ("fsync=on", "synchronous_commit=on", "full_page_writes=on")
+    """PostgreSQL's defaults: a COMMIT returns once its WAL is flushed to disk, so a SIGKILL of
+    every server process (an OOM kill, a lost pod) or of the machine loses no acknowledged
+    commit. Every server a pipeline reads from (the local run, ``olist services``, crash and
+    chaos tests, benchmarks) runs this way."""
+    NEVER_KILLED = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+    """For a server no test ever kills (the suite's shared session server): COMMIT returns
+    before its WAL is written, so a SIGKILL loses up to 3 x ``wal_writer_delay`` (600 ms) of
+    acknowledged commits, and a machine crash can corrupt the cluster."""
 
 
 def _binary(name: str) -> str:
@@ -46,6 +67,7 @@ class LocalPostgres:
 
     ``start()`` runs ``initdb`` when the data directory is new, then ``pg_ctl start`` on a free
     port; ``stop()`` runs ``pg_ctl stop -m fast`` and removes a temporary data directory.
+    ``durability`` is :attr:`Durability.CRASH_SAFE` unless the caller names the fast mode.
     """
 
     data_dir: Path | None = None
@@ -54,6 +76,7 @@ class LocalPostgres:
     database: str = "olist"
     server_options: tuple[str, ...] = ()
     """Extra ``-c name=value`` settings, e.g. ``("ssl=on", "ssl_cert_file=...")``."""
+    durability: Durability = Durability.CRASH_SAFE
     _temporary: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @property
@@ -71,19 +94,19 @@ class LocalPostgres:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.data_dir.chmod(0o700)
             self._chown(self.data_dir)
+            no_sync = ["--no-sync"] if self.durability is Durability.NEVER_KILLED else []
             subprocess.run(
                 [*run_as, _binary("initdb"), "-D", str(self.data_dir), "-U", self.user,
-                 "-A", "trust", "-E", "UTF8", "--no-sync"],
+                 "-A", "trust", "-E", "UTF8", *no_sync],
                 check=True, env=env, capture_output=True,
             )  # fmt: skip
         socket_dir = self.data_dir / "socket"
         socket_dir.mkdir(exist_ok=True)
         self._chown(socket_dir, open_parents=False)
         options = (
-            f"-p {self.port} -h 127.0.0.1 -k {socket_dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c timezone=UTC "
+            f"-p {self.port} -h 127.0.0.1 -k {socket_dir} -c timezone=UTC "
             "-c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB"
-        ) + "".join(f" -c {option}" for option in self.server_options)
+        ) + "".join(f" -c {option}" for option in (*self.durability.value, *self.server_options))
         result = subprocess.run(
             [*run_as, _binary("pg_ctl"), "-D", str(self.data_dir), "-l",
              str(self.data_dir / "server.log"), "-o", options, "-w", "-t", "60", "start"],
@@ -96,7 +119,10 @@ class LocalPostgres:
                 f"server log tail:\n{server_log}"
             )
         self._create_database()
-        log.info("postgres started port=%s data_dir=%s", self.port, self.data_dir)
+        log.info(
+            "postgres started port=%s data_dir=%s durability=%s",
+            self.port, self.data_dir, self.durability.name,
+        )  # fmt: skip
         return self
 
     def stop(self) -> None:

@@ -146,9 +146,8 @@ class LocalPipeline:
     ) -> LocalPostgres:
         """A PostgreSQL server (data in ``data_dir``, or a temporary one): the source database.
 
-        ``server_options`` are extra ``name=value`` settings (e.g. ``synchronous_commit=on``:
-        the local server commits asynchronously, so a kill can lose the last ~200 ms of
-        commits, which a crash test must not mistake for the pipeline's doing).
+        Its commits are durable (:attr:`emulators.postgres.Durability.CRASH_SAFE`): a kill loses
+        no acknowledged commit. ``server_options`` are extra ``name=value`` settings.
         """
         from emulators.postgres import LocalPostgres
 
@@ -270,7 +269,10 @@ class LocalPipeline:
             old = self._require(self.postgres, "PostgreSQL (start_postgres)")
             self.postgres = self._stack.enter_context(
                 LocalPostgres(
-                    data_dir=old.data_dir, port=old.port, server_options=old.server_options
+                    data_dir=old.data_dir,
+                    port=old.port,
+                    server_options=old.server_options,
+                    durability=old.durability,
                 )
             )
         elif name == "pubsub":

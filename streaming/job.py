@@ -5,7 +5,8 @@ from ``OLIST_*`` variables; see docs/operations/streaming.md). One query:
 
 1. ``spark.readStream.format("pubsub")`` (connectors.pubsub): one row per event.
 2. :func:`streaming.validation.parse_events`: typed event + every broken rule.
-3. Deduplicate on ``event_id`` (or the message id for rejected payloads) within
+3. Deduplicate on ``event_id`` (or, for rejected payloads, the message id, publish time and
+   event index: :mod:`streaming.rejected_key`) within
    ``dedup_window`` of the batch that first read it, in RocksDB state kept in the checkpoint.
 4. ``foreachBatch`` (:class:`streaming.batch_writer.BatchWriter`): lake + BigQuery, idempotent
    per batch id; BigQuery inserts each ``event_id`` once whenever it comes
@@ -164,12 +165,13 @@ def rows_for_sinks(source: DataFrame) -> DataFrame:
     """Parsed and validated rows with the columns the sinks need and the deduplication key."""
     from pyspark.sql import functions as F
 
+    from streaming.rejected_key import rejected_row_key
     from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
 
     parsed = parse_events(source)
     rejected = F.col(REASON_COLUMN).isNotNull()
     key = F.when(~rejected, F.col(EVENT_COLUMN)["event_id"]).otherwise(
-        F.concat_ws(":", F.lit("message"), F.col("message_id"), F.col("event_index").cast("string"))
+        rejected_row_key(F.col("message_id"), F.col("publish_time"), F.col("event_index"))
     )
     # Only what the sinks need crosses the shuffle and reaches the driver: the raw payload and
     # the attributes are kept for rejected rows alone (they are most of a valid row's bytes).

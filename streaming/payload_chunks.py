@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from streaming.rejected_key import rejected_row_key
+
 DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH = 256 * 1024 * 1024
 """Raw payload bytes in one Arrow batch handed to a sink task, at most (before the bound
 divides by the batch's rows: 26 KB chunks at Spark's default 10,000 rows per batch)."""
@@ -33,8 +35,9 @@ divides by the batch's rows: 26 KB chunks at Spark's default 10,000 rows per bat
 CHUNK_INDEX = "_payload_chunk"
 CHUNK_COUNT = "_payload_chunks"
 CHUNK_OF = "_payload_chunk_of"
-"""Sort key that keeps a payload's chunks together: ``message_id:event_index`` (rejected rows
-only; null for valid rows, so their sort stays as cheap as before)."""
+"""Sort key that keeps a payload's chunks together: the rejected row's key (message id, publish
+time, event index: :mod:`streaming.rejected_key`; two messages may share an id), null for valid
+rows, so their sort stays as cheap as before."""
 CHUNK_COLUMNS = (CHUNK_INDEX, CHUNK_COUNT, CHUNK_OF)
 
 PAYLOAD = "raw_payload"
@@ -75,7 +78,9 @@ def chunked_payloads(columns: DataFrame, chunk_bytes: int, rejected: Column) -> 
         ),
     )
     last = F.col(CHUNK_INDEX) == F.col(CHUNK_COUNT) - 1
-    key = F.concat_ws(":", F.col("pubsub_message_id"), F.col("event_index").cast("string"))
+    key = rejected_row_key(
+        F.col("pubsub_message_id"), F.col("pubsub_publish_time"), F.col("event_index")
+    )
     return (
         exploded.withColumn(PAYLOAD, F.col("_chunk"))
         .withColumn(ATTRIBUTES, F.when(last, F.col(ATTRIBUTES)))

@@ -6,8 +6,10 @@ whose payload is now a valid event can be sent back to the events topic:
 
 - a row is replayed when its payload validates against :class:`schemas.OrderEvent` today;
   others stay, counted as still invalid;
-- each replayed row is recorded in ``<rejected table>_replayed`` (message id + event index)
-  *after* Pub/Sub confirmed the publish, and rows recorded there are never replayed again; a
+- each replayed row is recorded in ``<rejected table>_replayed`` (message id, publish time
+  and event index: a restarted Pub/Sub emulator hands out message ids again, the publish time
+  tells its messages apart, :mod:`streaming.rejected_key`) *after* Pub/Sub confirmed the
+  publish, and rows recorded there are never replayed again; a
   crash between the two publishes a row a second time, and the stream loads it once (the
   replayed event keeps its ``event_id``, which the job deduplicates on).
 """
@@ -24,6 +26,7 @@ from pydantic import ValidationError
 
 from schemas import OrderEvent
 from schemas.envelope import encode_events
+from schemas.fields import FieldSpec
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -34,6 +37,18 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 60.0
 REPLAYED_SUFFIX = "_replayed"
+REPLAYED_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("pubsub_message_id", "string", False, description="Message of the replayed row."),
+    FieldSpec("event_index", "int64", False, description="Position of the row in its message."),
+    FieldSpec("replayed_at", "timestamp", False, description="When Pub/Sub confirmed the replay."),
+    FieldSpec(
+        "pubsub_publish_time",
+        "timestamp",
+        True,
+        description="Publish time of the row's message; null in records older than this column, "
+        "which then stand for every message of that id.",
+    ),
+)
 
 
 @dataclass
@@ -43,7 +58,8 @@ class RejectedReplay:
     replayed: int = 0
     still_invalid: int = 0
     without_payload: int = 0
-    replayed_keys: list[tuple[str, int]] = field(default_factory=list)
+    replayed_keys: list[tuple[str, datetime, int]] = field(default_factory=list)
+    """(message id, publish time, event index) of each row replayed."""
 
 
 def _payload_bytes(value: Any) -> bytes | None:
@@ -91,25 +107,26 @@ class RejectedRows:
         return shown
 
     def _ensure_replayed_table(self) -> None:
-        from google.cloud import bigquery
+        """Create the replay record, or add ``pubsub_publish_time`` to an older one."""
+        from streaming.bigquery_loader import BigQueryTable
 
-        table = bigquery.Table(
-            self.replayed_table,
-            schema=[
-                bigquery.SchemaField("pubsub_message_id", "STRING", mode="REQUIRED"),
-                bigquery.SchemaField("event_index", "INT64", mode="REQUIRED"),
-                bigquery.SchemaField("replayed_at", "TIMESTAMP", mode="REQUIRED"),
-            ],
-        )
-        self.client.create_table(table, exists_ok=True, timeout=60)
+        BigQueryTable(
+            self.client,
+            self.settings.bigquery_dataset,
+            f"{self.settings.bigquery_rejected_table}{REPLAYED_SUFFIX}",
+            REPLAYED_FIELDS,
+            location=self.settings.bigquery_location,
+        ).ensure_exists()
 
     def _not_yet_replayed(self, limit: int | None) -> list[Any]:
         bound = "" if limit is None else f" LIMIT {int(limit)}"
         return list(
             self.client.query(
-                f"SELECT r.pubsub_message_id, r.event_index, r.raw_payload "
+                "SELECT r.pubsub_message_id, r.pubsub_publish_time, r.event_index, r.raw_payload "
                 f"FROM `{self.table}` AS r LEFT JOIN `{self.replayed_table}` AS p "
                 "ON p.pubsub_message_id = r.pubsub_message_id AND p.event_index = r.event_index "
+                "AND (p.pubsub_publish_time IS NULL "
+                "OR p.pubsub_publish_time = r.pubsub_publish_time) "
                 "WHERE p.pubsub_message_id IS NULL "
                 f"ORDER BY r.pubsub_publish_time, r.pubsub_message_id, r.event_index{bound}"
             ).result(timeout=300)
@@ -137,13 +154,18 @@ class RejectedRows:
             publisher.publish(topic_path, message.data, **message.attributes).result(
                 timeout=PUBLISH_TIMEOUT_SECONDS
             )
-            key = (str(row["pubsub_message_id"]), int(row["event_index"]))
+            key = (
+                str(row["pubsub_message_id"]),
+                row["pubsub_publish_time"],
+                int(row["event_index"]),
+            )
             errors = self.client.insert_rows_json(
                 self.replayed_table,
                 [
                     {
                         "pubsub_message_id": key[0],
-                        "event_index": key[1],
+                        "pubsub_publish_time": key[1].isoformat(),
+                        "event_index": key[2],
                         "replayed_at": datetime.now(UTC).isoformat(),
                     }
                 ],
@@ -156,6 +178,7 @@ class RejectedRows:
             report.replayed += 1
             report.replayed_keys.append(key)
             log.info(
-                "rejected row replayed message_id=%s event_index=%d topic=%s", *key, topic_path
-            )
+                "rejected row replayed message_id=%s publish_time=%s event_index=%d topic=%s",
+                key[0], key[1].isoformat(), key[2], topic_path,
+            )  # fmt: skip
         return report

@@ -33,9 +33,7 @@ def test_a_killed_postgres_comes_back_on_its_port_with_every_committed_row(
     tmp_path: Path,
 ) -> None:
     with LocalPipeline(tmp_path) as pipeline:
-        postgres = pipeline.start_postgres(
-            tmp_path / "postgres", server_options=("synchronous_commit=on",)
-        )
+        postgres = pipeline.start_postgres(tmp_path / "postgres")
         port, dsn = postgres.port, postgres.dsn
         assert asyncio.run(_insert_and_count(dsn)) == 1
         killed_pid = postmaster_pid(tmp_path / "postgres")
