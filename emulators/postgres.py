@@ -100,6 +100,9 @@ class LocalPostgres:
                  "-A", "trust", "-E", "UTF8", *no_sync],
                 check=True, env=env, capture_output=True,
             )  # fmt: skip
+        # Again at every start: a directory above may have been closed since (pytest resets
+        # /tmp/pytest-of-<user> to 0700 whenever another session starts).
+        self._open_parents(self.data_dir)
         socket_dir = self.data_dir / "socket"
         socket_dir.mkdir(exist_ok=True)
         self._chown(socket_dir, open_parents=False)
@@ -195,15 +198,22 @@ class LocalPostgres:
         """Make ``path`` (e.g. a TLS key) owned by the user the server runs as."""
         cls._chown(path)
 
-    @staticmethod
-    def _chown(path: Path, open_parents: bool = True) -> None:
+    @classmethod
+    def _chown(cls, path: Path, open_parents: bool = True) -> None:
         if os.geteuid() == 0:
             shutil.chown(path, user=_unprivileged_user())
-            for parent in path.parents if open_parents else ():
-                # The server user must be able to traverse into the data directory.
-                if parent == Path("/") or parent == Path(tempfile.gettempdir()):
-                    break
-                parent.chmod(parent.stat().st_mode | 0o011)
+            if open_parents:
+                cls._open_parents(path)
+
+    @staticmethod
+    def _open_parents(path: Path) -> None:
+        """Let the server user traverse every directory above ``path`` (when we are root)."""
+        if os.geteuid() != 0:
+            return
+        for parent in path.parents:
+            if parent == Path("/") or parent == Path(tempfile.gettempdir()):
+                break
+            parent.chmod(parent.stat().st_mode | 0o011)
 
 
 def _alive(pid: int) -> bool:
