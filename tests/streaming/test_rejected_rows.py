@@ -9,6 +9,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
 from emulators.bigquery import BigQueryEmulator
 from producer.settings import PubSubSettings
@@ -48,11 +49,11 @@ def _row(
     }
 
 
-def test_replay_sends_what_is_valid_now_once_and_count_and_inspect_show_the_rest(
-    bigquery_emulator: BigQueryEmulator,
-    bigquery_dataset: str,
-    pubsub_resources: PubSubSettings,
-) -> None:
+@pytest.fixture
+def rejected(
+    bigquery_emulator: BigQueryEmulator, bigquery_dataset: str, pubsub_resources: PubSubSettings
+) -> tuple[RejectedRows, str]:
+    """The rejected rows' table, created as the job creates it, and its raw payload's type."""
     settings = StreamSettings(
         gcp_project=bigquery_emulator.project,
         bigquery_dataset=bigquery_dataset,
@@ -64,7 +65,14 @@ def test_replay_sends_what_is_valid_now_once_and_count_and_inspect_show_the_rest
     table.ensure_exists()
     rows = RejectedRows(settings, client)
     schema = client.get_table(rows.table).schema
-    raw_type = next(field.field_type for field in schema if field.name == "raw_payload")
+    return rows, next(field.field_type for field in schema if field.name == "raw_payload")
+
+
+def test_replay_sends_what_is_valid_now_once_and_count_and_inspect_show_the_rest(
+    rejected: tuple[RejectedRows, str], pubsub_resources: PubSubSettings
+) -> None:
+    rows, raw_type = rejected
+    client = rows.client
     errors = client.insert_rows_json(
         rows.table,
         [
@@ -96,24 +104,12 @@ def test_replay_sends_what_is_valid_now_once_and_count_and_inspect_show_the_rest
 
 
 def test_rows_of_two_messages_sharing_a_message_id_are_each_replayed_once(
-    bigquery_emulator: BigQueryEmulator,
-    bigquery_dataset: str,
-    pubsub_resources: PubSubSettings,
+    rejected: tuple[RejectedRows, str], pubsub_resources: PubSubSettings
 ) -> None:
     """A restarted Pub/Sub emulator hands out message ids again: the publish time tells the
     two messages apart, so recording the first replay does not hide the second row."""
-    settings = StreamSettings(
-        gcp_project=bigquery_emulator.project,
-        bigquery_dataset=bigquery_dataset,
-        pubsub_topic=pubsub_resources.pubsub_topic,
-    )
-    client = bigquery_emulator.client()
-    table = BigQueryTable(client, bigquery_dataset, settings.bigquery_rejected_table,
-                          warehouse.REJECTED_FIELDS, partition_field="rejected_date")  # fmt: skip
-    table.ensure_exists()
-    rows = RejectedRows(settings, client)
-    raw_type = next(f.field_type for f in client.get_table(rows.table).schema
-                    if f.name == "raw_payload")  # fmt: skip
+    rows, raw_type = rejected
+    client = rows.client
     after_restart = PUBLISHED + timedelta(minutes=5)
     second_event = {**EXAMPLE_EVENT, "event_id": "00000000-0000-4000-8000-000000000002"}
     row = _row("1", 0, NOW_VALID, "price: relaxed since", raw_type)
