@@ -206,8 +206,10 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
             "OLIST_TRIGGER_INTERVAL"
         ]
         # The first batch (the whole backlog, a fresh JVM) takes over a minute here: that
-        # measures this machine, not the manifests, and is reported, not failed.
+        # measures this machine, not the manifests, and is reported, not failed; so is the
+        # newest BigQuery row's age while that batch still runs (the simulator keeps writing).
         health_environment["OLIST_HEALTH_BATCH_DURATION_FAIL_TRIGGERS"] = "100"
+        health_environment["OLIST_HEALTH_LATE_FAIL_TRIGGERS"] = "100"
         code = pipeline.run(
             "olist-health",
             *arguments_of("olist-health"),
@@ -222,7 +224,8 @@ def test_local_overlay_commands_run_with_their_manifest_environment_up_to_bigque
         for measured in ("component=source_api check=ready status=ok",
                          "component=producer check=lag_events status=ok",
                          "component=bigquery check=rows_last_hour status=ok",
-                         "component=storage check=lake_rows_last_hour status=ok"):  # fmt: skip
+                         "component=storage check=lake_rows_last_hour status=ok",
+                         "component=bigquery check=freshness status="):  # fmt: skip
             assert measured in report, report
 
         # One run of the analytics CronJob (dimensions, then the views), then the dashboard

@@ -221,7 +221,7 @@ def test_analytics_role_installs_alone_and_runs_its_commands_without_spark_panda
         "from analytics.dashboard.render import ASSETS, ECHARTS; "
         "print(len(view_definitions()), (ASSETS / 'dashboard.html').is_file(), ECHARTS.is_file())"
     )], tmp_path)  # fmt: skip
-    assert data.stdout.split() == ["18", "True", "True"], data.stderr
+    assert data.stdout.split() == ["20", "True", "True"], data.stderr
 
     probe_arguments = json.dumps(
         [ANALYTICS.packages, sorted(ANALYTICS.other_extras), ANALYTICS.absent]
