@@ -263,6 +263,36 @@ async def test_an_unchanged_purchase_time_appends_only_the_update(database_url: 
     assert [e["source_sequence"] for e in new] == list(range(total + 1, total + 1 + len(new)))
 
 
+async def test_an_item_written_again_under_a_new_purchase_time_publishes_its_deletion_first(
+    database_url: str,
+) -> None:
+    # Inserted again, the item draws a sequence at INSERT; kept, it would come before the
+    # deletion, which draws its own at COMMIT. Both versions draw theirs at COMMIT instead.
+    total = await insert_orders(database_url, 4, seed=90)
+    first = (await _events(database_url))[0]
+    order, item = first["order_id"], first["order_item_id"]
+    key = f"order_id = '{order}' AND order_item_id = {item}"
+    await _execute(
+        database_url,
+        "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp "
+        f"+ interval '3 days' WHERE order_id = '{order}'",
+        f"CREATE TEMP TABLE gone ON COMMIT DROP AS SELECT * FROM olist.order_items WHERE {key}",
+        f"DELETE FROM olist.order_items WHERE {key}",
+        "INSERT INTO olist.order_items (order_id, order_item_id, product_id, seller_id, "
+        "shipping_limit_date, price, freight_value) SELECT order_id, order_item_id, product_id, "
+        "seller_id, shipping_limit_date, price, freight_value FROM gone",
+    )
+    events = await _events(database_url)
+    mine = [e for e in events[total:] if e["item_key"] == first["item_key"]]
+    assert [(e["item_version"], e["change_type"]) for e in mine] == [(2, "deleted"), (3, "updated")]
+    assert _content(mine[0]) == _content(first)
+    assert mine[1]["source_sequence"] == mine[0]["source_sequence"] + 1
+    assert [e["source_sequence"] for e in events] == sorted(e["source_sequence"] for e in events)
+    assert [OrderEvent.model_validate(e) for e in _latest_per_item(events)] == (
+        await view_events(database_url)
+    )
+
+
 async def test_a_bulk_change_emits_each_affected_item_once_per_transaction(
     database_url: str,
 ) -> None:
