@@ -32,10 +32,13 @@ items whose row in the current table lies on a date the batch does not hold (a s
 and date columns). When there are none (the common case) the MERGE's target is pruned to the
 batch's dates; when there are some, that batch's MERGE matches the whole target, so an item
 never gets a second row and the newer of the stored row and the batch's latest version wins
-(``source_sequence``), wherever each lies. What the pruned history lookup still cannot see:
-an item absent from the table (deleted) whose older version arrives late *on another date* than
-its deletion would be inserted again; it takes a changed purchase date and versions delivered
-out of order across batches (tests/streaming/test_event_sink.py).
+(``source_sequence``), wherever each lies. The pruned history lookup only sees the batch's
+dates, so an item absent from the table (deleted) whose older version arrives late on a date
+without its deletion would be inserted again. The source rules that out: when a purchase time
+changes it first appends a deletion of the previous version, on the old date, then the new
+version (docs/design/source-feed.md#a-purchase-time-that-changes), so the latest version on
+every date the item ever had is the right answer there, and an older version arriving late on
+the old date meets that deletion (tests/streaming/test_event_sink.py).
 
 Items are keyed by ``(order_id, order_item_id)``: schema v2's ``item_key`` is derived from
 exactly these two, and unlike it they are set on version 1 events still in flight (where

@@ -315,6 +315,13 @@ BEGIN
 END;
 $$;
 
+-- The order_purchase_timestamp of a version's JSON text (a whole event or the content between
+-- its braces), as rendered: the warehouse partitions versions by its date. The key appears
+-- once, unquoted only as a key, and a timestamp holds no comma. Inlined.
+CREATE OR REPLACE FUNCTION olist.purchase_timestamp_text(event_text text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT split_part(split_part(event_text, '"order_purchase_timestamp":', 2), ',', 1) $$;
+
 -- Unused since versions (nothing is rendered again); kept empty for API processes that read it.
 CREATE TABLE IF NOT EXISTS olist.order_event_feed_stale (
     source_sequence  bigint NOT NULL
@@ -332,7 +339,10 @@ CREATE INDEX IF NOT EXISTS order_event_feed_stale_source_sequence_idx
 -- runs once, at COMMIT, renders each touched item once (however many rows and statements
 -- touched it), and appends to olist.order_event_feed a new version of each item whose event
 -- changed (content compared by md5), a deletion version of each item that is gone, nothing for
--- the others. Versions draw their source_sequence under advisory lock 4242001, held until the
+-- the others. An item whose order_purchase_timestamp changed (a purchase date the warehouse
+-- partitions by) gets two versions: a deletion carrying its previous content (old purchase
+-- time), then the update, so the warehouse's latest version on the old date is a deletion
+-- (docs/design/source-feed.md#a-purchase-time-that-changes). Versions draw their source_sequence under advisory lock 4242001, held until the
 -- commit is visible, so the feed grows in commit order and is complete at every commit.
 
 CREATE UNLOGGED TABLE IF NOT EXISTS olist.order_item_changes (
@@ -424,10 +434,17 @@ BEGIN
         ) AS prev ON true
     ),
     versions AS (
-        SELECT t.*, t.live_sequence > feed_head AS keeps_sequence,
+        SELECT t.*, m.moved, t.live_sequence > feed_head AND NOT m.moved AS keeps_sequence,
                row_number() OVER (ORDER BY t.live_sequence NULLS LAST, t.order_id,
                                            t.order_item_id) AS rank
         FROM touched AS t
+        -- A live item whose purchase time differs from its latest version's: moved.
+        CROSS JOIN LATERAL (
+            SELECT t.content_fields IS NOT NULL AND t.prev_version IS NOT NULL
+                   AND t.prev_type <> 'deleted'
+                   AND olist.purchase_timestamp_text(t.content_fields)
+                       IS DISTINCT FROM olist.purchase_timestamp_text(t.prev_json) AS moved
+        ) AS m
         WHERE (t.content_fields IS NOT NULL
                AND (t.prev_version IS NULL OR t.prev_type = 'deleted'
                     OR t.prev_md5 IS DISTINCT FROM t.md5))
@@ -437,23 +454,28 @@ BEGIN
     INSERT INTO olist_new_versions (order_id, order_item_id, live_sequence, item_version,
                                     change_type, changed_at, content_fields, content_md5, rank,
                                     source_sequence)
-    SELECT v.order_id, v.order_item_id, v.live_sequence, coalesce(v.prev_version, 0) + 1,
-           CASE WHEN v.content_fields IS NULL THEN 'deleted'
+    SELECT v.order_id, v.order_item_id, v.live_sequence,
+           coalesce(v.prev_version, 0) + s.step + v.moved::integer,
+           CASE WHEN v.content_fields IS NULL OR s.step = 0 THEN 'deleted'
                 WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
                 ELSE 'updated' END,
            CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
                 THEN v.live_changed_at ELSE changed_at END,
            -- A deletion carries the item's last content: the fields between the envelope's.
-           coalesce(v.content_fields, substr(
+           coalesce(CASE WHEN s.step = 1 THEN v.content_fields END, substr(
                v.prev_json, strpos(v.prev_json, '"order_id"'),
                strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"'))),
-           coalesce(v.md5, v.prev_md5),
+           CASE WHEN s.step = 1 THEN coalesce(v.md5, v.prev_md5) ELSE v.prev_md5 END,
            -- Among the versions that draw a new sequence: their position, in rank order.
-           row_number() OVER (PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank),
+           row_number() OVER (PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank, s.step),
            -- Items written by this transaction keep the sequence they drew (under the lock,
-           -- above the feed's head); every other version draws a new one, below.
+           -- above the feed's head); every other version draws a new one, below (a moved
+           -- item too: its deletion comes first).
            CASE WHEN v.keeps_sequence THEN v.live_sequence END
-    FROM versions AS v;
+    FROM versions AS v
+    -- Step 1: the item's version; step 0, before it, for a moved item only: the deletion of
+    -- its previous version. A function of v, so versions is rendered once.
+    CROSS JOIN LATERAL generate_series(CASE WHEN v.moved THEN 0 ELSE 1 END, 1) AS s(step);
     SELECT count(*) INTO needed FROM olist_new_versions WHERE source_sequence IS NULL;
     IF needed > 0 THEN
         first_sequence := nextval('olist.order_item_source_sequence');

@@ -9,6 +9,7 @@ tests use a real PostgreSQL and real API processes.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
 import time
@@ -185,6 +186,111 @@ async def test_deleting_an_item_appends_a_deletion_version_with_its_last_state(
     assert served == events
     assert [page["has_more"] for page in pages] == [True] * (len(pages) - 1) + [False]
     assert (last["has_more"], last["head_sequence"]) == (True, total + 1)
+
+
+ENVELOPE = ("source_sequence", "event_id", "item_version", "change_type", "changed_at")
+
+
+def _content(event: dict[str, Any]) -> dict[str, Any]:
+    """The item's fields, without the version's envelope."""
+    return {k: v for k, v in event.items() if k not in ENVELOPE}
+
+
+async def test_a_changed_purchase_time_appends_a_deletion_with_the_old_time_then_the_update(
+    database_url: str, start_api: Callable[..., ApiProcess]
+) -> None:
+    # The warehouse partitions versions by purchase date: the deletion, on the old date, is
+    # what keeps a late older version there from bringing the item back.
+    api = start_api(database_url)
+    total = await insert_orders(database_url, 6, seed=88)
+    before = await _events(database_url)
+    order = before[0]["order_id"]
+    items = [e for e in before if e["order_id"] == order]
+    await _execute(
+        database_url,
+        "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp "
+        f"+ interval '40 days', order_status = 'approved' WHERE order_id = '{order}'",
+    )
+    events = await _events(database_url)
+    new = events[total:]
+    assert [e["source_sequence"] for e in new] == list(range(total + 1, total + 1 + 2 * len(items)))
+    assert [(e["order_item_id"], e["item_version"], e["change_type"]) for e in new] == [
+        (item["order_item_id"], version, change)
+        for item in items
+        for version, change in [(2, "deleted"), (3, "updated")]
+    ]
+    for item, deletion, update in zip(items, new[::2], new[1::2], strict=True):
+        assert _content(deletion) == _content(item)  # its previous content, old purchase time
+        assert deletion["event_id"] == event_id_for(order, item["order_item_id"], 2)
+        assert update["event_id"] == event_id_for(order, item["order_item_id"], 3)
+        moved = OrderEvent.model_validate(update).order_purchase_timestamp
+        assert moved - OrderEvent.model_validate(item).order_purchase_timestamp == dt.timedelta(
+            days=40
+        )
+        assert update["order_status"] == "approved"
+        OrderEvent.model_validate(deletion)
+    assert [OrderEvent.model_validate(e) for e in _latest_per_item(events)] == (
+        await view_events(database_url)
+    )
+    async with httpx.AsyncClient(base_url=api.url) as client:
+        served, _ = await read_feed(client, limit=3)
+    assert served == events
+
+
+async def test_an_unchanged_purchase_time_appends_only_the_update(database_url: str) -> None:
+    total = await insert_orders(database_url, 6, seed=89)
+    before = await _events(database_url)
+    kept, moved = before[0]["order_id"], before[-1]["order_id"]
+    # One commit: a status change that rewrites the purchase time to itself, and a move.
+    await _execute(
+        database_url,
+        "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp, "
+        f"order_status = 'shipped' WHERE order_id = '{kept}'",
+        "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp "
+        f"- interval '1 second' WHERE order_id = '{moved}'",
+    )
+    new = (await _events(database_url))[total:]
+    assert [
+        (e["order_id"], e["order_item_id"], e["item_version"], e["change_type"]) for e in new
+    ] == [
+        (e["order_id"], e["order_item_id"], 2, "updated") for e in before if e["order_id"] == kept
+    ] + [
+        (e["order_id"], e["order_item_id"], version, change)
+        for e in before
+        if e["order_id"] == moved
+        for version, change in [(2, "deleted"), (3, "updated")]
+    ]
+    assert [e["source_sequence"] for e in new] == list(range(total + 1, total + 1 + len(new)))
+
+
+async def test_an_item_written_again_under_a_new_purchase_time_publishes_its_deletion_first(
+    database_url: str,
+) -> None:
+    # Inserted again, the item draws a sequence at INSERT; kept, it would come before the
+    # deletion, which draws its own at COMMIT. Both versions draw theirs at COMMIT instead.
+    total = await insert_orders(database_url, 4, seed=90)
+    first = (await _events(database_url))[0]
+    order, item = first["order_id"], first["order_item_id"]
+    key = f"order_id = '{order}' AND order_item_id = {item}"
+    await _execute(
+        database_url,
+        "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp "
+        f"+ interval '3 days' WHERE order_id = '{order}'",
+        f"CREATE TEMP TABLE gone ON COMMIT DROP AS SELECT * FROM olist.order_items WHERE {key}",
+        f"DELETE FROM olist.order_items WHERE {key}",
+        "INSERT INTO olist.order_items (order_id, order_item_id, product_id, seller_id, "
+        "shipping_limit_date, price, freight_value) SELECT order_id, order_item_id, product_id, "
+        "seller_id, shipping_limit_date, price, freight_value FROM gone",
+    )
+    events = await _events(database_url)
+    mine = [e for e in events[total:] if e["item_key"] == first["item_key"]]
+    assert [(e["item_version"], e["change_type"]) for e in mine] == [(2, "deleted"), (3, "updated")]
+    assert _content(mine[0]) == _content(first)
+    assert mine[1]["source_sequence"] == mine[0]["source_sequence"] + 1
+    assert [e["source_sequence"] for e in events] == sorted(e["source_sequence"] for e in events)
+    assert [OrderEvent.model_validate(e) for e in _latest_per_item(events)] == (
+        await view_events(database_url)
+    )
 
 
 async def test_a_bulk_change_emits_each_affected_item_once_per_transaction(
@@ -378,10 +484,18 @@ async def test_the_flush_reads_a_bounded_number_of_rows_per_item_after_analyze(
                 "UPDATE olist.orders SET order_status = 'approved', order_approved_at = now()"
             ),
         )
+        # A new purchase time: two versions per item (the deletion, then the update).
+        moved = 2 * await _flush_rows_read_per_item(
+            connection,
+            lambda: connection.execute(
+                "UPDATE olist.orders SET order_purchase_timestamp = order_purchase_timestamp "
+                "+ interval '1 day'"
+            ),
+        )
     finally:
         await connection.close()
     # Per item: about a dozen primary-key probes, plus the catalogue's sellers, read whole
     # (one page: cheaper than an index probe); nothing that grows with the transaction.
     bound = NEW_CATALOGUE_SELLERS + 50
-    assert max(small, large, updated) < bound, (small, large, updated)
+    assert max(small, large, updated, moved) < bound, (small, large, updated, moved)
     assert large <= 1.25 * small, (small, large)

@@ -199,3 +199,28 @@ def test_an_item_whose_purchase_date_changed_keeps_one_row_with_its_newest_versi
     batches.apply([deleted])  # a newer deletion on the other date removes the row
     assert _current_dates(batches.sink) == [(f"{2:032x}", 11, DAY_A)]
     assert len(_history(batches.sink)) == 6
+
+
+def test_a_deleted_item_stays_out_when_a_version_from_before_its_move_arrives_late(
+    batches: Batches,
+) -> None:
+    """Versions as the source emits them when the purchase time changes: a deletion of the
+    previous version on the old date, then the update on the new date, in one commit."""
+
+    def shaped(sequence: int, day: dt.date, change_type: str, item_version: int) -> Any:
+        return {
+            **_on(version(1, sequence), day),
+            "change_type": change_type,
+            "item_version": item_version,
+        }
+
+    created = shaped(10, DAY_A, "created", 1)
+    batches.apply([created])
+    batches.apply([shaped(11, DAY_A, "deleted", 2), shaped(12, DAY_B, "updated", 3)])  # A -> B
+    assert _current_dates(batches.sink) == [(f"{1:032x}", 12, DAY_B)]
+    batches.apply([shaped(13, DAY_B, "deleted", 4)])
+    assert _current_dates(batches.sink) == []
+    # Version 1 redelivered late, alone on its date: the deletion there is newer.
+    batches.apply([{**created, "pubsub_message_id": "m1-10-again"}])
+    assert _current_dates(batches.sink) == []
+    assert [sequence for _, sequence in _history(batches.sink)] == [10, 11, 12, 13]
