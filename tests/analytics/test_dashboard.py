@@ -103,6 +103,28 @@ def test_dashboard_opens_offline_and_draws_every_chart_with_data(
     page.close()
 
 
+def _next_frames(page: Page) -> None:
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def test_a_viewport_shrunk_to_nothing_and_back_throws_nothing_and_redraws_the_map(
+    browser: Browser, dashboard_file: Path
+) -> None:
+    # Playwright's full-page screenshot passes through a 1x1 window: ECharts' geo view threw
+    # "Cannot read properties of null (reading '0')" from its resize there.
+    page, errors = _open(browser, dashboard_file, "phone")
+    page.set_viewport_size({"width": 1, "height": 1})
+    _next_frames(page)
+    page.set_viewport_size(VIEWPORTS["phone"])  # type: ignore[arg-type]
+    _next_frames(page)
+    assert errors == []
+    width = page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("chart-state-map")).getWidth()"""
+    )
+    assert width == page.evaluate('document.getElementById("chart-state-map").clientWidth') > 0
+    page.close()
+
+
 def test_state_map_draws_brazil_and_colours_the_states_with_orders_by_revenue(
     browser: Browser, dashboard_file: Path
 ) -> None:
