@@ -367,8 +367,8 @@ DECLARE
     me constant xid8 := pg_current_xact_id();
     changed_at constant timestamptz := clock_timestamp();
     feed_head bigint;
+    last_drawn bigint;
     needed bigint;
-    first_sequence bigint;
 BEGIN
     -- 4242001 is this project's lock key for "assigning source_sequence"; held until the
     -- commit is visible, so versions commit in sequence order.
@@ -379,18 +379,20 @@ BEGIN
     END IF;
     PERFORM set_config('olist.publishing_versions', 'on', true);
     SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
-    IF to_regclass('pg_temp.olist_new_versions') IS NULL THEN
-    CREATE TEMP TABLE olist_new_versions (
+    -- The last sequence number drawn: every drawer holds lock 4242001, so none is drawn until
+    -- this commit is visible, and the versions that need one take the numbers after it.
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO last_drawn
+    FROM olist.order_item_source_sequence AS q;
+    -- The item rows' new current versions, for the UPDATE at the end (narrow: the content goes
+    -- straight from the render to the feed, in the statement below).
+    IF to_regclass('pg_temp.olist_item_row_versions') IS NULL THEN
+    CREATE TEMP TABLE olist_item_row_versions (
         order_id        char(32) NOT NULL,
         order_item_id   integer NOT NULL,
-        live_sequence   bigint,
+        source_sequence bigint NOT NULL,
         item_version    integer NOT NULL,
         change_type     text NOT NULL,
-        changed_at      timestamptz NOT NULL,
-        content_fields  text NOT NULL,
-        content_md5     text NOT NULL,
-        rank            bigint NOT NULL,  -- position among the versions drawing a sequence
-        source_sequence bigint
+        changed_at      timestamptz NOT NULL
     ) ON COMMIT DELETE ROWS;
     END IF;
     -- Every lookup below is driven by the keys this transaction touched, one index probe per
@@ -450,49 +452,62 @@ BEGIN
                     OR t.prev_md5 IS DISTINCT FROM t.md5))
            OR (t.content_fields IS NULL AND t.prev_version IS NOT NULL
                AND t.prev_type <> 'deleted')
+    ),
+    new_versions AS (
+        SELECT v.order_id, v.order_item_id, v.live_sequence, v.keeps_sequence,
+               coalesce(v.prev_version, 0) + s.step + v.moved::integer AS item_version,
+               CASE WHEN v.content_fields IS NULL OR s.step = 0 THEN 'deleted'
+                    WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
+                    ELSE 'updated' END AS change_type,
+               CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
+                    THEN v.live_changed_at ELSE changed_at END AS changed_at,
+               -- A deletion carries the item's last content: the fields between the envelope's.
+               coalesce(CASE WHEN s.step = 1 THEN v.content_fields END, substr(
+                   v.prev_json, strpos(v.prev_json, '"order_id"'),
+                   strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"')))
+                   AS content_fields,
+               CASE WHEN s.step = 1 THEN coalesce(v.md5, v.prev_md5) ELSE v.prev_md5 END
+                   AS content_md5,
+               -- Items written by this transaction keep the sequence they drew (under the lock,
+               -- above the feed's head); every other version draws the next one after the last
+               -- drawn, in rank order (a moved item too: its deletion comes first).
+               CASE WHEN v.keeps_sequence THEN v.live_sequence
+                    ELSE last_drawn + row_number() OVER (
+                        PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank, s.step) END
+                   AS source_sequence
+        FROM versions AS v
+        -- Step 1: the item's version; step 0, before it, for a moved item only: the deletion
+        -- of its previous version. A function of v, so versions is rendered once.
+        CROSS JOIN LATERAL generate_series(CASE WHEN v.moved THEN 0 ELSE 1 END, 1) AS s(step)
+    ),
+    appended AS (
+        INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id,
+                                            order_item_id, item_version, change_type,
+                                            content_md5)
+        SELECT n.source_sequence,
+               olist.order_event_text(n.source_sequence, n.order_id::text, n.order_item_id,
+                                      n.item_version, n.change_type, n.changed_at,
+                                      n.content_fields),
+               n.order_id, n.order_item_id, n.item_version, n.change_type, n.content_md5
+        FROM new_versions AS n
+        ORDER BY n.source_sequence
+    ),
+    -- The item rows whose current version changes: not a new item's first version (its row
+    -- holds it already), not a deletion (no row).
+    row_versions AS (
+        INSERT INTO olist_item_row_versions (order_id, order_item_id, source_sequence,
+                                             item_version, change_type, changed_at)
+        SELECT n.order_id, n.order_item_id, n.source_sequence, n.item_version, n.change_type,
+               n.changed_at
+        FROM new_versions AS n
+        WHERE n.change_type <> 'deleted'
+          AND NOT (n.keeps_sequence IS TRUE AND n.item_version = 1 AND n.change_type = 'created')
     )
-    INSERT INTO olist_new_versions (order_id, order_item_id, live_sequence, item_version,
-                                    change_type, changed_at, content_fields, content_md5, rank,
-                                    source_sequence)
-    SELECT v.order_id, v.order_item_id, v.live_sequence,
-           coalesce(v.prev_version, 0) + s.step + v.moved::integer,
-           CASE WHEN v.content_fields IS NULL OR s.step = 0 THEN 'deleted'
-                WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
-                ELSE 'updated' END,
-           CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
-                THEN v.live_changed_at ELSE changed_at END,
-           -- A deletion carries the item's last content: the fields between the envelope's.
-           coalesce(CASE WHEN s.step = 1 THEN v.content_fields END, substr(
-               v.prev_json, strpos(v.prev_json, '"order_id"'),
-               strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"'))),
-           CASE WHEN s.step = 1 THEN coalesce(v.md5, v.prev_md5) ELSE v.prev_md5 END,
-           -- Among the versions that draw a new sequence: their position, in rank order.
-           row_number() OVER (PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank, s.step),
-           -- Items written by this transaction keep the sequence they drew (under the lock,
-           -- above the feed's head); every other version draws a new one, below (a moved
-           -- item too: its deletion comes first).
-           CASE WHEN v.keeps_sequence THEN v.live_sequence END
-    FROM versions AS v
-    -- Step 1: the item's version; step 0, before it, for a moved item only: the deletion of
-    -- its previous version. A function of v, so versions is rendered once.
-    CROSS JOIN LATERAL generate_series(CASE WHEN v.moved THEN 0 ELSE 1 END, 1) AS s(step);
-    SELECT count(*) INTO needed FROM olist_new_versions WHERE source_sequence IS NULL;
+    SELECT count(*) FILTER (WHERE n.keeps_sequence IS NOT TRUE) INTO needed
+    FROM new_versions AS n;
     IF needed > 0 THEN
-        first_sequence := nextval('olist.order_item_source_sequence');
-        IF needed > 1 THEN
-            PERFORM setval('olist.order_item_source_sequence', first_sequence + needed - 1);
-        END IF;
-        UPDATE olist_new_versions SET source_sequence = first_sequence + rank - 1
-        WHERE source_sequence IS NULL;
+        PERFORM setval('olist.order_item_source_sequence', last_drawn + needed);
     END IF;
-    INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id, order_item_id,
-                                        item_version, change_type, content_md5)
-    SELECT v.source_sequence,
-           olist.order_event_text(v.source_sequence, v.order_id::text, v.order_item_id,
-                                  v.item_version, v.change_type, v.changed_at, v.content_fields),
-           v.order_id, v.order_item_id, v.item_version, v.change_type, v.content_md5
-    FROM olist_new_versions AS v
-    ORDER BY v.source_sequence;
     -- The live row carries its current version, so olist.order_events shows it. Planned at
     -- every COMMIT (EXECUTE): the temporary table holds this transaction's versions, one or a
     -- million, and a plan cached for the session's first size is wrong for the others (cached
@@ -501,9 +516,8 @@ BEGIN
         UPDATE olist.order_items AS oi
         SET source_sequence = v.source_sequence, item_version = v.item_version,
             change_type = v.change_type, changed_at = v.changed_at
-        FROM olist_new_versions AS v
-        WHERE v.change_type <> 'deleted'
-          AND oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
+        FROM olist_item_row_versions AS v
+        WHERE oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
           AND (oi.source_sequence, oi.item_version, oi.change_type, oi.changed_at)
               IS DISTINCT FROM (v.source_sequence, v.item_version, v.change_type, v.changed_at)
     $update$;
