@@ -405,7 +405,19 @@ BEGIN
         DELETE FROM olist.order_item_changes AS p WHERE p.txid = me
         RETURNING p.order_id, p.order_item_id
     ),
-    keys AS (SELECT DISTINCT p.order_id, p.order_item_id FROM pending AS p),
+    -- The items this transaction touched: those recorded by the statement triggers, and the
+    -- ones it inserted, which are the items above the feed's head (their sequences were drawn
+    -- under the lock this transaction holds; every committed item has a version at its
+    -- sequence or later), read by the sequence index instead of being recorded one by one.
+    keys AS (
+        SELECT DISTINCT u.order_id, u.order_item_id
+        FROM (
+            SELECT p.order_id, p.order_item_id FROM pending AS p
+            UNION ALL
+            SELECT oi.order_id, oi.order_item_id FROM olist.order_items AS oi
+            WHERE oi.source_sequence > feed_head
+        ) AS u
+    ),
     touched AS (
         SELECT k.order_id, k.order_item_id, l.source_sequence AS live_sequence,
                l.changed_at AS live_changed_at, l.content_fields, md5(l.content_fields) AS md5,
@@ -537,21 +549,28 @@ DECLARE
     key_column text := TG_ARGV[0];
     keys text[];
     touched bigint;
+    feed_head bigint;
 BEGIN
     IF current_setting('olist.publishing_versions', true) = 'on' THEN
         RETURN NULL;  -- the flush itself updating order_items
     END IF;
     IF key_column = 'order_item' THEN
-        IF TG_OP = 'UPDATE' THEN
+        IF TG_OP = 'INSERT' THEN
+            -- Nothing to record: the items this transaction inserted are the ones above the
+            -- feed's head, which the flush reads by sequence (olist.publish_item_versions).
+            PERFORM FROM changed_rows LIMIT 1;
+            touched := CASE WHEN FOUND THEN 1 ELSE 0 END;
+        ELSIF TG_OP = 'UPDATE' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r
             UNION ALL
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM previous_rows AS r;
+            GET DIAGNOSTICS touched = ROW_COUNT;
         ELSE
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r;
+            GET DIAGNOSTICS touched = ROW_COUNT;
         END IF;
-        GET DIAGNOSTICS touched = ROW_COUNT;
     ELSE
         IF TG_OP = 'UPDATE' THEN
             EXECUTE format(
@@ -574,18 +593,21 @@ BEGIN
         IF keys IS NULL THEN
             RETURN NULL;
         END IF;
+        -- Items above the feed's head are this transaction's new items (every committed item
+        -- has a version at its sequence or later): the flush reads those by sequence.
+        SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
         IF key_column = 'order_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.order_id = ANY (keys::char(32)[]);
+            WHERE oi.order_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
         ELSIF key_column = 'product_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.product_id = ANY (keys::char(32)[]);
+            WHERE oi.product_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
         ELSIF key_column = 'seller_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.seller_id = ANY (keys::char(32)[]);
+            WHERE oi.seller_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
         ELSE
             RAISE EXCEPTION 'collect_item_changes: unknown key column %', key_column;
         END IF;
