@@ -367,8 +367,8 @@ DECLARE
     me constant xid8 := pg_current_xact_id();
     changed_at constant timestamptz := clock_timestamp();
     feed_head bigint;
-    last_drawn bigint;
     needed bigint;
+    first_sequence bigint;
 BEGIN
     -- 4242001 is this project's lock key for "assigning source_sequence"; held until the
     -- commit is visible, so versions commit in sequence order.
@@ -379,20 +379,18 @@ BEGIN
     END IF;
     PERFORM set_config('olist.publishing_versions', 'on', true);
     SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
-    -- The last sequence number drawn: every drawer holds lock 4242001, so none is drawn until
-    -- this commit is visible, and the versions that need one take the numbers after it.
-    SELECT CASE WHEN q.is_called THEN q.last_value ELSE q.last_value - 1 END INTO last_drawn
-    FROM olist.order_item_source_sequence AS q;
-    -- The item rows' new current versions, for the UPDATE at the end (narrow: the content goes
-    -- straight from the render to the feed, in the statement below).
-    IF to_regclass('pg_temp.olist_item_row_versions') IS NULL THEN
-    CREATE TEMP TABLE olist_item_row_versions (
+    IF to_regclass('pg_temp.olist_new_versions') IS NULL THEN
+    CREATE TEMP TABLE olist_new_versions (
         order_id        char(32) NOT NULL,
         order_item_id   integer NOT NULL,
-        source_sequence bigint NOT NULL,
+        live_sequence   bigint,
         item_version    integer NOT NULL,
         change_type     text NOT NULL,
-        changed_at      timestamptz NOT NULL
+        changed_at      timestamptz NOT NULL,
+        content_fields  text NOT NULL,
+        content_md5     text NOT NULL,
+        rank            bigint NOT NULL,  -- position among the versions drawing a sequence
+        source_sequence bigint
     ) ON COMMIT DELETE ROWS;
     END IF;
     -- Every lookup below is driven by the keys this transaction touched, one index probe per
@@ -405,19 +403,7 @@ BEGIN
         DELETE FROM olist.order_item_changes AS p WHERE p.txid = me
         RETURNING p.order_id, p.order_item_id
     ),
-    -- The items this transaction touched: those recorded by the statement triggers, and the
-    -- ones it inserted, which are the items above the feed's head (their sequences were drawn
-    -- under the lock this transaction holds; every committed item has a version at its
-    -- sequence or later), read by the sequence index instead of being recorded one by one.
-    keys AS (
-        SELECT DISTINCT u.order_id, u.order_item_id
-        FROM (
-            SELECT p.order_id, p.order_item_id FROM pending AS p
-            UNION ALL
-            SELECT oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.source_sequence > feed_head
-        ) AS u
-    ),
+    keys AS (SELECT DISTINCT p.order_id, p.order_item_id FROM pending AS p),
     touched AS (
         SELECT k.order_id, k.order_item_id, l.source_sequence AS live_sequence,
                l.changed_at AS live_changed_at, l.content_fields, md5(l.content_fields) AS md5,
@@ -464,62 +450,49 @@ BEGIN
                     OR t.prev_md5 IS DISTINCT FROM t.md5))
            OR (t.content_fields IS NULL AND t.prev_version IS NOT NULL
                AND t.prev_type <> 'deleted')
-    ),
-    new_versions AS (
-        SELECT v.order_id, v.order_item_id, v.live_sequence, v.keeps_sequence,
-               coalesce(v.prev_version, 0) + s.step + v.moved::integer AS item_version,
-               CASE WHEN v.content_fields IS NULL OR s.step = 0 THEN 'deleted'
-                    WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
-                    ELSE 'updated' END AS change_type,
-               CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
-                    THEN v.live_changed_at ELSE changed_at END AS changed_at,
-               -- A deletion carries the item's last content: the fields between the envelope's.
-               coalesce(CASE WHEN s.step = 1 THEN v.content_fields END, substr(
-                   v.prev_json, strpos(v.prev_json, '"order_id"'),
-                   strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"')))
-                   AS content_fields,
-               CASE WHEN s.step = 1 THEN coalesce(v.md5, v.prev_md5) ELSE v.prev_md5 END
-                   AS content_md5,
-               -- Items written by this transaction keep the sequence they drew (under the lock,
-               -- above the feed's head); every other version draws the next one after the last
-               -- drawn, in rank order (a moved item too: its deletion comes first).
-               CASE WHEN v.keeps_sequence THEN v.live_sequence
-                    ELSE last_drawn + row_number() OVER (
-                        PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank, s.step) END
-                   AS source_sequence
-        FROM versions AS v
-        -- Step 1: the item's version; step 0, before it, for a moved item only: the deletion
-        -- of its previous version. A function of v, so versions is rendered once.
-        CROSS JOIN LATERAL generate_series(CASE WHEN v.moved THEN 0 ELSE 1 END, 1) AS s(step)
-    ),
-    appended AS (
-        INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id,
-                                            order_item_id, item_version, change_type,
-                                            content_md5)
-        SELECT n.source_sequence,
-               olist.order_event_text(n.source_sequence, n.order_id::text, n.order_item_id,
-                                      n.item_version, n.change_type, n.changed_at,
-                                      n.content_fields),
-               n.order_id, n.order_item_id, n.item_version, n.change_type, n.content_md5
-        FROM new_versions AS n
-        ORDER BY n.source_sequence
-    ),
-    -- The item rows whose current version changes: not a new item's first version (its row
-    -- holds it already), not a deletion (no row).
-    row_versions AS (
-        INSERT INTO olist_item_row_versions (order_id, order_item_id, source_sequence,
-                                             item_version, change_type, changed_at)
-        SELECT n.order_id, n.order_item_id, n.source_sequence, n.item_version, n.change_type,
-               n.changed_at
-        FROM new_versions AS n
-        WHERE n.change_type <> 'deleted'
-          AND NOT (n.keeps_sequence IS TRUE AND n.item_version = 1 AND n.change_type = 'created')
     )
-    SELECT count(*) FILTER (WHERE n.keeps_sequence IS NOT TRUE) INTO needed
-    FROM new_versions AS n;
+    INSERT INTO olist_new_versions (order_id, order_item_id, live_sequence, item_version,
+                                    change_type, changed_at, content_fields, content_md5, rank,
+                                    source_sequence)
+    SELECT v.order_id, v.order_item_id, v.live_sequence,
+           coalesce(v.prev_version, 0) + s.step + v.moved::integer,
+           CASE WHEN v.content_fields IS NULL OR s.step = 0 THEN 'deleted'
+                WHEN v.prev_version IS NULL OR v.prev_type = 'deleted' THEN 'created'
+                ELSE 'updated' END,
+           CASE WHEN v.prev_version IS NULL AND v.keeps_sequence
+                THEN v.live_changed_at ELSE changed_at END,
+           -- A deletion carries the item's last content: the fields between the envelope's.
+           coalesce(CASE WHEN s.step = 1 THEN v.content_fields END, substr(
+               v.prev_json, strpos(v.prev_json, '"order_id"'),
+               strpos(v.prev_json, ',"item_key"') - strpos(v.prev_json, '"order_id"'))),
+           CASE WHEN s.step = 1 THEN coalesce(v.md5, v.prev_md5) ELSE v.prev_md5 END,
+           -- Among the versions that draw a new sequence: their position, in rank order.
+           row_number() OVER (PARTITION BY v.keeps_sequence IS TRUE ORDER BY v.rank, s.step),
+           -- Items written by this transaction keep the sequence they drew (under the lock,
+           -- above the feed's head); every other version draws a new one, below (a moved
+           -- item too: its deletion comes first).
+           CASE WHEN v.keeps_sequence THEN v.live_sequence END
+    FROM versions AS v
+    -- Step 1: the item's version; step 0, before it, for a moved item only: the deletion of
+    -- its previous version. A function of v, so versions is rendered once.
+    CROSS JOIN LATERAL generate_series(CASE WHEN v.moved THEN 0 ELSE 1 END, 1) AS s(step);
+    SELECT count(*) INTO needed FROM olist_new_versions WHERE source_sequence IS NULL;
     IF needed > 0 THEN
-        PERFORM setval('olist.order_item_source_sequence', last_drawn + needed);
+        first_sequence := nextval('olist.order_item_source_sequence');
+        IF needed > 1 THEN
+            PERFORM setval('olist.order_item_source_sequence', first_sequence + needed - 1);
+        END IF;
+        UPDATE olist_new_versions SET source_sequence = first_sequence + rank - 1
+        WHERE source_sequence IS NULL;
     END IF;
+    INSERT INTO olist.order_event_feed (source_sequence, event_json, order_id, order_item_id,
+                                        item_version, change_type, content_md5)
+    SELECT v.source_sequence,
+           olist.order_event_text(v.source_sequence, v.order_id::text, v.order_item_id,
+                                  v.item_version, v.change_type, v.changed_at, v.content_fields),
+           v.order_id, v.order_item_id, v.item_version, v.change_type, v.content_md5
+    FROM olist_new_versions AS v
+    ORDER BY v.source_sequence;
     -- The live row carries its current version, so olist.order_events shows it. Planned at
     -- every COMMIT (EXECUTE): the temporary table holds this transaction's versions, one or a
     -- million, and a plan cached for the session's first size is wrong for the others (cached
@@ -528,8 +501,9 @@ BEGIN
         UPDATE olist.order_items AS oi
         SET source_sequence = v.source_sequence, item_version = v.item_version,
             change_type = v.change_type, changed_at = v.changed_at
-        FROM olist_item_row_versions AS v
-        WHERE oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
+        FROM olist_new_versions AS v
+        WHERE v.change_type <> 'deleted'
+          AND oi.order_id = v.order_id AND oi.order_item_id = v.order_item_id
           AND (oi.source_sequence, oi.item_version, oi.change_type, oi.changed_at)
               IS DISTINCT FROM (v.source_sequence, v.item_version, v.change_type, v.changed_at)
     $update$;
@@ -549,28 +523,21 @@ DECLARE
     key_column text := TG_ARGV[0];
     keys text[];
     touched bigint;
-    feed_head bigint;
 BEGIN
     IF current_setting('olist.publishing_versions', true) = 'on' THEN
         RETURN NULL;  -- the flush itself updating order_items
     END IF;
     IF key_column = 'order_item' THEN
-        IF TG_OP = 'INSERT' THEN
-            -- Nothing to record: the items this transaction inserted are the ones above the
-            -- feed's head, which the flush reads by sequence (olist.publish_item_versions).
-            PERFORM FROM changed_rows LIMIT 1;
-            touched := CASE WHEN FOUND THEN 1 ELSE 0 END;
-        ELSIF TG_OP = 'UPDATE' THEN
+        IF TG_OP = 'UPDATE' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r
             UNION ALL
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM previous_rows AS r;
-            GET DIAGNOSTICS touched = ROW_COUNT;
         ELSE
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT r.source_sequence, r.order_id, r.order_item_id FROM changed_rows AS r;
-            GET DIAGNOSTICS touched = ROW_COUNT;
         END IF;
+        GET DIAGNOSTICS touched = ROW_COUNT;
     ELSE
         IF TG_OP = 'UPDATE' THEN
             EXECUTE format(
@@ -593,21 +560,18 @@ BEGIN
         IF keys IS NULL THEN
             RETURN NULL;
         END IF;
-        -- Items above the feed's head are this transaction's new items (every committed item
-        -- has a version at its sequence or later): the flush reads those by sequence.
-        SELECT coalesce(max(f.source_sequence), 0) INTO feed_head FROM olist.order_event_feed AS f;
         IF key_column = 'order_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.order_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
+            WHERE oi.order_id = ANY (keys::char(32)[]);
         ELSIF key_column = 'product_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.product_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
+            WHERE oi.product_id = ANY (keys::char(32)[]);
         ELSIF key_column = 'seller_id' THEN
             INSERT INTO olist.order_item_changes (source_sequence, order_id, order_item_id)
             SELECT oi.source_sequence, oi.order_id, oi.order_item_id FROM olist.order_items AS oi
-            WHERE oi.seller_id = ANY (keys::char(32)[]) AND oi.source_sequence <= feed_head;
+            WHERE oi.seller_id = ANY (keys::char(32)[]);
         ELSE
             RAISE EXCEPTION 'collect_item_changes: unknown key column %', key_column;
         END IF;
