@@ -236,6 +236,29 @@ class LakeTask:
             yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
 
 
+def run_lake_tasks(
+    frame: DataFrame,
+    task: LakeTask,
+    payload_bytes_per_arrow_batch: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
+) -> list[Any]:
+    """The Spark part of a batch: ``frame``'s rows through ``task`` in every Spark task; the
+    reports the tasks sent back (rows of :data:`WRITTEN_SCHEMA`). Runs on the driver; the
+    start-up warm-up (:mod:`streaming.warmup`) runs it too, with lakes that keep nothing."""
+    rows_per_arrow_batch = int(
+        frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+        or "10000"
+    )
+    chunk_bytes = chunk_bytes_for(
+        payload_bytes_per_arrow_batch,
+        rows_per_arrow_batch if rows_per_arrow_batch > 0 else 10_000,
+    )
+    return (
+        distributed_by_partition(batch_columns(frame, task.batch_id), chunk_bytes)
+        .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
+        .collect()
+    )
+
+
 class BatchWriter:
     """Callable given to ``foreachBatch``."""
 
@@ -280,19 +303,7 @@ class BatchWriter:
             task = dataclasses.replace(
                 task, events_stream=events_start.target, rejected_stream=rejected_start.target
             )
-        rows_per_arrow_batch = int(
-            frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
-            or "10000"
-        )
-        chunk_bytes = chunk_bytes_for(
-            self.payload_bytes_per_arrow_batch,
-            rows_per_arrow_batch if rows_per_arrow_batch > 0 else 10_000,
-        )
-        reports = (
-            distributed_by_partition(batch_columns(frame, batch_id), chunk_bytes)
-            .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
-            .collect()
-        )
+        reports = run_lake_tasks(frame, task, self.payload_bytes_per_arrow_batch)
         written = _written(reports, "events")
         rejected_written = _written(reports, "rejected")
         self.events_lake.finish_batch(written, query_id, batch_id)
