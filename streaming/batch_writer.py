@@ -59,6 +59,7 @@ from streaming.validation import EVENT_COLUMN, REASON_COLUMN
 log = logging.getLogger(__name__)
 
 EVENTS_SCHEMA = arrow_schema(order_events_table_fields())
+BATCH_ID_FIELD = "stream_batch_id"
 REJECTED_SCHEMA = arrow_schema(list(REJECTED_FIELDS))
 WRITTEN_SCHEMA = pa.schema(
     [  # type: ignore[arg-type]  # pyarrow-stubs: a list of fields of mixed types joins to object
@@ -95,13 +96,17 @@ class BatchOutcome:
     """Bytes of the Parquet objects the batch wrote to the lake."""
 
 
-def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
-    """Every column either output needs, computed in Spark (one projection, one collect)."""
+def batch_columns(frame: DataFrame) -> DataFrame:
+    """Every column either output needs, computed in Spark (one projection), but the batch id.
+
+    ``stream_batch_id`` is added by the tasks (:func:`_split`): Spark writes a literal's value
+    into the generated Java code, so a ``lit(batch_id)`` here made Janino compile this stage
+    again for every batch (docs/operations/streaming.md#the-first-batch-after-a-start).
+    """
     flat_events = [F.col(EVENT_COLUMN)[name].alias(name) for name in EVENT_FIELDS]
     lineage = [
         F.col("message_id").alias("pubsub_message_id"),
         F.col("publish_time").alias("pubsub_publish_time"),
-        F.lit(batch_id).cast("long").alias("stream_batch_id"),
     ]
     rejected = [
         # The publish date, not today's: a batch replayed on a later day lands in the same
@@ -115,7 +120,12 @@ def batch_columns(frame: DataFrame, batch_id: int) -> DataFrame:
     return frame.select(*flat_events, *lineage, *rejected).withColumns(derived_columns())
 
 
-def _split(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+def _split(table: pa.Table, batch_id: int) -> tuple[pa.Table, pa.Table]:
+    """The valid and the rejected rows of :func:`batch_columns`' output, each in its schema,
+    with ``stream_batch_id``."""
+    table = table.append_column(
+        BATCH_ID_FIELD, pa.repeat(pa.scalar(batch_id, pa.int64()), table.num_rows)
+    )
     events = table.select([f.name for f in EVENTS_SCHEMA])
     rejected = table.select([f.name for f in REJECTED_SCHEMA])
     reasons = table.column("reason")
@@ -207,7 +217,9 @@ class LakeTask:
         }
         try:
             for batch in batches:
-                events, rejected = _split(payloads.join(pa.Table.from_batches([batch])))
+                events, rejected = _split(
+                    payloads.join(pa.Table.from_batches([batch])), self.batch_id
+                )
                 streams["events"].write(events)
                 streams["rejected"].write(rejected)
                 for kind, kind_rows in (("events", events), ("rejected", rejected)):
@@ -234,6 +246,29 @@ class LakeTask:
         ]  # fmt: skip
         if rows:
             yield pa.RecordBatch.from_pylist(rows, schema=WRITTEN_SCHEMA)
+
+
+def run_lake_tasks(
+    frame: DataFrame,
+    task: LakeTask,
+    payload_bytes_per_arrow_batch: int = DEFAULT_PAYLOAD_BYTES_PER_ARROW_BATCH,
+) -> list[Any]:
+    """The Spark part of a batch: ``frame``'s rows through ``task`` in every Spark task; the
+    reports the tasks sent back (rows of :data:`WRITTEN_SCHEMA`). Runs on the driver; the
+    start-up warm-up (:mod:`streaming.warmup`) runs it too, with lakes that keep nothing."""
+    rows_per_arrow_batch = int(
+        frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
+        or "10000"
+    )
+    chunk_bytes = chunk_bytes_for(
+        payload_bytes_per_arrow_batch,
+        rows_per_arrow_batch if rows_per_arrow_batch > 0 else 10_000,
+    )
+    return (
+        distributed_by_partition(batch_columns(frame), chunk_bytes)
+        .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
+        .collect()
+    )
 
 
 class BatchWriter:
@@ -280,19 +315,7 @@ class BatchWriter:
             task = dataclasses.replace(
                 task, events_stream=events_start.target, rejected_stream=rejected_start.target
             )
-        rows_per_arrow_batch = int(
-            frame.sparkSession.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")
-            or "10000"
-        )
-        chunk_bytes = chunk_bytes_for(
-            self.payload_bytes_per_arrow_batch,
-            rows_per_arrow_batch if rows_per_arrow_batch > 0 else 10_000,
-        )
-        reports = (
-            distributed_by_partition(batch_columns(frame, batch_id), chunk_bytes)
-            .mapInArrow(task, from_arrow_schema(WRITTEN_SCHEMA))
-            .collect()
-        )
+        reports = run_lake_tasks(frame, task, self.payload_bytes_per_arrow_batch)
         written = _written(reports, "events")
         rejected_written = _written(reports, "rejected")
         self.events_lake.finish_batch(written, query_id, batch_id)

@@ -377,7 +377,12 @@ def run(settings: StreamSettings) -> int:
     check_deployment(spark, settings)
     spark.streams.addListener(StatusListener(status))
     try:
-        query = start_query(spark, settings, build_writer(settings, status))
+        writer = build_writer(settings, status)
+        if settings.stream_warmup:
+            from streaming.warmup import warm_up
+
+            warm_up(spark, settings, (writer.events_lake, writer.rejected_lake), status)
+        query = start_query(spark, settings, writer)
         log.info(
             "stream started query_id=%s trigger=%s checkpoint=%s",
             query.id,

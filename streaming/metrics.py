@@ -112,6 +112,7 @@ class StreamStatus:
         self.batch_stuck_seconds = batch_stuck_seconds
         self._clock = clock
         self._running_batch: tuple[int, float] | None = None
+        self._warming_up = False
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {
             "query_id": None,
@@ -255,17 +256,32 @@ class StreamStatus:
             self.metrics.acknowledged_messages.set(acknowledged)
         return stats
 
+    def warm_up_started(self) -> None:
+        """The start-up warm-up (:mod:`streaming.warmup`) runs: not ready until it ends."""
+        with self._lock:
+            self._warming_up = True
+
+    def warm_up_finished(self) -> None:
+        with self._lock:
+            self._warming_up = False
+
     def snapshot(self) -> dict[str, Any]:
         source = self.refresh_source_stats()
         with self._lock:
             state: dict[str, Any] = json.loads(json.dumps(self._state))
             state["last_hour"] = self._last_hour()
+            state["warming_up"] = self._warming_up
         state["source"] = source
         state["healthy"] = bool(state["active"]) and state["exception"] is None
         running = self.running_batch()
         state["running_batch"] = running
-        # Ready: running and not stuck in a batch (a BigQuery job that hangs, a lost response).
-        state["ready"] = state["healthy"] and not (running is not None and running["stuck"])
+        # Ready: running, warmed up, and not stuck in a batch (a BigQuery job that hangs, a
+        # lost response).
+        state["ready"] = (
+            state["healthy"]
+            and not state["warming_up"]
+            and not (running is not None and running["stuck"])
+        )
         return state
 
     def _last_hour(self) -> dict[str, Any]:

@@ -188,6 +188,19 @@ class StreamSettings(LoggingSettings):
         le=65535,
         description="Port of /metrics, /status and /healthz (0 = no server).",
     )
+    stream_warmup: bool = Field(
+        default=True,
+        description="Before the query starts (and /readyz answers 200), run the batch's plans "
+        "once on a few synthetic rows, valid and declined, writing nowhere: a fresh JVM's "
+        "first real batch then finds code generated, Python workers up "
+        "(docs/operations/streaming.md#the-first-batch-after-a-start).",
+    )
+    stream_warmup_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="The warm-up is cancelled after this long and the query starts all the "
+        "same (logged).",
+    )
     stop_grace_seconds: float = Field(
         default=600.0, ge=0, description="On SIGTERM, how long to wait for a running batch."
     )

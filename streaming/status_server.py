@@ -3,7 +3,8 @@
 ``/healthz`` answers 200 while the query runs without error and 503 otherwise, so a
 Kubernetes liveness probe restarts a job whose query died. ``/readyz`` also answers 503 while
 a micro-batch has run longer than ``OLIST_BATCH_STUCK_SECONDS`` (a BigQuery job that hangs):
-a readiness probe and an alert show it without restarting the job mid-batch.
+a readiness probe and an alert show it without restarting the job mid-batch; and while the
+start-up warm-up runs (:mod:`streaming.warmup`), before the query starts.
 
 Not there for speed: prometheus_client's ``start_http_server`` would serve the metrics alone
 (on every path, always 200), and the job needs ``/status`` and a ``/healthz`` that can fail
@@ -40,7 +41,7 @@ def _handler(status: StreamStatus) -> type[BaseHTTPRequestHandler]:
                 ready = status.snapshot()["ready"]
                 self._send(
                     200 if ready else 503,
-                    b"ok\n" if ready else b"query not running, or a batch is stuck\n",
+                    b"ok\n" if ready else b"not running, warming up, or a batch is stuck\n",
                     "text/plain",
                 )
             elif path == "/healthz":

@@ -74,8 +74,8 @@ def test_every_source_row_ends_valid_or_rejected_with_its_raw_bytes(
 ) -> None:
     read = source_rows(batch)
     frame = spark.createDataFrame(read)
-    built = batch_columns(rows_for_sinks(frame), 7).toArrow()
-    events, rejected = _split(built)
+    built = batch_columns(rows_for_sinks(frame)).toArrow()
+    events, rejected = _split(built, 7)
     assert events.num_rows + rejected.num_rows == read.num_rows
 
     buffer = io.BytesIO()
@@ -96,7 +96,8 @@ def test_a_latin_1_payload_is_rejected_not_loaded_with_replacement_characters(sp
     latin_1 = json.dumps({**EXAMPLE_EVENT, "customer_city": "são paulo"}, ensure_ascii=False)
     data = latin_1.encode("latin-1")
     frame = spark.createDataFrame(source_rows([(data, {})]))
-    events, rejected = _split(batch_columns(rows_for_sinks(frame), 3).toArrow())
+    events, rejected = _split(batch_columns(rows_for_sinks(frame)).toArrow(), 3)
     assert events.num_rows == 0
     assert rejected.column("raw_payload").to_pylist() == [data]
     assert rejected.column("reason").to_pylist() == ["payload is not valid UTF-8"]
+    assert rejected.column("stream_batch_id").to_pylist() == [3]

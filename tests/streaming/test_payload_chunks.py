@@ -101,7 +101,7 @@ def test_ten_megabyte_rejected_payloads_cross_in_arrow_batches_under_the_byte_bo
     small = [b"{not json %d" % index for index in range(20)]
     messages: list[tuple[bytes, dict[str, str]]] = [(payload, {}) for payload in [*big, *small]]
     messages += [(valid_event(), {}) for _ in range(20)]
-    columns = batch_columns(rows_for_sinks(spark.createDataFrame(source_rows(messages))), 5)
+    columns = batch_columns(rows_for_sinks(spark.createDataFrame(source_rows(messages))))
     chunk_bytes = chunk_bytes_for(PAYLOAD_BYTES_PER_BATCH, ROWS_PER_ARROW_BATCH)
 
     # Without chunks, one Arrow batch would carry all four 10 MB payloads (the test's teeth).

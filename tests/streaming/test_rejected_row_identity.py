@@ -93,7 +93,7 @@ def test_cut_payloads_of_two_messages_with_one_message_id_are_joined_each_whole(
             poison("1", PUBLISHED + dt.timedelta(minutes=3), SECOND_POISON),
         ]
     )
-    columns = batch_columns(rows_for_sinks(spark.createDataFrame(rows)), 4)
+    columns = batch_columns(rows_for_sinks(spark.createDataFrame(rows)))
     chunked = distributed_by_partition(columns, chunk_bytes=8)
 
     joined = chunked.mapInArrow(_joined, "raw_payload binary").collect()
