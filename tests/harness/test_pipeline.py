@@ -19,12 +19,24 @@ def test_a_namespace_gives_the_pipeline_names_of_its_own(tmp_path: Path) -> None
             "OLIST_PUBSUB_DEAD_LETTER_TOPIC": "e2e-7-dead",
             "OLIST_PUBSUB_DEAD_LETTER_SUBSCRIPTION": "e2e-7-dead-inspect",
             "OLIST_BIGQUERY_DATASET": "olist_e2e_7",
+            "OLIST_STREAM_WARMUP": "false",
         }
         assert pipeline.bucket == "olist-e2e-7"
         assert (
             pipeline.table("order_events_rejected")
             == "`olist-local.olist_e2e_7.order_events_rejected`"
         )
+
+
+def test_a_local_jobs_start_up_warm_up_is_off_unless_the_variable_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalPipeline(tmp_path) as pipeline:
+        assert pipeline.env["OLIST_STREAM_WARMUP"] == "false"
+    monkeypatch.setenv("OLIST_STREAM_WARMUP", "true")
+    with LocalPipeline(tmp_path) as pipeline:
+        assert "OLIST_STREAM_WARMUP" not in pipeline.variables
+        assert pipeline.env["OLIST_STREAM_WARMUP"] == "true"
 
 
 def test_without_a_namespace_the_names_are_the_settings_defaults(
@@ -36,6 +48,7 @@ def test_without_a_namespace_the_names_are_the_settings_defaults(
     assert pipeline.variables == {
         "OLIST_GCP_PROJECT": "olist-local",
         "OLIST_DATABASE_URL": "postgresql://olist@127.0.0.1:5/olist",
+        "OLIST_STREAM_WARMUP": "false",
     }
     assert (pipeline.bucket, pipeline.table()) == ("olist-lake", "`olist-local.olist.order_events`")
     assert pipeline.env["SOME_SHELL_VARIABLE"] == "kept"
