@@ -38,6 +38,7 @@ if __package__ in (None, ""):
 from schemas.log_format import configure_logging
 from streaming.exit_codes import ExitCode, log_failure, run_to_exit_code
 from streaming.settings import StreamSettings
+from streaming.sink_rows import DEDUP_KEY, rows_for_sinks
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEDUP_KEY = "dedup_key"
 READ_AT = "read_at"
 EVENT_DECODER = "streaming.event_decoder:OrderEventDecoder"
 """The source's ``decoder`` option: see :mod:`streaming.event_decoder`."""
@@ -159,32 +159,6 @@ def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFram
         .dropDuplicatesWithinWatermark([DEDUP_KEY])
         .drop(READ_AT)
     )
-
-
-def rows_for_sinks(source: DataFrame) -> DataFrame:
-    """Parsed and validated rows with the columns the sinks need and the deduplication key."""
-    from pyspark.sql import functions as F
-
-    from streaming.rejected_key import rejected_row_key
-    from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
-
-    parsed = parse_events(source)
-    rejected = F.col(REASON_COLUMN).isNotNull()
-    key = F.when(~rejected, F.col(EVENT_COLUMN)["event_id"]).otherwise(
-        rejected_row_key(F.col("message_id"), F.col("publish_time"), F.col("event_index"))
-    )
-    # Only what the sinks need crosses the shuffle and reaches the driver: the raw payload and
-    # the attributes are kept for rejected rows alone (they are most of a valid row's bytes).
-    needed = parsed.select(
-        EVENT_COLUMN,
-        REASON_COLUMN,
-        "message_id",
-        "publish_time",
-        "event_index",
-        F.when(rejected, F.col("payload")).alias("payload"),
-        F.when(rejected, F.col("attributes")).alias("attributes"),
-    )
-    return needed.withColumn(DEDUP_KEY, key)
 
 
 def checkpoint_query_id(checkpoint: str | Path) -> str:

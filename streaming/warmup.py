@@ -7,7 +7,7 @@ Python worker daemon and workers; pyarrow's Parquet writer loads. Run by :func:`
 before the query starts, so before ``/readyz`` answers 200 (readiness needs a running query),
 :func:`warm_up` puts a few synthetic rows (valid events as the decoder delivers them, and one
 of each kind of payload the decoder declines) through the job's own code: the source's
-schema, :func:`streaming.job.rows_for_sinks`, :func:`streaming.batch_writer.run_lake_tasks`
+schema, :func:`streaming.sink_rows.rows_for_sinks`, :func:`streaming.batch_writer.run_lake_tasks`
 and :class:`streaming.batch_writer.LakeTask`, whose Parquet files are written in memory and
 dropped (:class:`DiscardingLake`).
 
@@ -175,7 +175,7 @@ class WarmUpReport:
 
 def _run_batch(spark: SparkSession, lakes: tuple[LakeWriter, LakeWriter]) -> list[Any]:
     from streaming.batch_writer import LakeTask, run_lake_tasks
-    from streaming.job import DEDUP_KEY, rows_for_sinks
+    from streaming.sink_rows import DEDUP_KEY, rows_for_sinks
 
     spark.sparkContext.setJobGroup(JOB_GROUP, "warm-up before the stream starts", True)
     # The stream's deduplication is stateful, streaming only; a batch drops duplicates by the

@@ -2,7 +2,7 @@
 
 Generated messages (valid events, envelopes, bytes that are not UTF-8, cut zstd frames, odd
 attributes) go through what the job runs: the source's ``read()`` with the job's decoder,
-:func:`streaming.job.rows_for_sinks` (the rows
+:func:`streaming.sink_rows.rows_for_sinks` (the rows
 deduplication sees; it needs a streaming frame), :func:`streaming.batch_writer.batch_columns` and
 the split into the two Parquet tables. Every source row must end as a valid row or a rejected
 row, and a rejected row's ``raw_payload`` must be its payload byte for byte, written to
@@ -28,7 +28,7 @@ from schemas.envelope import encode_events
 from schemas.examples import EXAMPLE_EVENT
 from streaming.batch_writer import _split, batch_columns
 from streaming.event_decoder import OrderEventDecoder
-from streaming.job import rows_for_sinks
+from streaming.sink_rows import rows_for_sinks
 from tests.connectors.test_pubsub_any_input import attribute_maps, payloads
 from tests.fixtures.staged_messages import staged_rows
 

@@ -23,8 +23,8 @@ from streaming.bigquery_storage_write import (
     StorageWriteTables,
 )
 from streaming.event_sink import IdempotentEventSink
-from streaming.job import rows_for_sinks
 from streaming.lake_writer import LakeWriter
+from streaming.sink_rows import rows_for_sinks
 from tests.fixtures.bigquery import storage_write_calls
 from tests.streaming.test_any_payload_to_sink_rows import source_rows, valid_event
 

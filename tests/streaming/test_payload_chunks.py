@@ -14,7 +14,6 @@ import pytest
 
 from emulators.gcs import FakeGcsServer
 from streaming.batch_writer import LakeTask, batch_columns, distributed_by_partition
-from streaming.job import rows_for_sinks
 from streaming.lake_writer import LakeWriter
 from streaming.payload_chunks import (
     CHUNK_COUNT,
@@ -24,6 +23,7 @@ from streaming.payload_chunks import (
     PayloadJoiner,
     chunk_bytes_for,
 )
+from streaming.sink_rows import rows_for_sinks
 from tests.streaming.test_any_payload_to_sink_rows import source_rows, valid_event
 
 ROWS_PER_ARROW_BATCH = 64

@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from streaming.batch_writer import batch_columns, distributed_by_partition
-from streaming.job import deduplicated_events, rows_for_sinks
+from streaming.job import deduplicated_events
 from streaming.payload_chunks import PayloadJoiner
 from streaming.settings import StreamSettings
+from streaming.sink_rows import rows_for_sinks
 from tests.streaming.test_any_payload_to_sink_rows import source_rows
 
 PUBLISHED = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
