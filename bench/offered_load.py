@@ -163,8 +163,7 @@ class OfferedLoad:
         """
         from bench.process_usage import cpu_seconds
 
-        assert self._writer is not None and self._connection is not None, "open() first"
-        connection, pid = self._connection, self.backend_pid()
+        pid = self.backend_pid()
         remaining = max(1, round(events / self.items_per_order))
         off_seconds = on_seconds = checks_seconds = 0.0
         off_items = on_items = checks_items = 0
@@ -176,28 +175,16 @@ class OfferedLoad:
             on_items += await self.write(orders)
             on_seconds += cpu_seconds(pid) - before
             now_us = local_from_utc_us(time.time_ns() // 1000)
-            before = cpu_seconds(pid)
-            transaction = connection.transaction()
-            await transaction.start()
             # Replica role: no user trigger fires, so nothing is recorded nor rendered.
-            await connection.execute("SET LOCAL session_replication_role = replica")
-            try:
-                batch = await self._writer.insert(connection, self.rng, orders, now_us=now_us)
-            finally:
-                await transaction.rollback()
-            off_seconds += cpu_seconds(pid) - before
-            off_items += batch.items
-            before = cpu_seconds(pid)
-            transaction = connection.transaction()
-            await transaction.start()
+            seconds, items = await self._rolled_back_insert(
+                "session_replication_role", "replica", orders, now_us
+            )
+            off_seconds, off_items = off_seconds + seconds, off_items + items
             # The feed's triggers see the flush's own flag: they record nothing, queue no flush.
-            await connection.execute("SET LOCAL olist.publishing_versions = 'on'")
-            try:
-                batch = await self._writer.insert(connection, self.rng, orders, now_us=now_us)
-            finally:
-                await transaction.rollback()
-            checks_seconds += cpu_seconds(pid) - before
-            checks_items += batch.items
+            seconds, items = await self._rolled_back_insert(
+                "olist.publishing_versions", "on", orders, now_us
+            )
+            checks_seconds, checks_items = checks_seconds + seconds, checks_items + items
         off, on = off_seconds / off_items, on_seconds / on_items
         checks = checks_seconds / checks_items
         return {
@@ -207,6 +194,25 @@ class OfferedLoad:
             "feed_render_us_per_event": round(1e6 * (on - off), 1),
             "feed_only_us_per_event": round(1e6 * (on - checks), 1),
         }
+
+    async def _rolled_back_insert(
+        self, setting: str, value: str, orders: int, now_us: int
+    ) -> tuple[float, int]:
+        """Backend CPU seconds and items of inserting ``orders`` orders in a transaction that
+        sets ``setting`` to ``value`` (``SET LOCAL``) and is rolled back."""
+        from bench.process_usage import cpu_seconds
+
+        assert self._writer is not None and self._connection is not None, "open() first"
+        connection, pid = self._connection, self.backend_pid()
+        before = cpu_seconds(pid)
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.execute(f"SET LOCAL {setting} = '{value}'")
+        try:
+            batch = await self._writer.insert(connection, self.rng, orders, now_us=now_us)
+        finally:
+            await transaction.rollback()
+        return cpu_seconds(pid) - before, int(batch.items)
 
     async def run(self, events_per_second: float, seconds: float) -> LoadWindow:
         """Offer ``events_per_second`` new events for ``seconds``; what was achieved."""
