@@ -50,6 +50,9 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 RSS_INTERVAL_SECONDS = 0.5
 PSS_INTERVAL_SECONDS = 2.0
 NAMESPACE = "backlog"
+BIGQUERY_MEMORY_LIMIT = "4GB"
+"""DuckDB's memory limit in the BigQuery emulator. Its default (80 % of the machine), tables
+in memory, got it killed by the kernel at 20 GB with 8M events loaded, next to the job."""
 
 
 class MemoryCapExceeded(RuntimeError):
@@ -184,11 +187,14 @@ def run(
     max_records_per_trigger: int | None = None,
     timeout_seconds: float = 7200.0,
     work_dir: Path | None = None,
+    bigquery_memory_limit: str = BIGQUERY_MEMORY_LIMIT,
 ) -> dict[str, Any]:
     """Publish ``count`` events, drain them with ``availableNow`` under ``cap_mb``; the figures.
 
     ``max_records_per_trigger``: ``OLIST_MAX_RECORDS_PER_TRIGGER`` for the job (``None``: the
     job's default). Raises :class:`MemoryCapExceeded` when the watchdog killed the job.
+    ``bigquery_memory_limit``: DuckDB's in the BigQuery emulator, whose tables are kept in a
+    file of the run's directory (see :data:`BIGQUERY_MEMORY_LIMIT`).
     """
     from google.cloud import pubsub_v1
 
@@ -201,7 +207,9 @@ def run(
     ):
         pubsub = pipeline.start_pubsub()
         pipeline.start_gcs()
-        pipeline.start_bigquery()
+        pipeline.start_bigquery(
+            data_dir=Path(directory) / "bigquery", memory_limit=bigquery_memory_limit
+        )
         job_env = pipeline.stream_env(OLIST_LOG_LEVEL="INFO")
         if max_records_per_trigger is not None:
             job_env["OLIST_MAX_RECORDS_PER_TRIGGER"] = str(max_records_per_trigger)
@@ -271,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         help="OLIST_MAX_RECORDS_PER_TRIGGER of the job (default: the job's own default)",
     )
     parser.add_argument("--timeout-seconds", type=float, default=7200.0)
+    parser.add_argument(
+        "--bigquery-memory-limit",
+        default=BIGQUERY_MEMORY_LIMIT,
+        help="DuckDB's memory limit in the BigQuery emulator (its tables in a file)",
+    )
     arguments = parser.parse_args(argv)
     configure_logging("INFO")
     with exit_on_termination():
@@ -279,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             arguments.cap_mb,
             arguments.max_records_per_trigger,
             arguments.timeout_seconds,
+            bigquery_memory_limit=arguments.bigquery_memory_limit,
         )
     rows = [
         ("events in the backlog", f"{result['events']:,}"),

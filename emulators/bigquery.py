@@ -156,6 +156,10 @@ class BigQueryEmulator:
     grpc_port: int = 0
     data_dir: Path | None = None
     time_travel_retention_days: int = 0
+    memory_limit: str | None = None
+    """DuckDB's ``memory_limit`` (``"4GB"``), through :mod:`emulators.bqemulator_main`; by
+    default DuckDB's own (80 % of the machine). Give a ``data_dir`` too, so that DuckDB can
+    evict the tables' blocks it caches."""
     log_level: str = "warning"
     state_dir: Path | None = None
     """Where the log and the private HOME go and stay (``olist services``); default: a
@@ -203,8 +207,10 @@ class BigQueryEmulator:
         prepare_home(home)
         self.rest_port = self.rest_port or free_port()
         self.grpc_port = self.grpc_port or free_port()
+        # Our entry point only passes DuckDB's memory limit, then runs bqemulator's command.
+        module = "bqemulator" if self.memory_limit is None else "emulators.bqemulator_main"
         command = [
-            sys.executable, "-m", "bqemulator", "start",
+            sys.executable, "-m", module, "start",
             "--project", self.project,
             "--rest-host", "127.0.0.1", "--rest-port", str(self.rest_port),
             "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port),
@@ -220,6 +226,10 @@ class BigQueryEmulator:
         }
         environment["HOME"] = str(home)
         environment["BQEMU_TIME_TRAVEL_RETENTION_DAYS"] = str(self.time_travel_retention_days)
+        if self.memory_limit is not None:
+            from emulators.bqemulator_main import MEMORY_LIMIT_VARIABLE
+
+            environment[MEMORY_LIMIT_VARIABLE] = self.memory_limit
         if self.gcs_root is not None:
             environment["BQEMU_GCS_LOCAL_ROOT"] = str(Path(self.gcs_root).resolve())
         self._process = start_process_group(command, self.log_path, env=environment)

@@ -199,16 +199,21 @@ class LocalPipeline:
             GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT="false",
         )
 
-    def start_bigquery(self, data_dir: Path | None = None) -> BigQueryEmulator:
+    def start_bigquery(
+        self, data_dir: Path | None = None, memory_limit: str | None = None
+    ) -> BigQueryEmulator:
         """The BigQuery emulator, reading ``gs://`` from the Cloud Storage server's files.
 
         ``data_dir`` keeps its tables in a DuckDB file there; by default they live in memory.
+        ``memory_limit``: DuckDB's (see :class:`emulators.bigquery.BigQueryEmulator`).
         """
         from emulators.bigquery import BigQueryEmulator
 
         gcs = self._require(self.gcs, "a Cloud Storage server (start_gcs or use_gcs first)")
         emulator = self._stack.enter_context(
-            BigQueryEmulator(gcs_root=gcs.filesystem_root, data_dir=data_dir)
+            BigQueryEmulator(
+                gcs_root=gcs.filesystem_root, data_dir=data_dir, memory_limit=memory_limit
+            )
         )
         self.use_bigquery(emulator)
         return emulator

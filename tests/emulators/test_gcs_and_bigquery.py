@@ -795,6 +795,23 @@ def test_persistent_data_dir_keeps_tables_across_an_emulator_restart(tmp_path: P
         assert count_rows(emulator.client(), f"{emulator.project}.kept.numbers") == 2
 
 
+def test_a_memory_limit_bounds_duckdb_in_the_emulator_and_its_default_is_duckdbs_own(
+    tmp_path: Path,
+) -> None:
+    # DuckDB's own setting, read through the BigQuery API (bqemulator passes the call on).
+    sql = "SELECT current_setting('memory_limit') AS memory_limit"
+    with BigQueryEmulator(data_dir=tmp_path / "bigquery", memory_limit="1GB") as emulator:
+        client = emulator.client()
+        (row,) = client.query(sql).result()
+        client.create_dataset("kept")
+        client.query("CREATE TABLE kept.numbers AS SELECT 1 AS n UNION ALL SELECT 2").result()
+        assert count_rows(client, f"{emulator.project}.kept.numbers") == 2
+    assert row["memory_limit"] == "953.6 MiB"  # 1 GB, as DuckDB prints it
+    with BigQueryEmulator() as emulator:
+        (row,) = emulator.client().query(sql).result()
+    assert row["memory_limit"] != "953.6 MiB"  # DuckDB's default: 80 % of this machine
+
+
 def test_query_results_of_several_pages_download_over_rest_without_the_storage_api(
     bq: bigquery.Client, bigquery_dataset: str
 ) -> None:
