@@ -137,28 +137,11 @@ def assert_exactly_once(pipeline: LocalPipeline, count: int) -> None:
     assert len(lake_ids) == len(set(lake_ids)) == count
 
 
-def test_on_two_workers_every_event_lands_once_and_a_batch_uses_both(
+def test_a_batch_uses_both_workers_and_a_killed_worker_and_driver_still_load_every_event_once(
     pipeline: LocalPipeline, cluster: StandaloneCluster, tmp_path: Path
 ) -> None:
-    publish(pipeline, 400)
-    event_log = tmp_path / "event-log"
-    run_to_the_end(pipeline, "stream", cluster_env(pipeline, cluster, event_log))
-
-    assert_exactly_once(pipeline, 400)
-    workers, failures = tasks_by_batch(event_log, cluster)
-    assert workers, "no task of a streaming batch in the event log"
-    assert failures == {}
-    assert any(used == {0, 1} for used in workers.values()), workers
-    # Staged batches were acknowledged and deleted from the bucket.
-    assert pipeline.gcs is not None
-    client = pipeline.gcs.storage_client()
-    staged = [b.name for b in client.list_blobs(pipeline.bucket, prefix="pubsub-staging/")]
-    assert staged == [], staged
-
-
-def test_a_killed_worker_and_a_killed_driver_still_load_every_event_once(
-    pipeline: LocalPipeline, cluster: StandaloneCluster, tmp_path: Path
-) -> None:
+    # One run, one cluster (starting them is most of the cost): batch 0 runs on both Workers
+    # with no failure, batch 1 loses a Worker, batch 2 its driver.
     publish(pipeline, 600)
     event_log = tmp_path / "event-log"
     env = cluster_env(pipeline, cluster, event_log, OLIST_MAX_RECORDS_PER_TRIGGER="200")
@@ -186,6 +169,13 @@ def test_a_killed_worker_and_a_killed_driver_still_load_every_event_once(
     assert "batch done batch_id=2 valid=" in pipeline.log_path("stream-2").read_text()
     assert_exactly_once(pipeline, 600)
     workers, failures = tasks_by_batch(event_log, cluster)
+    # Batch 0, before any kill, ran tasks on both Workers and none failed.
+    assert workers[0] == {0, 1}, workers
+    assert 0 not in failures, failures
     # Batch 1's tasks on the killed Worker were lost and ran again on the other one.
     assert "ExecutorLostFailure" in failures[1], failures
     assert 1 in workers[1], workers
+    # Staged batches were acknowledged and deleted from the bucket, the replayed one too.
+    client = pipeline.gcs.storage_client()
+    staged = [b.name for b in client.list_blobs(pipeline.bucket, prefix="pubsub-staging/")]
+    assert staged == [], staged
