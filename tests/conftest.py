@@ -60,7 +60,7 @@ LONGEST_FIRST = (
     # Under `pytest -n 2` (scripts/test.sh) they start first, so no long test is left for last
     # while the other worker sits idle.
     "tests/pipeline/test_chaos.py",  # 188
-    "tests/pipeline/test_cluster.py",  # 143 the fault test, 60 the other
+    "tests/pipeline/test_cluster.py",  # one run: both Workers, then a killed Worker and driver
     "tests/analytics/",  # 78 the shared warehouse, then the dashboard and the views
     "tests/pipeline/test_end_to_end.py",  # 131 the crash test, then three shorter ones
     "tests/pipeline/test_lifecycle_end_to_end.py",  # 127
