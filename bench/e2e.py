@@ -14,7 +14,8 @@ at an offered rate of events (order items) per second by the order simulator's w
    the time its row was queryable in BigQuery (the ``batch done`` log line of the micro-batch
    that wrote it, ``stream_batch_id``), as p50 / p95 / p99 / max;
 3. **sustained** (``--rate``, default 15,000 events/s, for ``--duration`` seconds): the rate
-   delivered into BigQuery (least-squares slope of the rows written over the window), the
+   delivered into BigQuery (least-squares slope of the rows written over the window, fitted
+   at the batches' landings: :func:`bench.pipeline_sampler.delivery_trend`), the
    backlogs sampled every second (producer lag; published but not yet in BigQuery, i.e. in
    Pub/Sub or in the running batch), and the CPU seconds of each process per 1,000 events
    delivered (:mod:`bench.process_usage`). A rate *holds* when the load generator achieved
@@ -68,8 +69,8 @@ from bench.offered_load import LoadWindow, OfferedLoad
 from bench.pipeline_sampler import (
     PipelineSampler,
     batch_done_times,
+    delivery_trend,
     percentile,
-    slope,
 )
 from bench.process_usage import session_cpu_seconds, tree_cpu_seconds
 from bench.report import print_table
@@ -274,8 +275,7 @@ class E2EBench:
         cpu = {name: read() - before[name] for name, read in self.cpu_readers.items()}
         end = load.started_at + load.seconds
         samples = self.sampler.between(load.started_at, end)
-        delivered = slope([(s.at, s.delivered) for s in samples])
-        backlog = slope([(s.at, s.committed - s.delivered) for s in samples])
+        delivered, backlog = delivery_trend(samples)
         drained = True
         try:
             drain_seconds = self.drain(drain_timeout)
