@@ -38,7 +38,12 @@ exactly the keys of issue 11: ``{"offered_events_per_s": ..., "delivered_events_
 {"postgres": ..., "api": ..., "producer": ..., "pubsub_emulator": ..., "stream": ...,
 "bigquery_emulator": ...}}`` (``max_sustained_events_per_s`` without ``--find-max``: the
 sustained rate if it held, else null). ``--write-method`` sets
-``OLIST_BIGQUERY_WRITE_METHOD`` for the streaming job (when the job knows that setting).
+``OLIST_BIGQUERY_WRITE_METHOD`` for the streaming job (``load`` or ``storage_write``; the job's
+default when absent). ``--write-method both`` measures the two side by side: the whole run
+above with ``load``, then again, on a pipeline of its own started afresh, with
+``storage_write``; the last line is then the ``load`` run's keys plus ``"storage_write"`` (the
+same keys for that run) and ``"ratio_storage_write_vs_load"`` (freshness p50/p95, delivered
+and max sustained rates, the streaming job's CPU per 1,000 events: below 1 is less).
 
 SIGTERM and SIGHUP (``timeout``) stop every process and server before the run exits; any one
 COMMIT of the writer is bounded (:data:`bench.offered_load.COMMIT_TIMEOUT_SECONDS`). The
@@ -100,6 +105,10 @@ STREAM_STARTS = 4
 misses PySpark's fixed 10 s connect-back wait now and then, and the query ends (nothing read
 then): the job is started again on its checkpoint, as Kubernetes would restart it."""
 CONNECT_BACK_FAILURE = "failed to connect back"
+
+WRITE_METHODS = ("load", "storage_write")
+"""The streaming job's ``OLIST_BIGQUERY_WRITE_METHOD`` values."""
+BOTH_WRITE_METHODS = "both"
 
 
 @dataclass(frozen=True)
@@ -537,6 +546,32 @@ def summary(details: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+RATIO_KEYS = (
+    "freshness_p50_s", "freshness_p95_s", "delivered_events_per_s", "max_sustained_events_per_s",
+)  # fmt: skip
+"""What ``ratio_storage_write_vs_load`` compares, beside the streaming job's CPU per event."""
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 2)
+
+
+def side_by_side(load: dict[str, Any], storage_write: dict[str, Any]) -> dict[str, Any]:
+    """The last line of ``--write-method both``: the ``load`` run's summary, the
+    ``storage_write`` run's under its own key, and their ratios (storage_write / load)."""
+    ratios = {key: _ratio(storage_write[key], load[key]) for key in RATIO_KEYS}
+    ratios["stream_cpu_ms_per_1k_events"] = _ratio(
+        storage_write["cpu_ms_per_1k_events"]["stream"], load["cpu_ms_per_1k_events"]["stream"]
+    )
+    return {
+        **summary(load),
+        "storage_write": summary(storage_write),
+        "ratio_storage_write_vs_load": ratios,
+    }
+
+
 def _print_table(result: dict[str, Any]) -> None:
     rows = [
         ("offered (target) events/s", f"{result['offered_events_per_s']:,} "
@@ -581,15 +616,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration-events", type=int, default=20_000)
     parser.add_argument("--drain-timeout", type=float, default=600, help="seconds")
     parser.add_argument(
-        "--write-method", default=None, help="OLIST_BIGQUERY_WRITE_METHOD of the streaming job"
-    )
+        "--write-method", default=None, choices=(*WRITE_METHODS, BOTH_WRITE_METHODS),
+        help="OLIST_BIGQUERY_WRITE_METHOD of the streaming job; both: one run each",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
     configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    methods = WRITE_METHODS if arguments.write_method == BOTH_WRITE_METHODS else (None,)
+    results: dict[str, dict[str, Any]] = {}
     with exit_on_termination():
-        result = run(arguments)
-    _print_table(result)
-    print(json.dumps(summary(result)))
+        for method in methods:
+            run_arguments = argparse.Namespace(**vars(arguments))
+            run_arguments.write_method = method or arguments.write_method
+            results[run_arguments.write_method or "default"] = run(run_arguments)
+    for name, result in results.items():
+        if len(results) > 1:
+            print(f"write method: {name}")
+        _print_table(result)
+    if len(results) == 1:
+        (only,) = results.values()
+        print(json.dumps(summary(only)))
+    else:
+        print(json.dumps(side_by_side(results["load"], results["storage_write"])))
     return 0
 
 

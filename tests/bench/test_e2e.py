@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.e2e import E2EBench, StreamingJobExited, Window, find_max
+from bench.e2e import E2EBench, StreamingJobExited, Window, find_max, side_by_side
 from bench.offered_load import TICK_SECONDS, LoadWindow, OfferedLoad
 from bench.pipeline_sampler import Sample, delivery_trend, slope
 
@@ -209,3 +209,35 @@ def test_a_pipeline_that_keeps_up_holds_its_rate_in_a_window_a_few_triggers_long
 
     assert delivered == pytest.approx(1500, rel=0.01)
     assert abs(backlog_growth) <= 0.01 * 1500
+
+
+def _details(p95: float, delivered: float, stream_cpu: float) -> dict[str, object]:
+    """What :func:`bench.e2e.run` returns, reduced to what the last line reads."""
+    return {
+        "offered_events_per_s": 2_000, "delivered_events_per_s": delivered,
+        "max_sustained_events_per_s": None, "freshness_p50_s": p95 / 2, "freshness_p95_s": p95,
+        "freshness_p99_s": p95 + 1, "trigger_seconds": 10, "exactly_once": True,
+        "cpu_ms_per_1k_events": {name: stream_cpu for name in (*CPU_KEYS, "gcs_emulator")},
+    }  # fmt: skip
+
+
+def test_both_write_methods_keep_issue_keys_and_compare_storage_write_to_load() -> None:
+    line = side_by_side(_details(20.0, 1_800, 200.0), _details(15.0, 1_900, 250.0))
+    assert set(line) == SUMMARY_KEYS | {"storage_write", "ratio_storage_write_vs_load"}
+    assert line["freshness_p95_s"] == 20.0  # the load run's figures at the top level
+    assert set(line["storage_write"]) == SUMMARY_KEYS
+    assert set(line["storage_write"]["cpu_ms_per_1k_events"]) == CPU_KEYS
+    assert line["ratio_storage_write_vs_load"] == {
+        "freshness_p50_s": 0.75, "freshness_p95_s": 0.75, "delivered_events_per_s": 1.06,
+        "max_sustained_events_per_s": None, "stream_cpu_ms_per_1k_events": 1.25,
+    }  # fmt: skip
+
+
+def test_write_method_accepts_load_storage_write_or_both_and_refuses_anything_else() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.e2e", "--write-method", "streaming_inserts"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert "invalid choice: 'streaming_inserts'" in completed.stderr
+    assert "'load', 'storage_write', 'both'" in completed.stderr
