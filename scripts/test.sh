@@ -13,11 +13,11 @@ python -m schemas.derive --check
 python -m olist_cli.settings_reference --check
 bash scripts/lock.sh --check
 bash scripts/deploy_checks.sh  # Dockerfile, k3s manifests, compose file: offline (tests/deploy/ reads its renders)
-# One process by default: OLIST_TEST_WORKERS=2 runs two pytest-xdist workers (tests sharing an
-# expensive fixture go to one worker together, tests/conftest.py starts the longest first). On
-# this 2-core machine two workers took 40 min against 41-51 min in one process; the end-to-end
-# tests mostly wait (triggers, leases, restarts) rather than compute. Under -n 2 three tests
-# failed on 2026-12-02: the dashboard's phone view (a real bug, fixed: a full-page screenshot
-# passes through a 1x1 window), the manifest launch's health freshness (now reported, not
-# failed), and the e2e bench's 8-second window seeing no batch land: CI stays in one process.
-exec python -m pytest -n "${OLIST_TEST_WORKERS:-0}" --dist loadgroup --no-loadscope-reorder "$@"
+# Two pytest-xdist workers by default (OLIST_TEST_WORKERS=0: one process): tests sharing an
+# expensive fixture go to one worker together, tests/conftest.py starts the longest first. On
+# this 2-core machine, idle, a fresh clone's CI took 27.8 min of pytest on two workers
+# (2026-12-03, 881 passed) against ~38 min in one process (CI of 2026-12-03: 42 min in all);
+# the end-to-end tests mostly wait (triggers, leases, restarts) rather than compute. The 25
+# slowest tests are listed at the end, to keep the suite inside its budget.
+exec python -m pytest -n "${OLIST_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder \
+    --durations=25 "$@"
