@@ -6,8 +6,8 @@ from ``OLIST_*`` variables; see docs/operations/streaming.md). One query:
 1. ``spark.readStream.format("pubsub")`` (connectors.pubsub): one row per event.
 2. :func:`streaming.validation.parse_events`: typed event + every broken rule.
 3. Deduplicate on ``event_id`` (or, for rejected payloads, the message id, publish time and
-   event index: :mod:`streaming.rejected_key`) within
-   ``dedup_window`` of the batch that first read it, in RocksDB state kept in the checkpoint.
+   event index: :mod:`streaming.rejected_key`) within ``dedup_window`` of the staged batch
+   that first held it, in RocksDB state kept in the checkpoint.
 4. ``foreachBatch`` (:class:`streaming.batch_writer.BatchWriter`): lake + BigQuery, idempotent
    per batch id; BigQuery inserts each ``event_id`` once whenever it comes
    (:mod:`streaming.event_sink`).
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-READ_AT = "read_at"
 EVENT_DECODER = "streaming.event_decoder:OrderEventDecoder"
 """The source's ``decoder`` option: see :mod:`streaming.event_decoder`."""
 
@@ -145,19 +144,21 @@ def read_events(spark: SparkSession, settings: StreamSettings) -> DataFrame:
 
 def deduplicated_events(source: DataFrame, settings: StreamSettings) -> DataFrame:
     """Parsed and validated rows, each event id (or rejected payload) kept once."""
-    from pyspark.sql import functions as F
+    from connectors.pubsub.records import STAGED_TIME_COLUMN
 
-    # The watermark is on the batch's own timestamp (current_timestamp() is the batch's
-    # time, kept in the offset log, so a replay sees the same), never on the publish time: a
-    # row is then never older than the watermark, and Spark drops no event for being late (a
-    # backlog, a seek). The window only bounds the state; the BigQuery sink inserts each
-    # event_id once whatever the delay (streaming.event_sink).
+    # The watermark is on the time the source staged the row's batch (kept in the batch's
+    # manifest, so a replay sees the same), never on the publish time: batches are staged in
+    # order, a row is then never older than the watermark, and Spark drops no event for
+    # being late (a backlog, a seek). The window only bounds the state; the BigQuery sink
+    # inserts each event_id once whatever the delay (streaming.event_sink). A column, not
+    # current_timestamp(): Spark writes a literal's value into the generated code, and the
+    # batch's timestamp made Janino compile the whole parse and validation stage again for
+    # every batch (docs/operations/streaming.md#the-first-batch-after-a-start).
     return (
         rows_for_sinks(source)
-        .withColumn(READ_AT, F.current_timestamp())
-        .withWatermark(READ_AT, settings.dedup_window)
+        .withWatermark(STAGED_TIME_COLUMN, settings.dedup_window)
         .dropDuplicatesWithinWatermark([DEDUP_KEY])
-        .drop(READ_AT)
+        .drop(STAGED_TIME_COLUMN)
     )
 
 

@@ -66,18 +66,23 @@ def chunked_payloads(columns: DataFrame, chunk_bytes: int, rejected: Column) -> 
     """
     payload = F.col(PAYLOAD)
     size = F.octet_length(payload)
-    count = F.greatest(F.ceil(size / F.lit(chunk_bytes)).cast("int"), F.lit(1))
-    starts = F.sequence(F.lit(0), count - 1)
-    pieces = F.transform(starts, lambda i: F.substring(payload, i * chunk_bytes + 1, chunk_bytes))
     whole = payload.isNull() | (size <= chunk_bytes)
+    count = F.when(whole, F.lit(1)).otherwise(F.ceil(size / F.lit(chunk_bytes)).cast("int"))
+    # One row per chunk index, then the chunk's substring: no higher-order function. A Python
+    # lambda (F.transform) gets a fresh variable name on every call, and Spark writes that
+    # name into the generated code: this stage, built again for every micro-batch, was then
+    # compiled again for every batch (docs/operations/streaming.md#the-first-batch-after-a-start).
     exploded = columns.select(
         "*",
-        F.when(whole, F.lit(1)).otherwise(count).alias(CHUNK_COUNT),
-        F.posexplode(F.when(whole, F.array(payload)).otherwise(pieces)).alias(
-            CHUNK_INDEX, "_chunk"
-        ),
+        count.alias(CHUNK_COUNT),
+        F.explode(F.sequence(F.lit(0), count - 1)).alias(CHUNK_INDEX),
     )
-    last = F.col(CHUNK_INDEX) == F.col(CHUNK_COUNT) - 1
+    index = F.col(CHUNK_INDEX)
+    chunk = F.when(whole, payload).otherwise(
+        F.substring(payload, index * chunk_bytes + 1, F.lit(chunk_bytes))
+    )
+    exploded = exploded.withColumn("_chunk", chunk)
+    last = index == F.col(CHUNK_COUNT) - 1
     key = rejected_row_key(
         F.col("pubsub_message_id"), F.col("pubsub_publish_time"), F.col("event_index")
     )

@@ -1,5 +1,7 @@
 """The rows a micro-batch hands to its sinks: parsed, validated, with the deduplication key.
 
+They keep the source's ``staged_time``, the deduplication's event time (:mod:`streaming.job`).
+
 Shared by the streaming query (:mod:`streaming.job`) and the start-up warm-up
 (:mod:`streaming.warmup`), so both plan the same projection.
 """
@@ -15,9 +17,11 @@ DEDUP_KEY = "dedup_key"
 
 
 def rows_for_sinks(source: DataFrame) -> DataFrame:
-    """Parsed and validated rows with the columns the sinks need and the deduplication key."""
+    """Parsed and validated rows with the columns the sinks need, the deduplication key and
+    the batch's ``staged_time``."""
     from pyspark.sql import functions as F
 
+    from connectors.pubsub.records import STAGED_TIME_COLUMN
     from streaming.rejected_key import rejected_row_key
     from streaming.validation import EVENT_COLUMN, REASON_COLUMN, parse_events
 
@@ -36,5 +40,6 @@ def rows_for_sinks(source: DataFrame) -> DataFrame:
         "event_index",
         F.when(rejected, F.col("payload")).alias("payload"),
         F.when(rejected, F.col("attributes")).alias("attributes"),
+        STAGED_TIME_COLUMN,
     )
     return needed.withColumn(DEDUP_KEY, key)

@@ -121,7 +121,7 @@ def synthetic_source(spark: SparkSession) -> DataFrame:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     from connectors.pubsub.decoding import DECODED_COLUMN, output_schema
-    from connectors.pubsub.records import OUTPUT_SCHEMA
+    from connectors.pubsub.records import OUTPUT_SCHEMA, STAGED_TIME_COLUMN
     from streaming.event_decoder import OrderEventDecoder
 
     decoder = OrderEventDecoder()
@@ -153,6 +153,7 @@ def synthetic_source(spark: SparkSession) -> DataFrame:
         ),
         "delivery_attempt": pa.nulls(rows, pa.int32()),
         "unpack_error": pa.array(unpack_errors, pa.string()),
+        STAGED_TIME_COLUMN: pa.array([published] * rows, pa.timestamp("us", tz="UTC")),
         DECODED_COLUMN: decoded.cast(arrow_schema.field(DECODED_COLUMN).type),
     }
     table = pa.Table.from_arrays(
@@ -174,13 +175,17 @@ class WarmUpReport:
 
 
 def _run_batch(spark: SparkSession, lakes: tuple[LakeWriter, LakeWriter]) -> list[Any]:
+    from connectors.pubsub.records import STAGED_TIME_COLUMN
     from streaming.batch_writer import LakeTask, run_lake_tasks
     from streaming.sink_rows import DEDUP_KEY, rows_for_sinks
 
     spark.sparkContext.setJobGroup(JOB_GROUP, "warm-up before the stream starts", True)
     # The stream's deduplication is stateful, streaming only; a batch drops duplicates by the
-    # same key. Everything else is the job's own code.
-    frame = rows_for_sinks(synthetic_source(spark)).dropDuplicates([DEDUP_KEY])
+    # same key (and the event time after it, as the stream does). Everything else is the
+    # job's own code.
+    frame = (
+        rows_for_sinks(synthetic_source(spark)).dropDuplicates([DEDUP_KEY]).drop(STAGED_TIME_COLUMN)
+    )
     events_lake, rejected_lake = lakes
     task = LakeTask(DiscardingLake(events_lake), DiscardingLake(rejected_lake), WARMUP_QUERY_ID, 0)
     # A micro-batch of a stateful query runs without adaptive execution (Spark turns it off):

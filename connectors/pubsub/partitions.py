@@ -18,11 +18,13 @@ from pyspark.sql.datasource import InputPartition
 
 @dataclass(frozen=True)
 class StagedSlice:
-    """Messages ``first .. first + count - 1`` of staged batch ``batch``."""
+    """Messages ``first .. first + count - 1`` of staged batch ``batch``, staged at
+    ``staged_time_micros`` (from its manifest: executors need not read it)."""
 
     batch: int
     first: int
     count: int
+    staged_time_micros: int
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,14 @@ class PubSubInputPartition(InputPartition):
 
 
 def plan_partitions(
-    batches: Sequence[int], row_counts: Sequence[pa.ChunkedArray[Any]], num_partitions: int
+    batches: Sequence[int],
+    row_counts: Sequence[pa.ChunkedArray[Any]],
+    num_partitions: int,
+    staged_times_micros: Sequence[int],
 ) -> list[PubSubInputPartition]:
     """Cut the messages of ``batches`` into at most ``num_partitions`` contiguous ranges of
-    about equal row counts (a message is never split)."""
+    about equal row counts (a message is never split). ``row_counts`` and
+    ``staged_times_micros`` hold one entry per batch."""
     sizes = [len(counts) for counts in row_counts]
     total_messages = sum(sizes)
     if total_messages == 0:
@@ -58,7 +64,12 @@ def plan_partitions(
             last = min(high, batch_starts[index + 1])
             if first < last:
                 slices.append(
-                    StagedSlice(batch, int(first - batch_starts[index]), int(last - first))
+                    StagedSlice(
+                        batch,
+                        int(first - batch_starts[index]),
+                        int(last - first),
+                        staged_times_micros[index],
+                    )
                 )
         partitions.append(PubSubInputPartition(tuple(slices)))
     return partitions

@@ -22,10 +22,10 @@ Delivery contract:
 * The first call after a (re)start tells what Spark has logged: ``partitions(start, end)``
   (a batch being replayed: ``(start, end]`` is logged) or ``latestOffset(start)`` (only
   ``<= start`` is). Batches being replayed are read back from their staged files, byte for
-  byte the same rows. Complete staged batches right after that never reached the offset
-  log; they are kept, their leases re-held, and offered as the next batches (a release
-  would cost every message a delivery attempt). Half-written files are released
-  (``modifyAckDeadline 0``) and deleted.
+  byte the same rows, ``staged_time`` included (from the manifest). Complete staged batches
+  right after that never reached the offset log; they are kept, their leases re-held, and
+  offered as the next batches (a release would cost every message a delivery attempt).
+  Half-written files are released (``modifyAckDeadline 0``) and deleted.
 """
 
 from __future__ import annotations
@@ -166,10 +166,16 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             # start is the end of the last committed batch: settle anything still staged there.
             self._acknowledge_through(start_offset.batch)
             batches = range(start_offset.batch + 1, end_offset.batch + 1)
-            for batch in batches:
-                self.staging.manifest(batch)  # a batch in the offset log must be complete
+            # A batch in the offset log must be complete; its manifest also holds the time it
+            # was staged, the staged_time of its rows on every replay.
+            manifests = [self.staging.manifest(batch) for batch in batches]
             row_counts = [self.staging.row_counts(batch) for batch in batches]
-            return plan_partitions(list(batches), row_counts, self.options.num_partitions)
+            return plan_partitions(
+                list(batches),
+                row_counts,
+                self.options.num_partitions,
+                [manifest.staged_time_micros for manifest in manifests],
+            )
 
     def commit(self, end: dict[str, Any]) -> None:
         """Driver. Spark committed everything ``<= end``: acknowledge it (idempotent)."""
@@ -196,15 +202,17 @@ class PubSubStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """Executor. Yield the rows of the staged slices as Arrow record batches."""
         assert isinstance(partition, PubSubInputPartition), type(partition)
         decoding = self._decoding()
+        unpack = self.options.unpack
         for staged_slice in partition.slices:
             slice_tables = self.staging.read_slice(
                 staged_slice.batch, staged_slice.first, staged_slice.count
             )
+            staged_time = staged_slice.staged_time_micros
             for table in slice_tables:
                 if decoding is None:
-                    yield from unpack_messages(table, self.options.unpack)
+                    yield from unpack_messages(table, unpack, staged_time)
                     continue
-                for rows in unpacked_rows(table, self.options.unpack):
+                for rows in unpacked_rows(table, unpack, staged_time):
                     yield decode_rows(rows, *decoding)
 
     def _decoding(self) -> tuple[PayloadDecoder, pa.Schema] | None:

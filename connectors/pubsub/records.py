@@ -15,8 +15,10 @@ Staged layout (one row per Pub/Sub message, written by the driver, Arrow IPC):
 
 Output layout (:data:`OUTPUT_SCHEMA`, one row per event): the message columns plus
 ``event_index`` (position of the event in its message), ``payload`` (the event's raw JSON
-line, or the whole message when it is not packed) and ``unpack_error`` (why a packed message
-could not be split; the whole payload is then delivered as one row, never dropped).
+line, or the whole message when it is not packed), ``unpack_error`` (why a packed message
+could not be split; the whole payload is then delivered as one row, never dropped) and
+``staged_time`` (when the batch holding the row was staged: its manifest's ``created_at``,
+the same on every row of the batch and on every replay of it).
 
 :func:`unpack_messages` turns staged rows into output record batches with the exact Arrow
 schema Spark checks in ``read()``; :func:`unpacked_rows` stops one step earlier, before the
@@ -55,6 +57,12 @@ if TYPE_CHECKING:
 UnpackMode = Literal["envelope", "none"]
 """Option ``unpack``: one row per event of an envelope, or one row per message as received."""
 
+STAGED_TIME_COLUMN = "staged_time"
+"""Output column: when the row's batch was staged (its manifest's ``created_at``). One value per
+staged batch, read back from the manifest on every replay, increasing from batch to batch: an
+event time for a watermark that a replay reproduces, and a column, not a literal such as
+``current_timestamp()``, whose value Spark writes into the generated code of every batch."""
+
 OUTPUT_SCHEMA = StructType(
     [
         StructField("message_id", StringType(), nullable=False),
@@ -65,9 +73,11 @@ OUTPUT_SCHEMA = StructType(
         StructField("payload", BinaryType(), nullable=False),
         StructField("delivery_attempt", IntegerType(), nullable=True),
         StructField("unpack_error", StringType(), nullable=True),
+        StructField(STAGED_TIME_COLUMN, TimestampType(), nullable=False),
     ]
 )
-"""What ``spark.readStream.format("pubsub").load()`` returns. Changing it is a breaking change."""
+"""What ``spark.readStream.format("pubsub").load()`` returns. Columns are only ever added at the
+end (``staged_time`` was); removing or changing one is a breaking change."""
 
 STAGED_SCHEMA = pa.schema(
     [  # type: ignore[arg-type]  # pyarrow-stubs: a list of fields of mixed types joins to object
@@ -184,6 +194,8 @@ class UnpackedRows:
     """For each output row, the position of its message in ``messages``."""
     event_indexes: list[int]
     errors: list[str | None]
+    staged_time_micros: int
+    """Column ``staged_time`` of every row (microseconds since the epoch, UTC)."""
 
     def batch(
         self,
@@ -215,19 +227,28 @@ class UnpackedRows:
                 payload.cast(target.field("payload").type),
                 repeated("delivery_attempt"),
                 pa.array(self.errors, type=pa.string()),
+                pa.repeat(
+                    pa.scalar(self.staged_time_micros, target.field(STAGED_TIME_COLUMN).type),
+                    len(self.payloads),
+                ),
             ],
             schema=pa.schema([target.field(name) for name in OUTPUT_SCHEMA.names]),
         )
 
 
-def unpack_messages(staged: pa.Table, unpack: UnpackMode) -> Iterator[pa.RecordBatch]:
-    """Output record batches (schema :func:`output_arrow_schema`) for staged message rows."""
+def unpack_messages(
+    staged: pa.Table, unpack: UnpackMode, staged_time_micros: int
+) -> Iterator[pa.RecordBatch]:
+    """Output record batches (schema :func:`output_arrow_schema`) for staged message rows of
+    the batch staged at ``staged_time_micros``."""
     target = output_arrow_schema()
-    for rows in unpacked_rows(staged, unpack):
+    for rows in unpacked_rows(staged, unpack, staged_time_micros):
         yield rows.batch(pa.array(rows.payloads, type=pa.binary()), target)
 
 
-def unpacked_rows(staged: pa.Table, unpack: UnpackMode) -> Iterator[UnpackedRows]:
+def unpacked_rows(
+    staged: pa.Table, unpack: UnpackMode, staged_time_micros: int
+) -> Iterator[UnpackedRows]:
     """The staged messages split into events, a bounded number of rows and bytes at a time."""
     messages = _messages(staged)
     start = 0
@@ -250,7 +271,12 @@ def unpacked_rows(staged: pa.Table, unpack: UnpackMode) -> Iterator[UnpackedRows
             payload_bytes += sum(map(len, events))
             stop += 1
         yield UnpackedRows(
-            staged.slice(start, stop - start), payloads, message_rows, event_indexes, errors
+            staged.slice(start, stop - start),
+            payloads,
+            message_rows,
+            event_indexes,
+            errors,
+            staged_time_micros,
         )
         start = stop
 

@@ -4,7 +4,7 @@ A staged batch is one Arrow IPC file of messages (see records.STAGED_SCHEMA, one
 per pull round) plus one manifest; under ``stagingLocation``::
 
     00000000000000000007.arrow   staged messages of batch 7
-    00000000000000000007.json    manifest: batch number, counts, round sizes (, generation)
+    00000000000000000007.json    manifest: batch number, counts, staging time, round sizes, ...
 
 A batch exists once its manifest exists: data is written first, the manifest last, so a crash
 leaves either a complete batch or leftovers (:meth:`StagingArea.leftovers`) that the reader
@@ -82,10 +82,11 @@ def batch_of(name: str, suffix: str) -> int | None:
 class StagedBatch:
     """Manifest of one staged batch.
 
-    ``round_sizes`` are the messages of each record batch (pull round) of the data file, so a
-    reader finds its slice without reading the other rounds; ``data_generation`` and
-    ``data_size`` pin the data object a manifest on Cloud Storage vouches for (None on a
-    filesystem).
+    ``created_at`` is when the batch was staged (the driver's clock, seconds since the epoch),
+    the ``staged_time`` of its rows. ``round_sizes`` are the messages of each record batch
+    (pull round) of the data file, so a reader finds its slice without reading the other
+    rounds; ``data_generation`` and ``data_size`` pin the data object a manifest on Cloud
+    Storage vouches for (None on a filesystem).
     """
 
     batch: int
@@ -97,6 +98,15 @@ class StagedBatch:
     round_sizes: list[int] | None = None
     data_generation: int | None = None
     data_size: int | None = None
+
+    @property
+    def staged_time_micros(self) -> int:
+        """``created_at`` in microseconds: column ``staged_time`` of the batch's rows.
+
+        Every manifest has carried ``created_at`` since format 1, so a batch staged by an
+        earlier version of the connector is replayed with a staged time too.
+        """
+        return round(self.created_at * 1_000_000)
 
 
 def parse_manifest(text: str | bytes, where: str) -> StagedBatch:

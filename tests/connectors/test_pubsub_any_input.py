@@ -103,7 +103,7 @@ def rows_of(messages: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
         "envelope",
     )
     assert staged.schema.equals(STAGED_SCHEMA)
-    batches = list(unpack_messages(pa.Table.from_batches([staged]), "envelope"))
+    batches = list(unpack_messages(pa.Table.from_batches([staged]), "envelope", 0))
     assert batches and all(batch.schema.equals(output_arrow_schema()) for batch in batches)
     return pa.Table.from_batches(batches, schema=output_arrow_schema())
 

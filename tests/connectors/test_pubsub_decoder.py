@@ -23,7 +23,7 @@ from connectors.pubsub.records import (
 from connectors.pubsub.source import source_schema
 from schemas.envelope import encode_events
 from tests.fixtures.decoders import NumberDecoder
-from tests.fixtures.staged_messages import staged_rows
+from tests.fixtures.staged_messages import STAGED_TIME_MICROS, staged_rows
 
 SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
 DECODER = "tests.fixtures.decoders:NumberDecoder"
@@ -40,7 +40,7 @@ def decoded_rows(
     )
     batches = [
         decode_rows(rows, decoder, target)
-        for rows in unpacked_rows(staged_rows(messages), "envelope")
+        for rows in unpacked_rows(staged_rows(messages), "envelope", STAGED_TIME_MICROS)
     ]
     assert batches and all(batch.schema.equals(target) for batch in batches)
     return pa.Table.from_batches(batches).to_pylist()

@@ -9,6 +9,7 @@ gone, an unacknowledged one comes straight back.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from typing import cast
@@ -205,6 +206,37 @@ def test_restart_replays_a_logged_batch_from_staging_with_identical_rows(
     assert after_restart.staging.batches() == []
     abandon(after_restart)
     assert source_topic.redeliverable(ack_ids, expected=0) == []
+
+
+def test_rows_carry_their_batchs_staging_time_from_its_manifest_on_every_replay(
+    source_topic: SourceTopic, staging_location: str, readers: list[PubSubStreamReader]
+) -> None:
+    source_topic.publish_packed(messages=2, events_per_message=3)
+    before_crash = new_reader(source_topic, staging_location, readers)
+    assert before_crash.latestOffset({"batch": 0}, ReadAllAvailable()) == {"batch": 1}
+    rows_before = read_batch(before_crash, 0, 1)
+    abandon(before_crash)  # the driver dies between planning and commit
+
+    time.sleep(0.01)  # a replay reading the clock would see a later time
+    source_topic.publish_packed(messages=1, events_per_message=2)
+    after_restart = new_reader(source_topic, staging_location, readers)
+    rows_after = read_batch(after_restart, 0, 1)  # Spark replays the logged batch first
+    first_staged_at = staged_time(after_restart, 1)
+    assert after_restart.latestOffset({"batch": 1}, ReadAllAvailable()) == {"batch": 2}
+    second_batch = read_batch(after_restart, 1, 2)
+
+    assert len(rows_after) == 6
+    assert [row["staged_time"] for row in rows_before] == [first_staged_at] * 6
+    assert [row["staged_time"] for row in rows_after] == [first_staged_at] * 6
+    assert [row["staged_time"] for row in second_batch] == [staged_time(after_restart, 2)] * 2
+    assert first_staged_at < staged_time(after_restart, 2) < dt.datetime.now(dt.UTC)
+    abandon(after_restart)
+
+
+def staged_time(reader: PubSubStreamReader, batch: int) -> dt.datetime:
+    """The staging time the manifest of ``batch`` records, as the rows carry it."""
+    micros = reader.staging.manifest(batch).staged_time_micros
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
 
 
 def test_restart_keeps_a_staged_batch_missing_from_the_offset_log_without_a_nack(

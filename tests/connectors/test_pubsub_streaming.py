@@ -8,6 +8,7 @@ proves everything was acknowledged (see ``SourceTopic.redeliverable``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,25 +35,29 @@ def topic(pubsub_emulator: PubSubEmulator) -> Iterator[SourceTopic]:
 
 @dataclass
 class Collected:
-    """What ``foreachBatch`` saw: rows per batch id, and the ack ids staged meanwhile."""
+    """What ``foreachBatch`` saw: rows and staging times per batch id, and the ack ids staged
+    meanwhile."""
 
     staging: LocalStagingArea
     fail_on_first_batch: bool = False
     batches: dict[int, list[tuple]] = field(default_factory=dict)
+    staged_times: dict[int, set[dt.datetime]] = field(default_factory=dict)
     ack_ids: set[str] = field(default_factory=set)
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
+        collected = frame.collect()
         rows = sorted(
-            (row.message_id, row.event_index, row.payload, row.unpack_error)
-            for row in frame.collect()
+            (row.message_id, row.event_index, row.payload, row.unpack_error) for row in collected
         )
         for staged in self.staging.batches():
             self.ack_ids.update(self.staging.ack_ids(staged))
         if self.fail_on_first_batch:
             self.fail_on_first_batch = False
-            self.batches[-1] = rows
-            raise RuntimeError("sink failed before the batch was committed")
+            batch_id = -1
         self.batches[batch_id] = rows
+        self.staged_times[batch_id] = {row.staged_time for row in collected}
+        if batch_id == -1:
+            raise RuntimeError("sink failed before the batch was committed")
 
     def payloads(self) -> list[bytes]:
         return sorted(row[2] for rows in self.batches.values() for row in rows)
@@ -142,10 +147,14 @@ def test_restart_after_failed_batch_replays_exactly_the_same_rows_once(
     with pytest.raises(StreamingQueryException, match="sink failed"):
         run_available_now(spark, topic, tmp_path, sink, ackDeadlineSeconds="60")
     failed_attempt = sink.batches.pop(-1)
+    failed_attempt_staged_times = sink.staged_times.pop(-1)
 
     run_available_now(spark, topic, tmp_path, sink, ackDeadlineSeconds="60")
 
     assert sink.batches[0] == failed_attempt
+    # The watermark's event time too: one value, the same as the failed attempt's.
+    assert len(failed_attempt_staged_times) == 1
+    assert sink.staged_times[0] == failed_attempt_staged_times
     assert sink.payloads() == sorted(payloads)
     assert LocalStagingArea(tmp_path / "staging").batches() == []
     assert topic.redeliverable(sorted(sink.ack_ids), expected=0) == []

@@ -5,6 +5,7 @@ No Spark and no emulator here: these are the pure parts of ``connectors.pubsub``
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from connectors.pubsub.subscriber import (
     chunk_ack_ids,
 )
 from schemas.envelope import encode_events
-from tests.fixtures.staged_messages import staged_rows
+from tests.fixtures.staged_messages import STAGED_TIME_MICROS, staged_rows
 
 SUBSCRIPTION = "projects/olist-test/subscriptions/orders"
 
@@ -161,7 +162,7 @@ def test_ack_chunks_respect_id_count_and_request_byte_limits() -> None:
 # ------------------------------------------------------------------------------ planning
 def test_partition_plan_covers_every_message_once_with_balanced_rows() -> None:
     row_counts = [pa.chunked_array([[100, 100, 100, 100]]), pa.chunked_array([[1, 1, 200, 198]])]
-    plan = plan_partitions([4, 5], row_counts, num_partitions=4)
+    plan = plan_partitions([4, 5], row_counts, num_partitions=4, staged_times_micros=[40, 50])
     covered = [
         (piece.batch, piece.first + index)
         for partition in plan
@@ -170,20 +171,22 @@ def test_partition_plan_covers_every_message_once_with_balanced_rows() -> None:
     ]
     assert covered == [(4, 0), (4, 1), (4, 2), (4, 3), (5, 0), (5, 1), (5, 2), (5, 3)]
     assert plan == [
-        PubSubInputPartition((StagedSlice(4, 0, 2),)),
-        PubSubInputPartition((StagedSlice(4, 2, 2),)),
-        PubSubInputPartition((StagedSlice(5, 0, 3),)),
-        PubSubInputPartition((StagedSlice(5, 3, 1),)),
+        PubSubInputPartition((StagedSlice(4, 0, 2, 40),)),
+        PubSubInputPartition((StagedSlice(4, 2, 2, 40),)),
+        PubSubInputPartition((StagedSlice(5, 0, 3, 50),)),
+        PubSubInputPartition((StagedSlice(5, 3, 1, 50),)),
     ]
 
 
 def test_partition_plan_never_makes_more_partitions_than_messages() -> None:
-    plan = plan_partitions([1], [pa.chunked_array([[5, 5]])], num_partitions=8)
+    plan = plan_partitions(
+        [1], [pa.chunked_array([[5, 5]])], num_partitions=8, staged_times_micros=[10]
+    )
     assert plan == [
-        PubSubInputPartition((StagedSlice(1, 0, 1),)),
-        PubSubInputPartition((StagedSlice(1, 1, 1),)),
+        PubSubInputPartition((StagedSlice(1, 0, 1, 10),)),
+        PubSubInputPartition((StagedSlice(1, 1, 1, 10),)),
     ]
-    assert plan_partitions([], [], num_partitions=8) == []
+    assert plan_partitions([], [], num_partitions=8, staged_times_micros=[]) == []
 
 
 # ------------------------------------------------------------------------------ unpacking
@@ -231,7 +234,7 @@ def test_unpacked_record_batches_match_the_declared_arrow_schema_exactly() -> No
     table = staged_rows(
         [packed([b'{"a":1}', b'{"a":2}']), (b"raw", {"k": "v"}), (broken_data, broken_attributes)]
     )
-    batches = list(unpack_messages(table, "envelope"))
+    batches = list(unpack_messages(table, "envelope", STAGED_TIME_MICROS))
     assert [batch.schema.equals(output_arrow_schema()) for batch in batches] == [True]
     rows = pa.Table.from_batches(batches).to_pylist()
     assert [(r["message_id"], r["event_index"], r["payload"], r["unpack_error"]) for r in rows] == [
@@ -241,6 +244,8 @@ def test_unpacked_record_batches_match_the_declared_arrow_schema_exactly() -> No
         ("2", 0, b'{"b":1}', "message declares event_count=2 but carries 1 events"),
     ]
     assert rows[2]["attributes"] == [("k", "v")]
+    staged_at = dt.datetime.fromtimestamp(STAGED_TIME_MICROS / 1_000_000, dt.UTC)
+    assert [row["staged_time"] for row in rows] == [staged_at] * 4
 
 
 # ------------------------------------------------------------------------------ staging
@@ -264,6 +269,27 @@ def test_staged_batch_is_visible_only_after_commit_and_delete_is_idempotent(
     assert area.batches() == []
     with pytest.raises(StagingError, match="no manifest"):
         area.manifest(7)
+
+
+def test_a_manifest_staged_before_the_staged_time_column_gives_its_rows_their_staging_time(
+    tmp_path: Path,
+) -> None:
+    # What the first release wrote (format 1): a batch staged by it and replayed by this
+    # version gets its staged_time from created_at, as a batch staged now does.
+    written_by_first_release = (
+        '{"batch": 7, "messages": 2, "rows": 3, "data_file": "00000000000000000007.arrow", '
+        '"created_at": 1764720000.123456, "format": 1, "round_sizes": [2], '
+        '"data_generation": null, "data_size": null}'
+    )
+    area = LocalStagingArea(tmp_path)
+    writer = area.writer(7)
+    writer.write(staged_rows([packed([b'{"a":1}', b'{"a":2}']), (b"raw", {})]).to_batches()[0])
+    writer.commit()
+    area.manifest_path(7).write_text(written_by_first_release)
+
+    assert area.manifest(7).staged_time_micros == 1_764_720_000_123_456
+    plan = plan_partitions([7], [area.row_counts(7)], 1, [area.manifest(7).staged_time_micros])
+    assert plan == [PubSubInputPartition((StagedSlice(7, 0, 2, 1_764_720_000_123_456),))]
 
 
 def test_staged_slices_are_read_round_by_round_across_round_boundaries(tmp_path: Path) -> None:

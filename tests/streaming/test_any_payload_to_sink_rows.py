@@ -30,7 +30,7 @@ from streaming.batch_writer import _split, batch_columns
 from streaming.event_decoder import OrderEventDecoder
 from streaming.sink_rows import rows_for_sinks
 from tests.connectors.test_pubsub_any_input import attribute_maps, payloads
-from tests.fixtures.staged_messages import staged_rows
+from tests.fixtures.staged_messages import STAGED_TIME_MICROS, staged_rows
 
 
 def valid_event() -> bytes:
@@ -57,7 +57,10 @@ def source_rows(batch: list[tuple[bytes, dict[str, str]]]) -> pa.Table:
     target = to_arrow_schema(output_schema(OUTPUT_SCHEMA, decoder, False), timezone="UTC")
     staged = staged_rows(batch)
     return pa.Table.from_batches(
-        [decode_rows(rows, decoder, target) for rows in unpacked_rows(staged, "envelope")],
+        [
+            decode_rows(rows, decoder, target)
+            for rows in unpacked_rows(staged, "envelope", STAGED_TIME_MICROS)
+        ],
         schema=target,
     )
 

@@ -67,6 +67,15 @@ def test_synthetic_batch_holds_decoded_events_and_one_row_per_declined_kind(spar
     assert [row.unpack_error is not None for row in rows].count(True) == 1
 
 
+def test_synthetic_rows_have_the_schema_of_the_jobs_source(spark: Any) -> None:
+    from connectors.pubsub import PubSubDataSource
+    from streaming.job import read_events
+
+    spark.dataSource.register(PubSubDataSource)
+    job_source = read_events(spark, StreamSettings())  # defines the stream, reads nothing
+    assert synthetic_source(spark).schema == job_source.schema
+
+
 def test_warm_up_runs_the_batch_leaves_no_trace_and_holds_readiness_back(
     spark: Any,
     settings: StreamSettings,
