@@ -238,3 +238,14 @@ def test_decoded_rows_give_the_same_events_and_reasons_as_parsing_in_spark(spark
     assert expected[-1][1 + list(OrderEvent.model_fields).index("order_purchase_timestamp")] == (
         datetime(2017, 10, 2, 10, 56, 33)
     )
+
+
+def test_the_rules_are_the_same_expression_every_time_a_query_is_defined(spark: Any) -> None:
+    # Spark's generated code is cached by its text: a name that changed between two
+    # definitions (PySpark names a Python lambda's variable afresh at every call) made the
+    # job's query compile the validation stage again after the warm-up had compiled it.
+    from streaming.validation import rejection_reason
+
+    first, second = (str(rejection_reason(F.col("payload_text"))) for _ in range(2))
+    assert first == second
+    assert "forall(event.payment_types, item -> item IN ('credit_card'," in first.replace("`", "")
