@@ -11,8 +11,8 @@ import pytest
 
 from bench import backlog
 
-EVENTS = 100_000
-ROWS_PER_TRIGGER = 25_000
+EVENTS = 40_000
+ROWS_PER_TRIGGER = 10_000
 CAP_MB = 4096
 """Summed RSS of the job's processes at most (driver, JVM, Python workers, planner)."""
 
